@@ -1,0 +1,185 @@
+import { deepStrictEqual, ok } from "node:assert/strict";
+import { assertConfigError } from "./_assert.ts";
+import { helpText, parseCli } from "./cli.ts";
+
+const run = (overrides = {}, extra = {}) => ({
+  kind: "run",
+  configPath: undefined,
+  command: undefined,
+  checkConfig: false,
+  overrides,
+  ...extra,
+});
+
+Deno.test("parseCli() reads every option", () => {
+  deepStrictEqual(
+    parseCli([
+      "-c",
+      "app.toml",
+      "-w",
+      "4",
+      "-b",
+      "0.0.0.0:8000",
+      "--bind=unix:app.sock",
+      "-t",
+      "0",
+      "--graceful-timeout",
+      "2.5",
+      "--boot-timeout=10",
+      "-p",
+      "app.pid",
+      "--log-level",
+      "warn",
+      "--log-format",
+      "json",
+      "--log-file",
+      "app.log",
+      "--ready",
+      "notify",
+      "--reload",
+      "--check-config",
+    ]),
+    run({
+      workers: 4,
+      bind: ["0.0.0.0:8000", "unix:app.sock"],
+      timeout: 0,
+      graceful_timeout: 2.5,
+      boot_timeout: 10,
+      pidfile: "app.pid",
+      log_level: "warn",
+      log_format: "json",
+      log_file: "app.log",
+      ready: "notify",
+      reload: true,
+    }, { configPath: "app.toml", checkConfig: true }),
+  );
+});
+
+Deno.test("parseCli() takes the worker command after --", () => {
+  deepStrictEqual(
+    parseCli(["-w", "4", "-b", "0.0.0.0:8000", "--", "node", "server.js"]),
+    run({ workers: 4, bind: ["0.0.0.0:8000"] }, { command: ["node", "server.js"] }),
+  );
+  deepStrictEqual(parseCli(["--", "-w", "3"]), run({}, { command: ["-w", "3"] }));
+  deepStrictEqual(parseCli(["-c", "app.toml", "--"]), run({}, { configPath: "app.toml" }));
+});
+
+Deno.test("parseCli() starts the worker command at the first non-option word", () => {
+  deepStrictEqual(
+    parseCli(["-w", "2", "python3", "app.py", "--port", "1", "-w", "9"]),
+    run({ workers: 2 }, { command: ["python3", "app.py", "--port", "1", "-w", "9"] }),
+  );
+  deepStrictEqual(parseCli(["-w2", "./app"]), run({ workers: 2 }, { command: ["./app"] }));
+});
+
+Deno.test("parseCli() reads help and version", () => {
+  deepStrictEqual(parseCli(["-h"]), { kind: "help" });
+  deepStrictEqual(parseCli(["--help", "-w", "2"]), { kind: "help" });
+  deepStrictEqual(parseCli(["-V"]), { kind: "version" });
+  deepStrictEqual(parseCli(["-hw", "2"]), { kind: "help" });
+  deepStrictEqual(parseCli(["ctl", "--help"]), { kind: "help" });
+});
+
+Deno.test("parseCli() checks numbers", () => {
+  assertConfigError(
+    () => parseCli(["--workers", "abc"]),
+    '--workers: expected an integer ≥ 1, got "abc"',
+  );
+  assertConfigError(() => parseCli(["-w", "0"]), "--workers: expected an integer ≥ 1, got 0");
+  assertConfigError(() => parseCli(["-w", "1.5"]), "--workers:", "got 1.5");
+  assertConfigError(() => parseCli(["-w", ""]), "--workers:", 'got ""');
+  assertConfigError(() => parseCli(["--timeout", "-1"]), "--timeout:", "≥ 0", "got -1");
+  assertConfigError(() => parseCli(["--boot-timeout=1e3"]), "--boot-timeout:", 'got "1e3"');
+});
+
+Deno.test("parseCli() checks choices and paths", () => {
+  assertConfigError(() => parseCli(["--log-level", "loud"]), "--log-level:", 'got "loud"');
+  assertConfigError(() => parseCli(["--log-format", "xml"]), '"text", "json"', 'got "xml"');
+  assertConfigError(() => parseCli(["--ready", "now"]), "--ready:", '"spawn", "notify"');
+  assertConfigError(() => parseCli(["-p", ""]), "--pidfile: expected a path");
+});
+
+Deno.test("parseCli() rejects unknown options, pointing to --help", () => {
+  assertConfigError(
+    () => parseCli(["--wokers", "2"]),
+    'unknown option "--wokers" (did you mean "--workers"?); see arbiter --help',
+  );
+  assertConfigError(() => parseCli(["-x"]), 'unknown option "-x"', "--help");
+  assertConfigError(() => parseCli(["-wx", "1"]), "--workers:", 'got "x"');
+  assertConfigError(() => parseCli(["-Vx"]), 'unknown option "-x"');
+});
+
+Deno.test("parseCli() rejects a missing value or a value on a flag", () => {
+  assertConfigError(() => parseCli(["-w"]), "--workers: missing value");
+  assertConfigError(() => parseCli(["--config"]), "--config: missing value");
+  assertConfigError(() => parseCli(["--reload=yes"]), "--reload", "--help");
+});
+
+Deno.test("parseCli() reads ctl requests", () => {
+  const ctl = (verb: string, extra = {}) => ({
+    kind: "ctl",
+    socket: undefined,
+    configPath: undefined,
+    verb,
+    json: false,
+    count: undefined,
+    ...extra,
+  });
+  deepStrictEqual(parseCli(["ctl", "status"]), ctl("status"));
+  deepStrictEqual(
+    parseCli(["ctl", "--socket", "/run/a.sock", "status", "--json"]),
+    ctl("status", { socket: "/run/a.sock", json: true }),
+  );
+  deepStrictEqual(parseCli(["ctl", "-c", "app.toml", "scale", "3"]), {
+    ...ctl("scale", { configPath: "app.toml", count: 3 }),
+  });
+  for (const verb of ["reload", "stop", "quick-stop", "upgrade"]) {
+    deepStrictEqual(parseCli(["ctl", verb]), ctl(verb));
+  }
+});
+
+Deno.test("parseCli() rejects bad ctl requests", () => {
+  assertConfigError(() => parseCli(["ctl"]), "ctl: missing request", "status, reload");
+  assertConfigError(() => parseCli(["ctl", "stats"]), '"stats" (did you mean "status"?)');
+  assertConfigError(() => parseCli(["ctl", "scale"]), "ctl scale:", "got nothing");
+  assertConfigError(() => parseCli(["ctl", "scale", "0"]), "ctl scale:", 'got "0"');
+  assertConfigError(() => parseCli(["ctl", "scale", "-1"]), "ctl scale:", 'got "-1"');
+  assertConfigError(() => parseCli(["ctl", "scale", "two"]), "ctl scale:", 'got "two"');
+  assertConfigError(() => parseCli(["ctl", "stop", "now"]), 'unexpected argument "now"');
+  assertConfigError(() => parseCli(["ctl", "reload", "--json"]), "--json");
+  assertConfigError(() => parseCli(["ctl", "--sock", "x", "status"]), 'unknown option "--sock"');
+});
+
+Deno.test("helpText() documents every option, ctl, signals and examples", () => {
+  const text = helpText();
+  for (
+    const needle of [
+      "arbiter [options] [--] [command [args...]]",
+      "arbiter ctl",
+      ...[
+        "--config",
+        "--workers",
+        "--bind",
+        "--timeout",
+        "--graceful-timeout",
+        "--boot-timeout",
+        "--pidfile",
+        "--log-level",
+        "--log-format",
+        "--log-file",
+        "--ready",
+        "--reload",
+        "--check-config",
+        "--help",
+        "--version",
+      ],
+      ...["status [--json]", "reload", "scale N", "stop", "quick-stop", "upgrade"],
+      ...["HUP", "TERM", "INT, QUIT", "TTIN/TTOU", "USR1", "USR2", "WINCH"],
+      "arbiter --config app.toml",
+      "arbiter -w 4 -b 0.0.0.0:8000 -- node server.js",
+    ]
+  ) {
+    ok(text.includes(needle), `help mentions ${needle}`);
+  }
+  for (const line of text.split("\n")) ok(line.length <= 80, `short line: ${line}`);
+});

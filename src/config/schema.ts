@@ -1,0 +1,202 @@
+/**
+ * The zod schema of the config file (SPEC §2): its keys, their types, their
+ * static defaults and the "expected …" text of every error. `loadConfig`
+ * validates the config file merged with command-line options against it,
+ * and `parseCli` checks single option values against its fields, so one set
+ * of rules covers both.
+ *
+ * The schema stays representable as JSON Schema (no transforms): turning
+ * values into the shapes of `Config` (bind specs, absolute paths, a numeric
+ * umask) is `loadConfig`'s job.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+
+/** An integer in `[min, max]`, with one message for every way to miss. */
+function integer(min: number, max?: number, error?: string) {
+  error ??= max === undefined
+    ? `expected an integer ≥ ${min}`
+    : `expected an integer from ${min} to ${max}`;
+  const schema = z.int({ error }).min(min, { error });
+  return max === undefined ? schema : schema.max(max, { error });
+}
+
+/** A duration in seconds: a number ≥ 0, fractions allowed. */
+function seconds() {
+  const error = "expected a number of seconds ≥ 0";
+  return z.number({ error }).min(0, { error });
+}
+
+/** A non-empty string. */
+function text(what = "a non-empty string") {
+  const error = `expected ${what}`;
+  return z.string({ error }).min(1, { error });
+}
+
+/** A command line: a non-empty array of non-empty strings, run without a shell. */
+function argv() {
+  const error = 'expected a non-empty array of strings, e.g. ["python3", "app.py"]';
+  return z.array(text(), { error }).min(1, { error });
+}
+
+/** One of a few strings. */
+function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: `expected one of ${values.map((v) => `"${v}"`).join(", ")}` });
+}
+
+/** A user or group: a name, or a numeric id ≥ 0. */
+function identity(what: "user" | "group") {
+  const error = `expected a ${what} name or a numeric ${what === "user" ? "uid" : "gid"} ≥ 0`;
+  return z.union([text(`a ${what} name`), integer(0, undefined, error)], { error });
+}
+
+/** An octal umask written as a string: "0o022", "022" or "0022". */
+const UMASK_STRING = /^(?:0|0o?[0-7]{1,4})$/;
+const UMASK_ERROR = 'expected an integer from 0 to 0o777, or an octal string such as "0o022"';
+
+/**
+ * The numeric value of a valid `umask` setting (an integer, or an octal
+ * string such as `"0o022"`, `"022"` or `"0022"`).
+ *
+ * @param value A value the schema accepted for `umask`.
+ * @returns The mask as a number, e.g. `0o022`.
+ */
+export function parseUmask(value: number | string): number {
+  return typeof value === "number" ? value : parseInt(value.replace(/^0o?/, "") || "0", 8);
+}
+
+/** The log levels a config may name; `warn` is read as `warning`. */
+export const LOG_LEVELS = ["trace", "debug", "info", "warning", "warn", "error", "fatal"] as const;
+
+/** The lifecycle hook keys, in the order they fire. */
+export const HOOK_KEYS = [
+  "on_starting",
+  "when_ready",
+  "on_reload",
+  "pre_spawn",
+  "post_exit",
+  "worker_timeout",
+  "nworkers_changed",
+  "on_exit",
+] as const;
+
+/** A lifecycle hook: an argv run without a shell. */
+function hook(when: string) {
+  return argv().optional().describe(`Command run ${when}; an argv array, no shell.`);
+}
+
+/**
+ * The config file schema (SPEC §2): flat keys, unknown keys rejected.
+ * Static defaults are applied by the schema; `bind`'s default depends on
+ * `$PORT` and is applied by `loadConfig`.
+ */
+export const configSchema = z.strictObject({
+  command: argv().optional().describe(
+    "Worker argv, run without a shell. Required here or after `--` on the command line.",
+  ),
+  workers: integer(1).default(1).describe("Number of workers."),
+  bind: z.union([
+    text("a listen address"),
+    z.array(text("a listen address"), {
+      error: "expected a non-empty array of listen addresses",
+    }).min(1, { error: "expected a non-empty array of listen addresses" }),
+  ], {
+    error: "expected a listen address or an array of them",
+  }).optional().describe(
+    'Listen address(es): HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N. Default "127.0.0.1:8000",' +
+      ' or "0.0.0.0:$PORT" when PORT is set.',
+  ),
+  backlog: integer(1).default(2048).describe("Listen backlog."),
+  timeout: seconds().default(30).describe(
+    "Watchdog deadline in seconds after a worker's first WATCHDOG=1; 0 disables.",
+  ),
+  graceful_timeout: seconds().default(30).describe(
+    "Seconds a stopping worker may drain before SIGKILL.",
+  ),
+  boot_timeout: seconds().default(30).describe(
+    "Seconds a worker may take to become ready (ready = notify).",
+  ),
+  ready: oneOf(["spawn", "notify"]).default("spawn").describe(
+    'What makes a worker ready: "spawn" (alive after 1 s) or "notify" (sends READY=1).',
+  ),
+  pidfile: text("a path").optional().describe("Pidfile path; none by default."),
+  env: z.record(
+    z.string().regex(/^[^=\0]+$/, { error: 'expected a variable name without "="' }),
+    z.string({ error: 'expected a string (quote numbers: FOO = "1")' }),
+    { error: "expected a table of strings" },
+  ).default(() => ({})).describe("Variables added to the worker environment."),
+  chdir: text("a path").optional().describe("Directory the workers start in."),
+  user: identity("user").optional().describe("User the workers run as."),
+  group: identity("group").optional().describe("Group the workers run as."),
+  umask: z.union([
+    integer(0, 0o777, UMASK_ERROR),
+    z.string({ error: UMASK_ERROR }).regex(UMASK_STRING, { error: UMASK_ERROR })
+      .refine((s) => parseUmask(s) <= 0o777, { error: UMASK_ERROR }),
+  ], { error: UMASK_ERROR }).optional().describe(
+    "File mode creation mask for unix sockets and workers.",
+  ),
+  control_socket: text("a path").optional().describe(
+    "Unix socket (mode 0600) for `arbiter ctl`; none by default.",
+  ),
+  metrics_bind: text("a HOST:PORT address").optional().describe(
+    "HOST:PORT serving /livez, /readyz and /metrics; none by default.",
+  ),
+  worker_output: oneOf(["inherit", "prefix"]).default("inherit").describe(
+    'Worker stdout/stderr: "inherit" as is, or "prefix" each line with the worker id.',
+  ),
+  log_level: oneOf(LOG_LEVELS).default("info").describe("Lowest level logged."),
+  log_format: oneOf(["text", "json"]).default("text").describe("Log line format."),
+  log_file: text("a path").optional().describe("Log file, reopened on USR1; stderr by default."),
+  max_worker_lifetime: seconds().default(0).describe(
+    "Recycle a worker after this many seconds; 0 disables.",
+  ),
+  max_worker_lifetime_jitter: seconds().default(0).describe(
+    "Up to this many seconds added at random to max_worker_lifetime per worker.",
+  ),
+  on_starting: hook("when the master starts"),
+  when_ready: hook("when all workers of a generation are ready"),
+  on_reload: hook("on a reload"),
+  pre_spawn: hook("before each worker starts"),
+  post_exit: hook("after a worker exits"),
+  worker_timeout: hook("when a worker misses its watchdog deadline"),
+  nworkers_changed: hook("when the number of workers changes"),
+  on_exit: hook("when the master exits"),
+  hook_timeout: seconds().default(30).describe("Seconds a hook may run before it is killed."),
+  reload: z.boolean({ error: "expected true or false" }).default(false).describe(
+    "Rolling reload when watched files change (development).",
+  ),
+  reload_paths: z.array(text("a path"), { error: "expected an array of paths" })
+    .default(() => []).describe("Files or directories watched when reload = true."),
+  reload_extensions: z.array(text(), { error: "expected an array of strings" })
+    .default(() => []).describe('File extensions watched, e.g. [".py"]; all when empty.'),
+});
+
+/** What the config file (merged with options) may hold, before defaults. */
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** The config file merged with options, validated, with static defaults. */
+export type ConfigValues = z.output<typeof configSchema>;
+
+/** Every key the config file may hold. */
+export const CONFIG_KEYS: readonly string[] = Object.keys(configSchema.shape);
+
+/**
+ * The JSON Schema of the config file, for editors and documentation
+ * (TOML language servers such as taplo read JSON Schema).
+ *
+ * @returns A JSON Schema (draft 2020-12) object describing the input form.
+ *
+ * @example Usage
+ * ```ts
+ * import { configJsonSchema } from "./schema.ts";
+ * console.log(JSON.stringify(configJsonSchema(), null, 2));
+ * ```
+ */
+export function configJsonSchema(): Record<string, unknown> {
+  return {
+    title: "arbiter config file",
+    ...z.toJSONSchema(configSchema, { io: "input" }),
+  };
+}

@@ -1,0 +1,85 @@
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { CONFIG_KEYS, configJsonSchema, configSchema, HOOK_KEYS, parseUmask } from "./schema.ts";
+
+const SPEC_KEYS = [
+  "command",
+  "workers",
+  "bind",
+  "backlog",
+  "timeout",
+  "graceful_timeout",
+  "boot_timeout",
+  "ready",
+  "pidfile",
+  "env",
+  "chdir",
+  "user",
+  "group",
+  "umask",
+  "control_socket",
+  "metrics_bind",
+  "worker_output",
+  "log_level",
+  "log_format",
+  "log_file",
+  "max_worker_lifetime",
+  "max_worker_lifetime_jitter",
+  ...HOOK_KEYS,
+  "hook_timeout",
+  "reload",
+  "reload_paths",
+  "reload_extensions",
+];
+
+Deno.test("configSchema has exactly the keys of SPEC §2", () => {
+  deepStrictEqual([...CONFIG_KEYS].sort(), [...SPEC_KEYS].sort());
+});
+
+Deno.test("configJsonSchema() lists every key and rejects others", () => {
+  const schema = configJsonSchema();
+  const properties = schema.properties as Record<string, { description?: string }>;
+  deepStrictEqual(Object.keys(properties).sort(), [...SPEC_KEYS].sort());
+  strictEqual(schema.additionalProperties, false);
+  strictEqual(schema.required, undefined, "no key is required in the file itself");
+  for (const key of SPEC_KEYS) ok(properties[key].description, `${key} has a description`);
+});
+
+Deno.test("configSchema applies the static defaults of SPEC §2", () => {
+  deepStrictEqual(configSchema.parse({}), {
+    workers: 1,
+    backlog: 2048,
+    timeout: 30,
+    graceful_timeout: 30,
+    boot_timeout: 30,
+    ready: "spawn",
+    env: {},
+    worker_output: "inherit",
+    log_level: "info",
+    log_format: "text",
+    max_worker_lifetime: 0,
+    max_worker_lifetime_jitter: 0,
+    hook_timeout: 30,
+    reload: false,
+    reload_paths: [],
+    reload_extensions: [],
+  });
+});
+
+Deno.test("configSchema takes user/group as name or id, and fractional seconds", () => {
+  const v = configSchema.parse({ user: "www", group: 33, timeout: 0.5, log_level: "warn" });
+  strictEqual(v.user, "www");
+  strictEqual(v.group, 33);
+  strictEqual(v.timeout, 0.5);
+  strictEqual(v.log_level, "warn");
+});
+
+Deno.test("umask: an integer up to 0o777 or an octal string", () => {
+  for (const [value, mask] of [[0o22, 0o22], ["0o022", 0o22], ["022", 0o22], ["0022", 0o22]]) {
+    strictEqual(configSchema.safeParse({ umask: value }).success, true, String(value));
+    strictEqual(parseUmask(value), mask);
+  }
+  strictEqual(parseUmask("0"), 0);
+  for (const bad of [0o1000, -1, "22", "0o", "0999", "07777", "u=rwx"]) {
+    strictEqual(configSchema.safeParse({ umask: bad }).success, false, String(bad));
+  }
+});

@@ -1,0 +1,265 @@
+/**
+ * Logging for the master (SPEC §8): one line per event, as text or JSON
+ * Lines, to stderr or to a file that is reopened on USR1.
+ *
+ * Invariants:
+ * - Every line is written synchronously (`writeSync`) from inside the sink,
+ *   so a line logged right before `Deno.exit` is never lost.
+ * - A failing write never throws into the caller: logging must not bring the
+ *   master down (a full disk or a closed stderr just drops lines).
+ * - All loggers live under the category `["arbiter"]`; LogTape's own meta
+ *   logger is routed to the same sink at warning level so that it stays
+ *   quiet unless logging itself is broken.
+ * - The mutable state (options and open file) belongs to the one
+ *   {@link Logging} object returned by {@link setupLogging}; the sink reads it
+ *   on every record, so `reopen` and `apply` take effect at once.
+ *
+ * @example Usage
+ * ```ts
+ * import { getLog, setupLogging } from "./log.ts";
+ * const logging = await setupLogging({ level: "info", format: "text" });
+ * getLog().info("worker {id} (pid {pid}) exited with code {code}", { id: 0, pid: 99, code: 1 });
+ * await logging.close();
+ * ```
+ *
+ * @module
+ */
+
+import { configure, getLogger, type Logger, type LogRecord, reset } from "@logtape/logtape";
+import { ArbiterError, ExitCode } from "../errors.ts";
+
+/** The log levels, lowest first (LogTape's names). */
+export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
+
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** How the master logs. */
+export interface LogOptions {
+  /** Lowest level written. */
+  level: LogLevel;
+  /** `text`: one line for people; `json`: one JSON object per line (JSON Lines). */
+  format: "text" | "json";
+  /** Absolute path of the log file, opened for append; undefined means stderr. */
+  file?: string;
+}
+
+/** The handle returned by {@link setupLogging}. */
+export interface Logging {
+  /**
+   * Reopen the log file at the same path (USR1, after logrotate renamed it).
+   * The new file is opened before the old one is closed; if it cannot be
+   * opened, the old file is kept and an error is logged. No-op for stderr.
+   */
+  reopen(): void;
+  /** Apply new options (on reload). Throws {@link ArbiterError} if a new file cannot be opened. */
+  apply(opts: LogOptions): Promise<void>;
+  /** Reset LogTape and close the file. Later log calls are dropped. */
+  close(): Promise<void>;
+}
+
+/** The category of every logger of the master. */
+export const LOG_CATEGORY: readonly string[] = ["arbiter"];
+
+/** The master's logger. Callers log with message templates: `log.info("pid {pid}", { pid })`. */
+export function getLog(): Logger {
+  return getLogger(["arbiter"]);
+}
+
+/**
+ * Configure LogTape for the master and return the handle that reopens,
+ * reconfigures and closes it.
+ *
+ * @throws {ArbiterError} (exit code 1) when the log file cannot be opened.
+ */
+export async function setupLogging(opts: LogOptions): Promise<Logging> {
+  const state = new LogState(opts);
+  await state.configure();
+  return state;
+}
+
+const encoder = new TextEncoder();
+
+/** Where lines go: stderr, or a file opened for append. */
+interface Output {
+  readonly path?: string;
+  readonly file?: Deno.FsFile;
+}
+
+function openOutput(path: string | undefined): Output {
+  if (path === undefined) return {};
+  try {
+    const file = Deno.openSync(path, { append: true, create: true });
+    return { path, file };
+  } catch (err) {
+    throw new ArbiterError(
+      ExitCode.Runtime,
+      `log_file: cannot open ${path}: ${err instanceof Error ? err.message : err}`,
+      { cause: err },
+    );
+  }
+}
+
+function closeOutput(out: Output): void {
+  try {
+    out.file?.close();
+  } catch {
+    // Already closed: nothing to do.
+  }
+}
+
+/** Write all of `bytes`, looping over short writes; errors drop the line. */
+function writeAll(out: Output, bytes: Uint8Array): void {
+  const w = out.file ?? Deno.stderr;
+  try {
+    let off = 0;
+    while (off < bytes.length) off += w.writeSync(bytes.subarray(off));
+  } catch {
+    // Logging must never take the master down.
+  }
+}
+
+class LogState implements Logging {
+  #opts: LogOptions;
+  #out: Output;
+  readonly #pid = Deno.pid;
+  // The sink is a plain function (not Disposable), so LogTape's reset never
+  // closes our file behind our back.
+  readonly #sink = (record: LogRecord): void => {
+    const line = this.#opts.format === "json"
+      ? formatJson(record, this.#pid)
+      : formatText(record, this.#pid);
+    writeAll(this.#out, encoder.encode(line));
+  };
+
+  constructor(opts: LogOptions) {
+    this.#opts = { ...opts };
+    this.#out = openOutput(opts.file);
+  }
+
+  async configure(): Promise<void> {
+    await configure({
+      reset: true,
+      sinks: { main: this.#sink },
+      loggers: [
+        { category: ["arbiter"], sinks: ["main"], lowestLevel: this.#opts.level },
+        { category: ["logtape", "meta"], sinks: ["main"], lowestLevel: "warning" },
+      ],
+    });
+  }
+
+  reopen(): void {
+    const path = this.#out.path;
+    if (path === undefined) return;
+    let next: Output;
+    try {
+      next = openOutput(path);
+    } catch (err) {
+      getLog().error("cannot reopen log file {path}: {error}", {
+        path,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return;
+    }
+    const old = this.#out;
+    this.#out = next;
+    closeOutput(old);
+  }
+
+  async apply(opts: LogOptions): Promise<void> {
+    if (opts.file !== this.#out.path) {
+      const next = openOutput(opts.file);
+      const old = this.#out;
+      this.#out = next;
+      closeOutput(old);
+    }
+    const levelChanged = opts.level !== this.#opts.level;
+    this.#opts = { ...opts };
+    if (levelChanged) await this.configure();
+  }
+
+  async close(): Promise<void> {
+    await reset();
+    closeOutput(this.#out);
+    this.#out = {};
+  }
+}
+
+/** Render a value substituted into a message: strings verbatim, others inspected. */
+function renderValue(v: unknown): string {
+  if (typeof v === "string") return v;
+  if (
+    v === null || v === undefined || typeof v === "number" || typeof v === "boolean" ||
+    typeof v === "bigint"
+  ) {
+    return String(v);
+  }
+  if (v instanceof Error) return v.message;
+  if (Array.isArray(v) && v.every((x) => typeof x === "string")) return JSON.stringify(v);
+  return Deno.inspect(v, { colors: false, compact: true, breakLength: Infinity, depth: 4 });
+}
+
+/** The rendered message of a record (template parts interleaved with values). */
+export function renderMessage(record: LogRecord): string {
+  let s = "";
+  for (let i = 0; i < record.message.length; i++) {
+    const part = record.message[i];
+    s += i % 2 === 0 ? String(part) : renderValue(part);
+  }
+  return s;
+}
+
+/**
+ * One text line: `2026-11-25T17:40:00.123Z arbiter[1234] INFO message\n`.
+ * Line breaks inside the message are escaped (`\n`) so that an event stays on
+ * one line; properties not used in the message are not shown.
+ */
+export function formatText(record: LogRecord, pid: number): string {
+  const msg = renderMessage(record).replace(/\r?\n|\r/g, "\\n");
+  return `${
+    new Date(record.timestamp).toISOString()
+  } arbiter[${pid}] ${record.level.toUpperCase()} ${msg}\n`;
+}
+
+const RESERVED = new Set(["time", "level", "pid", "msg"]);
+
+function jsonKey(k: string): string {
+  return RESERVED.has(k) ? `_${k}` : k;
+}
+
+function jsonReplacer(_key: string, value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (value instanceof Error) {
+    return { name: value.name, message: value.message, stack: value.stack };
+  }
+  return value;
+}
+
+/**
+ * One JSON Lines object: `{"time","level","pid","msg", ...properties}\n`.
+ * `pid` is the master's; a property named like one of the four fixed keys
+ * (typically a worker's `pid`) is kept under that name prefixed with `_`
+ * (`"_pid": 99`). A value that cannot be serialised is replaced by its
+ * inspected text.
+ */
+export function formatJson(record: LogRecord, pid: number): string {
+  const obj: Record<string, unknown> = {
+    time: new Date(record.timestamp).toISOString(),
+    level: record.level,
+    pid,
+    msg: renderMessage(record),
+  };
+  for (const [k, v] of Object.entries(record.properties)) obj[jsonKey(k)] = v;
+  try {
+    return JSON.stringify(obj, jsonReplacer) + "\n";
+  } catch {
+    for (const [k, v] of Object.entries(record.properties)) {
+      try {
+        JSON.stringify(v, jsonReplacer);
+      } catch {
+        obj[jsonKey(k)] = renderValue(v);
+      }
+    }
+    return JSON.stringify(obj, jsonReplacer) + "\n";
+  }
+}

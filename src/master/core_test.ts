@@ -1,0 +1,304 @@
+// Unit tests of the master's decisions: no processes, a simulated clock.
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import {
+  ABANDON_AFTER_FAILURES,
+  BACKOFF_BASE_MS,
+  MasterCore,
+  QUICK_GRACE_MS,
+  SETTLE_MS,
+  STABLE_MS,
+} from "./core.ts";
+import type { Effect, Event, Settings } from "./events.ts";
+
+type Ctx = { name: string };
+
+function settings(over: Partial<Settings> = {}): Settings {
+  return {
+    workers: 2,
+    gracefulTimeoutMs: 30_000,
+    bootTimeoutMs: 30_000,
+    ready: "spawn",
+    watchdogMs: 0,
+    maxLifetimeMs: 0,
+    maxLifetimeJitterMs: 0,
+    commandName: "app",
+    ...over,
+  };
+}
+
+/** Drives a core like the executor would: spawns get pids, time moves on demand. */
+class Sim {
+  core: MasterCore<Ctx>;
+  now = 0;
+  nextPid = 100;
+  effects: Effect<Ctx>[] = [];
+  pids = new Map<number, number>(); // serial -> pid
+  serialOf = new Map<number, number>(); // pid -> serial
+
+  constructor(s: Settings = settings(), ctx: Ctx = { name: "gen1" }) {
+    this.core = new MasterCore(s, ctx, { random: () => 0.5 });
+    this.#absorb(this.core.start(this.now));
+  }
+
+  #absorb(effects: Effect<Ctx>[]): void {
+    this.effects.push(...effects);
+    for (const e of effects) {
+      if (e.type === "spawn") {
+        const pid = this.nextPid++;
+        this.pids.set(e.serial, pid);
+        this.serialOf.set(pid, e.serial);
+        this.#absorb(this.core.handle({ type: "spawned", serial: e.serial, pid }, this.now));
+      }
+    }
+  }
+
+  send(event: Event<Ctx>): Effect<Ctx>[] {
+    const before = this.effects.length;
+    this.#absorb(this.core.handle(event, this.now));
+    return this.effects.slice(before);
+  }
+
+  /** Moves the clock to `ms` later, firing ticks at every deadline on the way. */
+  advance(ms: number): Effect<Ctx>[] {
+    const before = this.effects.length;
+    const end = this.now + ms;
+    for (let spins = 0;; spins++) {
+      const due = this.core.nextDeadline();
+      if (due === undefined || due > end) break;
+      // A deadline that handling does not move would spin the real timer.
+      if (spins > 10_000) throw new Error(`deadline ${due} never clears`);
+      this.now = Math.max(this.now, due);
+      this.#absorb(this.core.handle({ type: "tick" }, this.now));
+    }
+    this.now = end;
+    return this.effects.slice(before);
+  }
+
+  exit(pid: number, code = 0, signal: string | null = null): Effect<Ctx>[] {
+    return this.send({ type: "exited", serial: this.serialOf.get(pid)!, code, signal });
+  }
+
+  live() {
+    return this.core.snapshot().workers;
+  }
+
+  pidsOf(filter: (w: ReturnType<Sim["live"]>[number]) => boolean = () => true): number[] {
+    return this.live().filter(filter).map((w) => w.pid!).sort((a, b) => a - b);
+  }
+
+  /** Pids sent `signal` within `effects`. */
+  killed(effects: Effect<Ctx>[], signal: string): number[] {
+    return effects.filter((e) => e.type === "kill" && e.signal === signal)
+      .map((e) => this.pids.get((e as { serial: number }).serial)!).sort((a, b) => a - b);
+  }
+}
+
+const spawns = (effects: Effect<Ctx>[]) =>
+  effects.filter((e) => e.type === "spawn") as Extract<Effect<Ctx>, { type: "spawn" }>[];
+const exits = (effects: Effect<Ctx>[]) => effects.filter((e) => e.type === "exit");
+
+Deno.test("start spawns one worker per slot and they become ready after the settle delay", () => {
+  const sim = new Sim(settings({ workers: 3 }));
+  assertEquals(spawns(sim.effects).map((e) => e.slot), [0, 1, 2]);
+  assertEquals(sim.live().map((w) => w.state), ["booting", "booting", "booting"]);
+  const effects = sim.advance(SETTLE_MS);
+  assertEquals(sim.live().map((w) => w.state), ["ready", "ready", "ready"]);
+  assert(effects.some((e) => e.type === "generation-ready"));
+  assertEquals(sim.core.nextDeadline(), undefined, "no timer while nothing is due");
+});
+
+Deno.test("a ready worker that dies is replaced at once in the same slot", () => {
+  const sim = new Sim();
+  sim.advance(SETTLE_MS);
+  const effects = sim.exit(100, 0, "SIGKILL");
+  assertEquals(spawns(effects).map((e) => e.slot), [0]);
+  assert(effects.some((e) => e.type === "log" && e.message.includes("perhaps out of memory")));
+});
+
+Deno.test("a slot that keeps failing at boot backs off exponentially", () => {
+  const sim = new Sim(settings({ workers: 1 }));
+  let pid = 100;
+  const delays: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    assertEquals(spawns(sim.exit(pid, 1)).length, 0, "no immediate respawn after a boot failure");
+    const due = sim.core.nextDeadline()!;
+    delays.push(due - sim.now);
+    const effects = sim.advance(due - sim.now);
+    assertEquals(spawns(effects).length, 1);
+    pid = sim.pidsOf()[0];
+  }
+  assertEquals(delays, [1, 2, 4, 8, 16].map((k) => k * BACKOFF_BASE_MS));
+  // Staying ready for a while clears the record: the next death respawns at once.
+  sim.advance(SETTLE_MS + STABLE_MS);
+  assertEquals(spawns(sim.exit(pid, 1)).length, 1);
+});
+
+Deno.test("exit code 3 before ready halts: workers stopped, then exit 3", () => {
+  const sim = new Sim();
+  const effects = sim.exit(100, 3);
+  assertEquals(sim.killed(effects, "SIGTERM"), [101]);
+  assertEquals(spawns(effects).length, 0);
+  assertEquals(exits(sim.exit(101, 0)), [{ type: "exit", code: 3 }]);
+});
+
+Deno.test("exit 127 from the exec shim halts with 3 and names the command", () => {
+  const sim = new Sim(settings({ workers: 1, commandName: "nope" }));
+  const effects = sim.exit(100, 127);
+  assert(effects.some((e) => e.type === "log" && JSON.stringify(e.props).includes("nope")));
+  assertEquals(exits(effects), [{ type: "exit", code: 3 }]);
+});
+
+Deno.test("HUP: new generation; old workers retire only as new ones become ready", () => {
+  const sim = new Sim();
+  sim.advance(SETTLE_MS);
+  const hup = sim.send({ type: "signal", signal: "SIGHUP" });
+  assert(hup.some((e) => e.type === "load-config"));
+  const loaded = sim.send({
+    type: "config-loaded",
+    settings: settings(),
+    context: { name: "gen2" },
+  });
+  assertEquals(spawns(loaded).map((e) => [e.slot, e.generation, e.context.name]), [
+    [0, 2, "gen2"],
+    [1, 2, "gen2"],
+  ]);
+  assertEquals(sim.killed(loaded, "SIGTERM"), [], "nothing retired before a new worker is ready");
+  const ready = sim.advance(SETTLE_MS);
+  assertEquals(sim.killed(ready, "SIGTERM"), [100, 101]);
+  sim.exit(100);
+  const last = sim.exit(101);
+  assert(last.some((e) => e.type === "retire-generation" && e.generation === 1));
+});
+
+Deno.test("a second HUP while one loads is queued, not lost", () => {
+  const sim = new Sim();
+  sim.send({ type: "signal", signal: "SIGHUP" });
+  const second = sim.send({ type: "signal", signal: "SIGHUP" });
+  assert(!second.some((e) => e.type === "load-config"));
+  const failed = sim.send({ type: "config-failed", error: "bad" });
+  assert(failed.some((e) => e.type === "load-config"), "the queued reload runs next");
+  assert(failed.some((e) => e.type === "log" && e.level === "error"));
+});
+
+Deno.test("a new generation that cannot boot is abandoned; the old one keeps serving", () => {
+  const sim = new Sim();
+  sim.advance(SETTLE_MS);
+  sim.send({ type: "signal", signal: "SIGHUP" });
+  sim.send({ type: "config-loaded", settings: settings(), context: { name: "gen2" } });
+  const effects = sim.exit(102, 4);
+  assertEquals(exits(effects), [], "no halt while an older generation serves");
+  assertEquals(sim.killed(effects, "SIGTERM"), [103], "the rest of the new generation goes");
+  assertEquals(sim.pidsOf((w) => w.state === "ready"), [100, 101]);
+  assertEquals(sim.core.currentContext.name, "gen1");
+  sim.exit(103);
+  assertEquals(spawns(sim.advance(10_000)).length, 0);
+});
+
+Deno.test("repeated boot failures of a new generation abandon the reload", () => {
+  const sim = new Sim(settings({ workers: 1 }));
+  sim.advance(SETTLE_MS);
+  sim.send({ type: "signal", signal: "SIGHUP" });
+  sim.send({
+    type: "config-loaded",
+    settings: settings({ workers: 1 }),
+    context: { name: "gen2" },
+  });
+  for (let i = 0; i < ABANDON_AFTER_FAILURES; i++) {
+    const pid = sim.pidsOf((w) => w.generation === 2)[0];
+    sim.exit(pid, 1);
+    sim.advance(sim.core.nextDeadline()! - sim.now);
+  }
+  assertEquals(sim.core.currentContext.name, "gen1");
+  assertEquals(sim.pidsOf(), [100]);
+});
+
+Deno.test("TERM: graceful stop, SIGKILL at graceful_timeout, exit 0 when all are gone", () => {
+  const sim = new Sim(settings({ gracefulTimeoutMs: 5000 }));
+  sim.advance(SETTLE_MS);
+  const term = sim.send({ type: "signal", signal: "SIGTERM" });
+  assertEquals(sim.killed(term, "SIGTERM"), [100, 101]);
+  sim.exit(100);
+  assertEquals(sim.killed(sim.advance(4999), "SIGKILL"), []);
+  assertEquals(sim.killed(sim.advance(1), "SIGKILL"), [101]);
+  assertEquals(exits(sim.exit(101, 137, "SIGKILL")), [{ type: "exit", code: 0 }]);
+});
+
+Deno.test("INT during a graceful stop turns it quick", () => {
+  const sim = new Sim(settings({ gracefulTimeoutMs: 30_000 }));
+  sim.advance(SETTLE_MS);
+  sim.send({ type: "signal", signal: "SIGTERM" });
+  const quick = sim.send({ type: "signal", signal: "SIGINT" });
+  assertEquals(sim.killed(quick, "SIGQUIT"), [100, 101]);
+  assertEquals(sim.killed(sim.advance(QUICK_GRACE_MS), "SIGKILL"), [100, 101]);
+});
+
+Deno.test("no respawn and no reload while stopping", () => {
+  const sim = new Sim();
+  sim.advance(SETTLE_MS);
+  sim.send({ type: "signal", signal: "SIGTERM" });
+  assertEquals(spawns(sim.exit(100, 1)).length, 0);
+  assert(!sim.send({ type: "signal", signal: "SIGHUP" }).some((e) => e.type === "load-config"));
+});
+
+Deno.test("TTIN adds a worker; TTOU retires the oldest and never goes below 1", () => {
+  const sim = new Sim(settings({ workers: 2 }));
+  sim.advance(SETTLE_MS);
+  assertEquals(spawns(sim.send({ type: "signal", signal: "SIGTTIN" })).map((e) => e.slot), [2]);
+  sim.advance(SETTLE_MS);
+  assertEquals(sim.killed(sim.send({ type: "signal", signal: "SIGTTOU" }), "SIGTERM"), [100]);
+  assertEquals(sim.killed(sim.send({ type: "signal", signal: "SIGTTOU" }), "SIGTERM"), [101]);
+  assertEquals(sim.killed(sim.send({ type: "signal", signal: "SIGTTOU" }), "SIGTERM"), []);
+  assertEquals(sim.core.snapshot().desiredWorkers, 1);
+});
+
+Deno.test("WINCH stops all workers only without a controlling terminal", () => {
+  const sim = new Sim();
+  sim.advance(SETTLE_MS);
+  const tty = sim.send({ type: "signal", signal: "SIGWINCH", hasTerminal: true });
+  assertEquals(sim.killed(tty, "SIGTERM"), []);
+  const detached = sim.send({ type: "signal", signal: "SIGWINCH", hasTerminal: false });
+  assertEquals(sim.killed(detached, "SIGTERM"), [100, 101]);
+  sim.exit(100);
+  assertEquals(exits(sim.exit(101)), [], "the master stays");
+});
+
+Deno.test("USR1 reopens logs and is forwarded to every worker", () => {
+  const sim = new Sim();
+  const effects = sim.send({ type: "signal", signal: "SIGUSR1" });
+  assert(effects.some((e) => e.type === "reopen-logs"));
+  assertEquals(sim.killed(effects, "SIGUSR1"), [100, 101]);
+});
+
+Deno.test("notify mode: ready at READY=1; silent past boot_timeout is aborted as a failed boot", () => {
+  const sim = new Sim(settings({ workers: 2, ready: "notify", bootTimeoutMs: 5000 }));
+  sim.send({ type: "notify", serial: sim.serialOf.get(100)!, fields: { READY: "1" } });
+  assertEquals(sim.pidsOf((w) => w.state === "ready"), [100]);
+  const timeout = sim.advance(5000);
+  assertEquals(sim.killed(timeout, "SIGABRT"), [101]);
+  const exited = sim.exit(101, 134, "SIGABRT");
+  assertEquals(spawns(exited).length, 0, "a failed boot backs off");
+  assert(exited.some((e) => e.type === "log" && e.message.includes("failed to boot")));
+});
+
+Deno.test("watchdog: armed by the first WATCHDOG=1, fires after `timeout` of silence", () => {
+  const sim = new Sim(settings({ workers: 1, watchdogMs: 2000 }));
+  sim.advance(SETTLE_MS);
+  assertEquals(sim.killed(sim.advance(10_000), "SIGABRT"), [], "never pinged: never killed");
+  sim.send({ type: "notify", serial: sim.serialOf.get(100)!, fields: { WATCHDOG: "1" } });
+  assertEquals(sim.killed(sim.advance(1999), "SIGABRT"), []);
+  const fired = sim.advance(1);
+  assertEquals(sim.killed(fired, "SIGABRT"), [100]);
+  assert(fired.some((e) => e.type === "log" && e.message.includes("timeout")));
+  assertEquals(spawns(fired).length, 1, "its replacement starts at once");
+  assertEquals(sim.killed(sim.advance(QUICK_GRACE_MS), "SIGKILL"), [100]);
+});
+
+Deno.test("max_worker_lifetime recycles one worker at a time, gated on readiness", () => {
+  const sim = new Sim(settings({ workers: 2, maxLifetimeMs: 60_000 }));
+  sim.advance(SETTLE_MS);
+  const due = sim.advance(60_000);
+  assertEquals(spawns(due).length, 1, "one replacement at a time");
+  assertEquals(sim.killed(due, "SIGTERM"), [], "the old one serves until its replacement is ready");
+  const ready = sim.advance(SETTLE_MS);
+  assertEquals(sim.killed(ready, "SIGTERM").length, 1);
+});

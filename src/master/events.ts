@@ -1,0 +1,81 @@
+/**
+ * The vocabulary of the master loop: every input becomes an {@link Event} on
+ * one queue, and every decision comes back as a list of {@link Effect}s for
+ * the executor to carry out. Nothing else crosses between the two.
+ *
+ * Events arrive from: signal listeners, child `status` promises, the spawn
+ * call itself, the single deadline timer, config reloads, worker notify
+ * sockets and (later) the control socket.
+ *
+ * @module
+ */
+
+/** Signals the master acts on. */
+export type MasterSignal =
+  | "SIGHUP"
+  | "SIGTERM"
+  | "SIGINT"
+  | "SIGQUIT"
+  | "SIGTTIN"
+  | "SIGTTOU"
+  | "SIGUSR1"
+  | "SIGUSR2"
+  | "SIGWINCH"
+  | "SIGCHLD";
+
+/** Signals the master sends to workers. */
+export type WorkerSignal = "SIGTERM" | "SIGQUIT" | "SIGKILL" | "SIGUSR1" | "SIGABRT";
+
+/** An input to the master. `C` is the spawn context of a generation (opaque to the core). */
+export type Event<C> =
+  /** A signal to the master; `hasTerminal` says whether it has a controlling terminal. */
+  | { type: "signal"; signal: MasterSignal; hasTerminal?: boolean }
+  /** The process for worker `serial` was started. */
+  | { type: "spawned"; serial: number; pid: number }
+  /** The process for worker `serial` could not even be started. */
+  | { type: "spawn-failed"; serial: number; error: string }
+  /** Worker `serial` exited (`signal` set when a signal ended it). */
+  | { type: "exited"; serial: number; code: number; signal: string | null }
+  /** A sd_notify message from worker `serial`, split into fields. */
+  | { type: "notify"; serial: number; fields: Record<string, string> }
+  /** The deadline timer fired. */
+  | { type: "tick" }
+  /** A reload's config was loaded and its listeners opened. */
+  | { type: "config-loaded"; settings: Settings; context: C }
+  /** A reload's config was refused; the running one stays. */
+  | { type: "config-failed"; error: string }
+  /** A request to change the number of workers (control socket). */
+  | { type: "scale"; workers: number };
+
+/** What the core needs to know of a config. Durations in milliseconds. */
+export interface Settings {
+  workers: number;
+  gracefulTimeoutMs: number;
+  bootTimeoutMs: number;
+  ready: "spawn" | "notify";
+  /** Watchdog deadline; 0 disables. */
+  watchdogMs: number;
+  /** Age at which a worker is recycled; 0 disables. */
+  maxLifetimeMs: number;
+  maxLifetimeJitterMs: number;
+  /** Shown in logs: the worker argv[0]. */
+  commandName: string;
+}
+
+/** Log levels the core uses. */
+export type Level = "debug" | "info" | "warning" | "error";
+
+/** An action for the executor. */
+export type Effect<C> =
+  | { type: "spawn"; serial: number; slot: number; generation: number; context: C }
+  | { type: "kill"; serial: number; signal: WorkerSignal }
+  | { type: "log"; level: Level; message: string; props?: Record<string, unknown> }
+  /** Re-read the config file and answer with config-loaded or config-failed. */
+  | { type: "load-config" }
+  | { type: "reopen-logs" }
+  /** Every worker of `generation` is ready (first time only): systemd READY=1, when_ready. */
+  | { type: "generation-ready"; generation: number }
+  /** A generation has no workers left and is not current: its resources may go. */
+  | { type: "retire-generation"; generation: number }
+  /** The master is done: clean up (pidfile, sockets) and exit with `code`. */
+  | { type: "exit"; code: number };

@@ -1,0 +1,82 @@
+/**
+ * Turns a validated config into what a generation of workers is started
+ * with: the resolved program, the listeners (opened or reused from the pool),
+ * the worker environment and identity. Everything that can fail for a new
+ * config fails here, before the core hears of it, so a bad reload changes
+ * nothing.
+ *
+ * @module
+ */
+
+import type { Config } from "../config/types.ts";
+import { ArbiterError, ExitCode } from "../errors.ts";
+import type { Listener, ListenerPool } from "../sockets/listeners.ts";
+import { resolveIdentity } from "../spawn/identity.ts";
+import { CommandNotExecutable, resolveCommand } from "../spawn/resolve.ts";
+import type { Settings } from "./events.ts";
+
+/** What every worker of one generation is started with. */
+export interface GenerationContext {
+  config: Config;
+  /** Absolute path of the worker program. */
+  program: string;
+  listeners: Listener[];
+  /** The worker environment, without the per-worker variables. */
+  env: Record<string, string>;
+  uid?: number;
+  gid?: number;
+}
+
+/** Environment variables of the master that must never reach a worker. */
+export const PRIVATE_ENV = [
+  "LISTEN_FDS",
+  "LISTEN_PID",
+  "LISTEN_FDNAMES",
+  "NOTIFY_SOCKET",
+  "WATCHDOG_USEC",
+  "WATCHDOG_PID",
+];
+
+/** The core's view of a config. */
+export function settingsOf(config: Config): Settings {
+  return {
+    workers: config.workers,
+    gracefulTimeoutMs: config.graceful_timeout * 1000,
+    bootTimeoutMs: config.boot_timeout * 1000,
+    ready: config.ready,
+    watchdogMs: config.timeout * 1000,
+    maxLifetimeMs: config.max_worker_lifetime * 1000,
+    maxLifetimeJitterMs: config.max_worker_lifetime_jitter * 1000,
+    commandName: config.command[0],
+  };
+}
+
+/**
+ * Prepares a generation for `config`.
+ * @param masterEnv the master's environment, already without {@link PRIVATE_ENV}
+ * @throws {ArbiterError} exit 3 when the command cannot be executed, 1 when a
+ *   listener cannot be opened, 2 for an unknown user or group
+ */
+export async function prepareGeneration(
+  config: Config,
+  pool: ListenerPool,
+  masterEnv: Record<string, string>,
+): Promise<GenerationContext> {
+  const env: Record<string, string> = { ...masterEnv, ...config.env };
+  for (const key of PRIVATE_ENV) delete env[key];
+  const cwd = config.chdir ?? Deno.cwd();
+  let program: string;
+  try {
+    program = resolveCommand(config.command[0], env.PATH, cwd);
+  } catch (error) {
+    if (!(error instanceof CommandNotExecutable)) throw error;
+    throw new ArbiterError(ExitCode.WorkerBoot, `${error.message}`, { cause: error });
+  }
+  const { uid, gid } = resolveIdentity(config.user, config.group);
+  const listeners = await pool.acquire(config.bind, config.backlog);
+  if (listeners.length > 0) {
+    env.LISTEN_FDS = String(listeners.length);
+    env.LISTEN_FDNAMES = listeners.map((l) => l.name).join(":");
+  }
+  return { config, program, listeners, env, uid, gid };
+}

@@ -1,0 +1,278 @@
+/**
+ * The listening sockets the master owns for its whole life. Each is opened
+ * once (with `Deno.listen` where Deno can, or taken over from an inherited fd),
+ * then prepared for hand-over: FD_CLOEXEC cleared so the exec shim inherits
+ * it, O_NONBLOCK cleared so a worker doing blocking accept() works (the flag
+ * lives on the shared open file description, see README "O_NONBLOCK trap"),
+ * and the configured backlog applied. The master itself never accepts.
+ *
+ * A {@link ListenerPool} keeps them across reloads: a reload that keeps a
+ * bind reuses the same socket (no connection is ever refused), a new bind is
+ * opened before new workers start, and a removed one is closed once no
+ * generation of workers still uses it.
+ *
+ * @module
+ */
+
+import type { BindSpec } from "../config/types.ts";
+import { ArbiterError, ExitCode } from "../errors.ts";
+import * as libc from "../sys/libc.ts";
+
+/** An open listening socket, ready to hand to workers. */
+export interface Listener {
+  readonly spec: BindSpec;
+  /** The master's fd of the socket; inheritable and blocking. */
+  readonly fd: number;
+  /** The entry for `LISTEN_FDNAMES`. */
+  readonly name: string;
+  /** The address as people read it, with the real port when 0 was asked. */
+  readonly address: string;
+  /** Closes the socket; removes a unix socket file this master created. */
+  close(): void;
+}
+
+/** Options for opening listeners. */
+export interface ListenOptions {
+  /** listen(2) backlog. */
+  backlog: number;
+  /** umask while a unix socket is created (its file mode comes from it). */
+  umask?: number;
+  /** Names systemd gave inherited fds (`LISTEN_FDNAMES`), by fd. */
+  inheritedNames?: Map<number, string>;
+}
+
+function socketFds(): Set<number> {
+  const fds = new Set<number>();
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      if (Deno.readLinkSync(`/proc/self/fd/${entry.name}`).startsWith("socket:")) {
+        fds.add(Number(entry.name));
+      }
+    } catch { /* closed meanwhile (the directory's own fd) */ }
+  }
+  return fds;
+}
+
+/** A name fit for LISTEN_FDNAMES: systemd allows no colons or control characters. */
+export function fdName(text: string): string {
+  return text.replace(/[^A-Za-z0-9._\-[\]]/g, "_").slice(0, 255);
+}
+
+function prepare(fd: number, backlog: number): void {
+  libc.setCloexec(fd, false);
+  libc.setNonBlocking(fd, false);
+  libc.listen(fd, backlog);
+}
+
+function bindError(spec: BindSpec, error: unknown): ArbiterError {
+  const reason = error instanceof Deno.errors.AddrInUse
+    ? "address already in use"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : error instanceof Deno.errors.AddrNotAvailable
+    ? "address not available on this host"
+    : error instanceof Error
+    ? error.message
+    : String(error);
+  return new ArbiterError(ExitCode.Runtime, `cannot listen on ${spec.text}: ${reason}`, {
+    cause: error,
+  });
+}
+
+/** Finds the fd that a `Deno.listen` call just created. */
+function newSocketFd(before: Set<number>, spec: BindSpec): number {
+  const created = [...socketFds()].filter((fd) => !before.has(fd));
+  const match = created.find((fd) => {
+    const name = libc.getsockname(fd);
+    if (spec.kind === "tcp") return name.family !== "unix" && libc.isListeningStreamSocket(fd);
+    return name.family === "unix" && name.path === (spec as { path: string }).path;
+  });
+  if (match === undefined) throw new Error(`cannot find the fd of the new socket ${spec.text}`);
+  return match;
+}
+
+function openTcp(spec: Extract<BindSpec, { kind: "tcp" }>, opts: ListenOptions): Listener {
+  const before = socketFds();
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname: spec.hostname, port: spec.port, transport: "tcp" });
+  } catch (error) {
+    throw bindError(spec, error);
+  }
+  const fd = newSocketFd(before, spec);
+  prepare(fd, opts.backlog);
+  const { hostname, port } = listener.addr;
+  const address = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+  return {
+    spec,
+    fd,
+    name: fdName(spec.text),
+    address,
+    close: () => listener.close(),
+  };
+}
+
+/** Refuses what must not be replaced at a unix socket path; removes a stale socket. */
+async function clearUnixPath(spec: BindSpec & { kind: "unix" }): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(spec.path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw bindError(spec, error);
+  }
+  if (info.isSymlink) {
+    throw new ArbiterError(
+      ExitCode.Runtime,
+      `cannot listen on ${spec.text}: ${spec.path} is a symbolic link; refusing to follow it`,
+    );
+  }
+  if (!info.isSocket) {
+    throw new ArbiterError(
+      ExitCode.Runtime,
+      `cannot listen on ${spec.text}: ${spec.path} exists and is not a socket`,
+    );
+  }
+  try {
+    const conn = await Deno.connect({ transport: "unix", path: spec.path });
+    conn.close();
+  } catch {
+    Deno.removeSync(spec.path); // nobody answers: a stale socket from a dead process
+    return;
+  }
+  throw new ArbiterError(
+    ExitCode.Runtime,
+    `cannot listen on ${spec.text}: address already in use (another process serves it)`,
+  );
+}
+
+async function openUnix(
+  spec: Extract<BindSpec, { kind: "unix" }>,
+  opts: ListenOptions,
+): Promise<Listener> {
+  await clearUnixPath(spec);
+  const before = socketFds();
+  let listener: Deno.UnixListener;
+  const previousMask = opts.umask === undefined ? undefined : libc.umask(opts.umask);
+  try {
+    listener = Deno.listen({ transport: "unix", path: spec.path });
+  } catch (error) {
+    throw bindError(spec, error);
+  } finally {
+    if (previousMask !== undefined) libc.umask(previousMask);
+  }
+  const inode = Deno.lstatSync(spec.path).ino;
+  const fd = newSocketFd(before, spec);
+  prepare(fd, opts.backlog);
+  return {
+    spec,
+    fd,
+    name: fdName(spec.text),
+    address: spec.text,
+    close: () => {
+      listener.close();
+      try {
+        // Only our own socket: the path may have been replaced meanwhile.
+        if (Deno.lstatSync(spec.path).ino === inode) Deno.removeSync(spec.path);
+      } catch { /* already gone */ }
+    },
+  };
+}
+
+function adoptFd(spec: Extract<BindSpec, { kind: "fd" }>, opts: ListenOptions): Listener {
+  if (!libc.isListeningStreamSocket(spec.fd)) {
+    throw new ArbiterError(
+      ExitCode.Runtime,
+      `cannot use ${spec.text}: fd ${spec.fd} is not an inherited listening stream socket`,
+    );
+  }
+  prepare(spec.fd, opts.backlog);
+  const name = libc.getsockname(spec.fd);
+  const address = name.family === "unix"
+    ? `unix:${name.path}`
+    : name.family === "inet6"
+    ? `[${name.address}]:${name.port}`
+    : name.family === "inet"
+    ? `${name.address}:${name.port}`
+    : spec.text;
+  let open = true;
+  return {
+    spec,
+    fd: spec.fd,
+    name: opts.inheritedNames?.get(spec.fd) ?? fdName(spec.text),
+    address,
+    // Closing our copy is fine; the socket file (if any) belongs to whoever made it.
+    close: () => {
+      if (open) libc.close(spec.fd);
+      open = false;
+    },
+  };
+}
+
+/**
+ * Opens one listener.
+ * @throws {ArbiterError} exit 1 with a message naming the address
+ */
+export function openListener(spec: BindSpec, opts: ListenOptions): Promise<Listener> {
+  switch (spec.kind) {
+    case "tcp":
+      return Promise.resolve().then(() => openTcp(spec, opts));
+    case "unix":
+      return openUnix(spec, opts);
+    case "fd":
+      return Promise.resolve().then(() => adoptFd(spec, opts));
+  }
+}
+
+/** The master's listeners, shared between generations of workers. */
+export class ListenerPool {
+  #open = new Map<string, Listener>();
+
+  constructor(readonly options: ListenOptions) {}
+
+  /**
+   * Returns listeners for `specs`, in order, reusing open ones with the same
+   * bind text. If any fails to open, those opened by this call are closed
+   * again and the error is thrown; the pool is as it was.
+   */
+  async acquire(specs: BindSpec[], backlog = this.options.backlog): Promise<Listener[]> {
+    const opened: Listener[] = [];
+    try {
+      const result: Listener[] = [];
+      for (const spec of specs) {
+        let listener = this.#open.get(spec.text);
+        if (!listener) {
+          listener = await openListener(spec, { ...this.options, backlog });
+          opened.push(listener);
+        } else if (backlog !== this.options.backlog) {
+          libc.listen(listener.fd, backlog);
+        }
+        result.push(listener);
+      }
+      for (const listener of opened) this.#open.set(listener.spec.text, listener);
+      return result;
+    } catch (error) {
+      for (const listener of opened) listener.close();
+      throw error;
+    }
+  }
+
+  /** Closes every open listener not in `inUse`. Returns the ones closed. */
+  release(inUse: Iterable<Listener>): Listener[] {
+    const keep = new Set(inUse);
+    const closed: Listener[] = [];
+    for (const [key, listener] of this.#open) {
+      if (!keep.has(listener)) {
+        listener.close();
+        this.#open.delete(key);
+        closed.push(listener);
+      }
+    }
+    return closed;
+  }
+
+  /** Closes everything (clean exit). */
+  closeAll(): void {
+    this.release([]);
+  }
+}

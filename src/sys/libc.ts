@@ -1,0 +1,270 @@
+/**
+ * The few libc calls Deno does not offer, through `Deno.dlopen` (needs
+ * `--allow-ffi`): fd flags, dup2, socket introspection, process groups,
+ * the parent-death signal, identity changes, umask and execve.
+ *
+ * The library is opened lazily on first use, so importing this module costs
+ * nothing for code paths that never call into libc. Linux only; constants
+ * are the generic Linux values, the same on x86_64 and arm64.
+ *
+ * @module
+ */
+
+const SYMBOLS = {
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  getppid: { parameters: [], result: "i32" },
+  setpgid: { parameters: ["i32", "i32"], result: "i32" },
+  umask: { parameters: ["u32"], result: "u32" },
+  setgroups: { parameters: ["usize", "buffer"], result: "i32" },
+  setgid: { parameters: ["u32"], result: "i32" },
+  setuid: { parameters: ["u32"], result: "i32" },
+  close_range: { parameters: ["u32", "u32", "i32"], result: "i32" },
+  signal: { parameters: ["i32", "usize"], result: "usize" },
+  sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  __errno_location: { parameters: [], result: "pointer" },
+  strerror: { parameters: ["i32"], result: "pointer" },
+} as const;
+
+type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+let libc: Libc | undefined;
+
+function lib(): Libc {
+  if (!libc) {
+    if (Deno.build.os !== "linux") {
+      throw new Error(`arbiter runs on Linux only (this is ${Deno.build.os})`);
+    }
+    libc = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+  }
+  return libc;
+}
+
+export const F_GETFD = 1;
+export const F_SETFD = 2;
+export const F_GETFL = 3;
+export const F_SETFL = 4;
+export const FD_CLOEXEC = 1;
+export const F_DUPFD_CLOEXEC = 1030;
+export const O_NONBLOCK = 0o4000;
+const SOL_SOCKET = 1;
+const SO_TYPE = 3;
+const SO_ACCEPTCONN = 30;
+const PR_SET_PDEATHSIG = 1;
+const CLOSE_RANGE_CLOEXEC = 4;
+const SIG_SETMASK = 2;
+const WNOHANG = 1;
+
+/** An OS error from a libc call, with its errno name and message. */
+export class SysError extends Error {
+  constructor(readonly call: string, readonly errno: number) {
+    super(`${call}: ${strerror(errno)} (errno ${errno})`);
+    this.name = "SysError";
+  }
+}
+
+function errno(): number {
+  const ptr = lib().__errno_location();
+  return ptr ? new Deno.UnsafePointerView(ptr).getInt32() : 0;
+}
+
+/** The message of an errno value. */
+export function strerror(code: number): string {
+  const ptr = lib().strerror(code);
+  return ptr ? Deno.UnsafePointerView.getCString(ptr) : `errno ${code}`;
+}
+
+function check(call: string, result: number): number {
+  if (result < 0) throw new SysError(call, errno());
+  return result;
+}
+
+/** fcntl with an int argument; throws {@link SysError} on failure. */
+export function fcntl(fd: number, cmd: number, arg = 0): number {
+  return check("fcntl", lib().fcntl(fd, cmd, arg));
+}
+
+/** Sets or clears FD_CLOEXEC on `fd`. */
+export function setCloexec(fd: number, on: boolean): void {
+  const flags = fcntl(fd, F_GETFD);
+  fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC);
+}
+
+/** Whether FD_CLOEXEC is set on `fd`. */
+export function hasCloexec(fd: number): boolean {
+  return (fcntl(fd, F_GETFD) & FD_CLOEXEC) !== 0;
+}
+
+/** Sets or clears O_NONBLOCK on the open file description behind `fd`. */
+export function setNonBlocking(fd: number, on: boolean): void {
+  const flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
+}
+
+/** Whether O_NONBLOCK is set on `fd`. */
+export function isNonBlocking(fd: number): boolean {
+  return (fcntl(fd, F_GETFL) & O_NONBLOCK) !== 0;
+}
+
+export function dup2(from: number, to: number): void {
+  check("dup2", lib().dup2(from, to));
+}
+
+export function close(fd: number): void {
+  check("close", lib().close(fd));
+}
+
+/** Re-issues listen(2) on a listening socket, which updates its backlog. */
+export function listen(fd: number, backlog: number): void {
+  check("listen", lib().listen(fd, backlog));
+}
+
+/** A socket's local address, decoded from its sockaddr. */
+export type SockName =
+  | { family: "inet"; address: string; port: number }
+  | { family: "inet6"; address: string; port: number }
+  | { family: "unix"; path: string }
+  | { family: "other"; code: number };
+
+/** getsockname(2), decoded. Throws {@link SysError} when `fd` is not a socket. */
+export function getsockname(fd: number): SockName {
+  const buf = new Uint8Array(128);
+  const len = new Uint32Array([buf.length]);
+  check("getsockname", lib().getsockname(fd, buf, len));
+  const view = new DataView(buf.buffer);
+  const family = view.getUint16(0, true);
+  if (family === 2) {
+    return { family: "inet", address: buf.slice(4, 8).join("."), port: view.getUint16(2, false) };
+  }
+  if (family === 10) {
+    const groups = [];
+    for (let i = 0; i < 8; i++) groups.push(view.getUint16(8 + 2 * i, false).toString(16));
+    return { family: "inet6", address: groups.join(":"), port: view.getUint16(2, false) };
+  }
+  if (family === 1) {
+    const end = Math.min(len[0], buf.length);
+    const raw = buf.slice(2, end);
+    const nul = raw.indexOf(0);
+    return { family: "unix", path: new TextDecoder().decode(nul >= 0 ? raw.slice(0, nul) : raw) };
+  }
+  return { family: "other", code: family };
+}
+
+function intSockopt(fd: number, option: number): number {
+  const value = new Int32Array(1);
+  const len = new Uint32Array([4]);
+  check("getsockopt", lib().getsockopt(fd, SOL_SOCKET, option, value, len));
+  return value[0];
+}
+
+/** Whether `fd` is a stream socket in the listening state. */
+export function isListeningStreamSocket(fd: number): boolean {
+  try {
+    return intSockopt(fd, SO_TYPE) === 1 && intSockopt(fd, SO_ACCEPTCONN) === 1;
+  } catch {
+    return false;
+  }
+}
+
+/** Asks the kernel to send `signal` to this process when its parent thread dies. */
+export function setParentDeathSignal(signal: number): void {
+  check("prctl", lib().prctl(PR_SET_PDEATHSIG, BigInt(signal), 0n, 0n, 0n));
+}
+
+export function getppid(): number {
+  return lib().getppid();
+}
+
+/** setpgid(0, 0): puts this process in a process group of its own. */
+export function newProcessGroup(): void {
+  check("setpgid", lib().setpgid(0, 0));
+}
+
+/** Sets the umask and returns the previous one. */
+export function umask(mask: number): number {
+  return lib().umask(mask);
+}
+
+/** Drops to `uid`/`gid` with no supplementary groups (order matters: groups, gid, uid). */
+export function dropPrivileges(uid: number, gid: number): void {
+  check("setgroups", lib().setgroups(0n, null));
+  check("setgid", lib().setgid(gid));
+  check("setuid", lib().setuid(uid));
+}
+
+/**
+ * Marks every fd from `first` up as close-on-exec. Uses close_range(2) where
+ * the kernel has it, else walks /proc/self/fd.
+ */
+export function cloexecFrom(first: number): void {
+  if (lib().close_range(first, 0xffffffff, CLOSE_RANGE_CLOEXEC) === 0) return;
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(entry.name);
+    if (fd >= first) {
+      try {
+        setCloexec(fd, true);
+      } catch { /* the fd of the directory listing itself, already closed */ }
+    }
+  }
+}
+
+/**
+ * Undoes what the Deno runtime does to signal state that would otherwise
+ * survive execve: ignored SIGPIPE/SIGXFSZ and any blocked signals.
+ */
+export function resetSignalsForExec(): void {
+  const SIG_DFL = 0n;
+  for (const sig of [13, /* SIGPIPE */ 25 /* SIGXFSZ */]) lib().signal(sig, SIG_DFL);
+  const empty = new Uint8Array(128);
+  lib().sigprocmask(SIG_SETMASK, empty, null);
+}
+
+/**
+ * Reaps `pid` if it has exited, without blocking. Returns true when it did.
+ * Only for processes that `Deno.Command` does not own (orphans under PID 1,
+ * workers inherited across an in-place upgrade).
+ */
+export function reapIfExited(pid: number): { code: number; signal: number } | undefined {
+  const status = new Int32Array(1);
+  const r = lib().waitpid(pid, status, WNOHANG);
+  if (r <= 0) return undefined;
+  const s = status[0];
+  const signal = s & 0x7f;
+  return signal === 0 ? { code: (s >> 8) & 0xff, signal: 0 } : { code: 128 + signal, signal };
+}
+
+function cString(text: string): Uint8Array<ArrayBuffer> {
+  const bytes = new TextEncoder().encode(text);
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}
+
+/**
+ * Replaces this process image. Returns only on failure, with the errno.
+ * `env` is the complete environment of the new image.
+ */
+export function execve(path: string, argv: string[], env: Record<string, string>): number {
+  const keep: Uint8Array[] = [];
+  const pointerArray = (items: string[]) => {
+    const arr = new BigUint64Array(items.length + 1);
+    items.forEach((item, i) => {
+      const buf = cString(item);
+      keep.push(buf);
+      arr[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+    });
+    return arr;
+  };
+  const argvArr = pointerArray(argv);
+  const envArr = pointerArray(Object.entries(env).map(([k, v]) => `${k}=${v}`));
+  lib().execve(cString(path), argvArr, envArr);
+  const code = errno();
+  keep.length = 0;
+  return code;
+}
