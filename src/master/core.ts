@@ -536,10 +536,9 @@ export class MasterCore<C> {
     const current = [...this.#workers.values()].filter(
       (w) => active(w) && w.generation === gen.number && !w.superseded,
     );
-    // Too many current workers (TTOU, scale down): those not serving yet go
-    // first, then the oldest.
+    // Too many current workers (TTOU, scale down): the oldest go first, as in Gunicorn.
     if (current.length > this.#desired) {
-      const victims = current.sort(byRetirementOrder).slice(0, current.length - this.#desired);
+      const victims = current.sort(byAge).slice(0, current.length - this.#desired);
       for (const w of victims) {
         this.#stopWorker(w, "SIGTERM", "scaled down", now, gen.settings.gracefulTimeoutMs);
       }
@@ -751,7 +750,12 @@ export class MasterCore<C> {
   }
 }
 
-/** Retirement order: workers not serving yet first, then the oldest. */
+/** Oldest first. */
+function byAge(a: WorkerRecord, b: WorkerRecord): number {
+  return a.spawnedAt - b.spawnedAt || a.serial - b.serial;
+}
+
+/** Rollout retirement order: workers not serving yet first, then the oldest. */
 function byRetirementOrder(a: WorkerRecord, b: WorkerRecord): number {
   const rank = (w: WorkerRecord) => (w.state === "ready" ? 1 : 0);
   return rank(a) - rank(b) || a.spawnedAt - b.spawnedAt || a.serial - b.serial;

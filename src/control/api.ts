@@ -1,0 +1,98 @@
+/**
+ * The control API (SPEC §8): what the master's `control_socket` serves and
+ * what `arbiter ctl` sends. Shared by the server ({@link ./server.ts}) and
+ * the client ({@link ./ctl.ts}) so the two cannot drift apart.
+ *
+ * The API is JSON over HTTP/1.1 on a unix socket, versioned by path prefix:
+ *
+ * | request | body | answer (200) |
+ * |---|---|---|
+ * | `GET /v1/status` | — | {@link StatusReport} |
+ * | `POST /v1/reload` | none, or `{}` | `{"ok": true, "message": "..."}` |
+ * | `POST /v1/scale` | `{"workers": N}`, 1 ≤ N ≤ {@link MAX_WORKERS} | same |
+ * | `POST /v1/stop` | none, `{}` or `{"quick": bool}` | same |
+ * | `POST /v1/upgrade` | none, or `{}` | same |
+ *
+ * Every failure is a 4xx or 5xx answer with `{"error": "..."}`: 400 for a
+ * malformed body or a value out of range, 404 for an unknown path, 405 for a
+ * wrong method (with `Allow`), 409 when the master refuses the action (for
+ * example while it is stopping), 413 for a body over {@link MAX_BODY_BYTES},
+ * 500 when the handler itself failed.
+ *
+ * @module
+ */
+
+/** The path prefix of this version of the API. */
+export const API_PREFIX = "/v1";
+
+/** The largest `workers` a scale request may ask for. */
+export const MAX_WORKERS = 10_000;
+
+/** The largest request body the server reads. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** What `GET /v1/status` answers. Ages and uptime are in seconds. */
+export interface StatusReport {
+  master: {
+    pid: number;
+    version: string;
+    uptime_s: number;
+    /** Absolute path of the config file, or null when the master runs without one. */
+    config_file: string | null;
+    /** The current generation (1 at start, +1 per reload). */
+    generation: number;
+    workers_desired: number;
+    phase: "running" | "stopping";
+    /** A reload is being prepared or rolled out. */
+    reloading: boolean;
+  };
+  workers: {
+    /** The worker's slot (`ARBITER_WORKER_ID`). */
+    id: number;
+    /** Null until the process has been created. */
+    pid: number | null;
+    generation: number;
+    /** `booting`, `ready` or `stopping`. */
+    state: string;
+    age_s: number;
+    /** How often this slot's worker was replaced after dying or failing to boot. */
+    restarts: number;
+    /** How the slot's previous worker ended (`"code 1"`, `"SIGKILL"`), or null. */
+    last_exit: string | null;
+    /** The worker's last `STATUS=` notification, or null. */
+    status: string | null;
+  }[];
+}
+
+/** An action asked of the master through the control socket. */
+export type ControlAction =
+  | { type: "reload" }
+  | { type: "scale"; workers: number }
+  | { type: "stop"; quick: boolean }
+  | { type: "upgrade" };
+
+/** The outcome of a {@link ControlAction}: a message for people, or why it was refused. */
+export type ControlResult = { ok: true; message: string } | { ok: false; error: string };
+
+/** What the master plugs into the control server. */
+export interface ControlHandler {
+  /** The current state; called for every `GET /v1/status`. */
+  status(): StatusReport;
+  /**
+   * Carry out (or start) an action. Should resolve promptly: the client
+   * waits for the answer, so a stop should answer once it has begun, not once
+   * the workers are gone.
+   */
+  act(action: ControlAction): Promise<ControlResult>;
+}
+
+/** The body of every error answer. */
+export interface ErrorBody {
+  error: string;
+}
+
+/** The body of every successful action answer. */
+export interface ActionBody {
+  ok: true;
+  message: string;
+}

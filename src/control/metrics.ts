@@ -1,0 +1,293 @@
+/**
+ * The metrics endpoint (`metrics_bind = "HOST:PORT"`, SPEC §8): plain HTTP
+ * for Kubernetes probes and Prometheus.
+ *
+ * | path | answer |
+ * |---|---|
+ * | `/livez` | 200 `ok` while the master loop is alive, else 503 |
+ * | `/readyz` | 200 `ready` while enough workers are ready, else 503 (also during a stop) |
+ * | `/metrics` | Prometheus text format 0.0.4 from {@link formatPrometheus} |
+ *
+ * Invariants:
+ * - The server only reads: every answer comes from the {@link MetricsSource}
+ *   at the time of the request; nothing here changes the master.
+ * - A failing source gives a 500, never a crash; unknown paths 404, methods
+ *   other than GET and HEAD 405.
+ *
+ * @module
+ */
+
+import { ArbiterError, ExitCode } from "../errors.ts";
+
+/** Why workers exited, the values of the `reason` label of `arbiter_worker_exits_total`. */
+export const EXIT_REASONS = [
+  /** Asked to stop (reload, scale down, stop, recycle) and left within its grace. */
+  "stopped",
+  /** Asked to stop, but still there after its grace: SIGKILLed. */
+  "killed_after_grace",
+  /** Exited with code 0 on its own while ready (it chose to recycle itself). */
+  "exited",
+  /** Exited with a non-zero code on its own while ready. */
+  "error",
+  /** Killed by a signal it was not sent by the master (SIGKILL has its own reason). */
+  "signal",
+  /** Killed by a SIGKILL the master did not send ("perhaps out of memory?"). */
+  "sigkill",
+  /** Stopped by the watchdog: no `WATCHDOG=1` within `timeout`. */
+  "timeout",
+  /** Ended before it was ready (including a boot timeout). */
+  "boot_failure",
+] as const;
+
+/** One of {@link EXIT_REASONS}. */
+export type ExitReason = typeof EXIT_REASONS[number];
+
+/** What `/metrics` reports: the master's state and counters at one moment. */
+export interface MetricsSnapshot {
+  /** Live workers by state. */
+  workers: { booting: number; ready: number; stopping: number };
+  /** The number of workers the master aims to run. */
+  workersDesired: number;
+  /** Workers replaced after dying unasked or failing to boot (all slots). */
+  restarts: number;
+  /** Workers that ended before becoming ready, plus spawns that failed. */
+  bootFailures: number;
+  /** Workers stopped by the watchdog. */
+  timeouts: number;
+  /** Reloads that started a new generation. */
+  reloads: number;
+  /** Exited workers by reason; reasons not given count 0. */
+  exits: Partial<Record<ExitReason, number>>;
+  uptimeSeconds: number;
+  /** The current generation. */
+  generation: number;
+}
+
+/** Where the metrics server gets its answers. Called on every request. */
+export interface MetricsSource {
+  /** The master loop is alive (`/livez`). */
+  alive(): boolean;
+  /** Enough workers are ready to serve, and the master is not stopping (`/readyz`). */
+  ready(): boolean;
+  snapshot(): MetricsSnapshot;
+}
+
+/** The `Content-Type` of the Prometheus text exposition format. */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+/** A running metrics server. */
+export interface MetricsServer {
+  /** The port it listens on (the real one when 0 was asked). */
+  readonly port: number;
+  /** Stop serving; in-flight requests finish. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serve `/livez`, `/readyz` and `/metrics` on `hostname:port`.
+ *
+ * @param hostname Address to listen on, without brackets (`0.0.0.0`, `::`).
+ * @param port TCP port; 0 picks a free one (see `port` of the result).
+ * @param source What the answers are made of.
+ * @throws {ArbiterError} (exit 1) when the address cannot be bound.
+ *
+ * @example Usage
+ * ```ts
+ * import { startMetricsServer } from "./metrics.ts";
+ * const metrics = await startMetricsServer("0.0.0.0", 9100, {
+ *   alive: () => true,
+ *   ready: () => master.isReady(),
+ *   snapshot: () => master.metrics(),
+ * });
+ * await metrics.close();
+ * ```
+ */
+export function startMetricsServer(
+  hostname: string,
+  port: number,
+  source: MetricsSource,
+): Promise<MetricsServer> {
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve(
+      {
+        hostname,
+        port,
+        onListen: () => {},
+        onError: (error) => text(500, `internal error: ${message(error)}\n`),
+      },
+      (req) => handleMetricsRequest(req, source),
+    );
+  } catch (error) {
+    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+    const reason = error instanceof Deno.errors.AddrInUse
+      ? "address already in use"
+      : error instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : error instanceof Deno.errors.AddrNotAvailable
+      ? "address not available on this host"
+      : message(error);
+    return Promise.reject(
+      new ArbiterError(ExitCode.Runtime, `metrics_bind: cannot listen on ${host}:${port}: ${reason}`, {
+        cause: error,
+      }),
+    );
+  }
+  let closed: Promise<void> | undefined;
+  return Promise.resolve({
+    port: server.addr.port,
+    close: () => closed ??= server.shutdown(),
+  });
+}
+
+/** Answer one metrics request. Never throws. Exported for tests. */
+export function handleMetricsRequest(req: Request, source: MetricsSource): Response {
+  const { pathname } = new URL(req.url);
+  const known = pathname === "/livez" || pathname === "/readyz" || pathname === "/metrics";
+  if (!known) return text(404, "not found: try /livez, /readyz or /metrics\n");
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return text(405, `${pathname} expects GET\n`, { Allow: "GET, HEAD" });
+  }
+  try {
+    switch (pathname) {
+      case "/livez":
+        return source.alive() ? text(200, "ok\n") : text(503, "not alive\n");
+      case "/readyz":
+        return source.ready() ? text(200, "ready\n") : text(503, "not ready\n");
+      default:
+        return new Response(formatPrometheus(source.snapshot()), {
+          headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
+        });
+    }
+  } catch (error) {
+    return text(500, `internal error: ${message(error)}\n`);
+  }
+}
+
+function text(status: number, body: string, headers: HeadersInit = {}): Response {
+  return new Response(body, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...headers },
+  });
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+// ---------------------------------------------------------------------------
+// Prometheus text format 0.0.4
+
+type Family = {
+  name: string;
+  type: "gauge" | "counter";
+  help: string;
+  samples: { labels?: Record<string, string>; value: number }[];
+};
+
+/**
+ * Render a snapshot in the Prometheus text exposition format 0.0.4: for
+ * each metric family a `# HELP` and a `# TYPE` line, then its samples; every
+ * label value of a labelled family is present (0 when nothing happened), so
+ * `rate()` and alerts work from the first scrape.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatPrometheus } from "./metrics.ts";
+ * formatPrometheus(snapshot).includes('arbiter_workers{state="ready"} 4'); // true
+ * ```
+ */
+export function formatPrometheus(s: MetricsSnapshot): string {
+  const families: Family[] = [
+    {
+      name: "arbiter_workers",
+      type: "gauge",
+      help: "Live worker processes by state.",
+      samples: (["booting", "ready", "stopping"] as const).map((state) => ({
+        labels: { state },
+        value: s.workers[state],
+      })),
+    },
+    {
+      name: "arbiter_workers_desired",
+      type: "gauge",
+      help: "Number of workers the master aims to run.",
+      samples: [{ value: s.workersDesired }],
+    },
+    {
+      name: "arbiter_worker_restarts_total",
+      type: "counter",
+      help: "Workers replaced after dying unasked or failing to boot.",
+      samples: [{ value: s.restarts }],
+    },
+    {
+      name: "arbiter_worker_boot_failures_total",
+      type: "counter",
+      help: "Workers that ended before becoming ready, and spawns that failed.",
+      samples: [{ value: s.bootFailures }],
+    },
+    {
+      name: "arbiter_worker_timeouts_total",
+      type: "counter",
+      help: "Workers stopped by the watchdog (no WATCHDOG=1 within timeout).",
+      samples: [{ value: s.timeouts }],
+    },
+    {
+      name: "arbiter_reloads_total",
+      type: "counter",
+      help: "Reloads that started a new generation of workers.",
+      samples: [{ value: s.reloads }],
+    },
+    {
+      name: "arbiter_worker_exits_total",
+      type: "counter",
+      help: "Exited workers by reason.",
+      samples: [
+        ...EXIT_REASONS,
+        ...Object.keys(s.exits).filter((r) => !(EXIT_REASONS as readonly string[]).includes(r)),
+      ].map((reason) => ({
+        labels: { reason },
+        value: s.exits[reason as ExitReason] ?? 0,
+      })),
+    },
+    {
+      name: "arbiter_master_uptime_seconds",
+      type: "gauge",
+      help: "Seconds since the master started.",
+      samples: [{ value: s.uptimeSeconds }],
+    },
+    {
+      name: "arbiter_generation",
+      type: "gauge",
+      help: "The current generation of workers (1 at start, one more per reload).",
+      samples: [{ value: s.generation }],
+    },
+  ];
+  let out = "";
+  for (const f of families) {
+    out += `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`;
+    for (const sample of f.samples) {
+      const labels = sample.labels === undefined ? "" : `{${
+        Object.entries(sample.labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")
+      }}`;
+      out += `${f.name}${labels} ${formatValue(sample.value)}\n`;
+    }
+  }
+  return out;
+}
+
+function escapeHelp(text: string): string {
+  return text.replaceAll("\\", "\\\\").replaceAll("\n", "\\n");
+}
+
+function escapeLabel(text: string): string {
+  return text.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  if (Number.isInteger(value)) return String(value);
+  return String(Math.round(value * 1000) / 1000);
+}

@@ -1,0 +1,323 @@
+/**
+ * The control socket (SPEC §8, §9): a unix socket of mode 0600 serving the
+ * JSON API of {@link ./api.ts} to `arbiter ctl`.
+ *
+ * Invariants:
+ * - The socket file is created with mode 0600 from the start: it is bound
+ *   while the process umask is 0o177 (set and restored around the
+ *   synchronous bind, no `await` in between), never chmod'ed afterwards, so
+ *   there is no moment at which another user could connect.
+ * - A symlink or any other non-socket at the path is refused (exit 1), and
+ *   bind(2) itself never follows a symlink planted after the check; a stale
+ *   socket (nobody answers) is replaced; a live one (another master) is
+ *   refused.
+ * - A request can never crash the master: every bad request gets a 4xx with
+ *   `{"error": "..."}`, a failing handler a 500, and the server keeps serving.
+ * - `close()` stops serving and removes the socket file, but only if the
+ *   file at the path is still the one this server created.
+ *
+ * @module
+ */
+
+import { ArbiterError, ExitCode } from "../errors.ts";
+import * as libc from "../sys/libc.ts";
+import {
+  API_PREFIX,
+  type ControlAction,
+  type ControlHandler,
+  MAX_BODY_BYTES,
+  MAX_WORKERS,
+} from "./api.ts";
+
+/** The umask that makes a new socket file mode 0600 (0o777 & ~0o177). */
+const SOCKET_UMASK = 0o177;
+
+/** A running control server. */
+export interface ControlServer {
+  /** The absolute path of the socket. */
+  readonly path: string;
+  /** Stop serving (in-flight requests finish) and remove the socket file. */
+  close(): Promise<void>;
+}
+
+/**
+ * Create the control socket at `path` and serve the control API on it.
+ *
+ * @param path Absolute path of the socket (`control_socket` from the config).
+ * @param handler What answers the requests: the master.
+ * @returns The server; `close()` also removes the socket file.
+ * @throws {ArbiterError} (exit 1) when the path holds a symlink, a non-socket
+ * or a socket another process serves, or when the socket cannot be created.
+ *
+ * @example Usage
+ * ```ts
+ * import { startControlServer } from "./server.ts";
+ * const server = await startControlServer("/run/app/ctl.sock", {
+ *   status: () => master.statusReport(),
+ *   act: (action) => master.control(action),
+ * });
+ * // ... on exit:
+ * await server.close();
+ * ```
+ */
+export async function startControlServer(
+  path: string,
+  handler: ControlHandler,
+): Promise<ControlServer> {
+  await clearSocketPath(path);
+  let server: Deno.HttpServer<Deno.UnixAddr>;
+  const previousMask = libc.umask(SOCKET_UMASK);
+  try {
+    server = Deno.serve(
+      { path, transport: "unix", onListen: () => {}, onError: internalError },
+      (req) => handleRequest(req, handler),
+    );
+  } catch (error) {
+    throw socketError(path, error);
+  } finally {
+    libc.umask(previousMask);
+  }
+  let inode: number | null;
+  try {
+    const info = Deno.lstatSync(path);
+    inode = info.ino;
+    const mode = (info.mode ?? 0) & 0o777;
+    if (!info.isSocket || mode !== 0o600) {
+      throw new Error(`expected a socket of mode 0600, found mode 0${mode.toString(8)}`);
+    }
+  } catch (error) {
+    await server.shutdown();
+    throw socketError(path, error);
+  }
+  let closed: Promise<void> | undefined;
+  return {
+    path,
+    close: () =>
+      closed ??= (async () => {
+        await server.shutdown();
+        removeIfOurs(path, inode);
+      })(),
+  };
+}
+
+function socketError(path: string, error: unknown): ArbiterError {
+  const reason = error instanceof Deno.errors.NotFound
+    ? "its directory does not exist"
+    : error instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : error instanceof Deno.errors.AddrInUse
+    ? "the path is in use"
+    : error instanceof Error
+    ? error.message
+    : String(error);
+  return new ArbiterError(
+    ExitCode.Runtime,
+    `control_socket: cannot create ${path}: ${reason}`,
+    { cause: error },
+  );
+}
+
+/** Refuses what must not be replaced at the path; removes a stale socket. */
+async function clearSocketPath(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw socketError(path, error);
+  }
+  const refuse = (why: string) =>
+    new ArbiterError(ExitCode.Runtime, `control_socket: ${path} ${why}; refusing to replace it`);
+  if (info.isSymlink) throw refuse("is a symbolic link");
+  if (!info.isSocket) throw refuse(info.isDirectory ? "is a directory" : "exists and is not a socket");
+  try {
+    const conn = await Deno.connect({ transport: "unix", path });
+    conn.close();
+  } catch {
+    // Nobody answers: a socket left behind by a master that is gone.
+    try {
+      Deno.removeSync(path);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw socketError(path, error);
+    }
+    return;
+  }
+  throw new ArbiterError(
+    ExitCode.Runtime,
+    `control_socket: ${path} is in use: another process (another arbiter master?) serves it`,
+  );
+}
+
+function removeIfOurs(path: string, inode: number | null): void {
+  try {
+    const info = Deno.lstatSync(path);
+    if (info.isSocket && info.ino === inode) Deno.removeSync(path);
+  } catch {
+    // Already gone (Deno removes the socket file when its listener closes).
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Requests
+
+/** A request that cannot be served: becomes a `{"error"}` answer. */
+class RequestError extends Error {
+  constructor(readonly status: number, message: string, readonly headers: HeadersInit = {}) {
+    super(message);
+  }
+}
+
+type Route = {
+  method: "GET" | "POST";
+  run: (body: Record<string, unknown>, handler: ControlHandler) => Promise<Response>;
+};
+
+const ROUTES: Record<string, Route> = {
+  [`${API_PREFIX}/status`]: {
+    method: "GET",
+    run: (_body, handler) => Promise.resolve(json(200, handler.status())),
+  },
+  [`${API_PREFIX}/reload`]: {
+    method: "POST",
+    run: (body, handler) => act(handler, { type: "reload" }, body, []),
+  },
+  [`${API_PREFIX}/scale`]: {
+    method: "POST",
+    run: (body, handler) => act(handler, { type: "scale", workers: workersOf(body) }, body, [
+      "workers",
+    ]),
+  },
+  [`${API_PREFIX}/stop`]: {
+    method: "POST",
+    run: (body, handler) => act(handler, { type: "stop", quick: quickOf(body) }, body, ["quick"]),
+  },
+  [`${API_PREFIX}/upgrade`]: {
+    method: "POST",
+    run: (body, handler) => act(handler, { type: "upgrade" }, body, []),
+  },
+};
+
+const ROUTE_LIST = Object.entries(ROUTES).map(([p, r]) => `${r.method} ${p}`).join(", ");
+
+/**
+ * Answer one control request. Never throws: every failure becomes a JSON
+ * error answer. Exported for tests.
+ */
+export async function handleRequest(req: Request, handler: ControlHandler): Promise<Response> {
+  try {
+    const { pathname } = new URL(req.url);
+    const route = Object.hasOwn(ROUTES, pathname) ? ROUTES[pathname] : undefined;
+    if (route === undefined) {
+      throw new RequestError(
+        404,
+        `no such request: ${req.method} ${pathname}; this master serves ${ROUTE_LIST}`,
+      );
+    }
+    if (req.method !== route.method) {
+      throw new RequestError(405, `${pathname} expects ${route.method}, not ${req.method}`, {
+        Allow: route.method,
+      });
+    }
+    const body = route.method === "POST" ? await readBody(req) : {};
+    return await route.run(body, handler);
+  } catch (error) {
+    if (error instanceof RequestError) return json(error.status, { error: error.message }, error.headers);
+    return internalError(error);
+  }
+}
+
+function internalError(error: unknown): Response {
+  const message = error instanceof Error ? error.message : String(error);
+  return json(500, { error: `internal error: ${message}` });
+}
+
+function json(status: number, value: unknown, headers: HeadersInit = {}): Response {
+  return new Response(JSON.stringify(value) + "\n", {
+    status,
+    headers: { "content-type": "application/json", ...headers },
+  });
+}
+
+async function act(
+  handler: ControlHandler,
+  action: ControlAction,
+  body: Record<string, unknown>,
+  known: string[],
+): Promise<Response> {
+  const unknown = Object.keys(body).find((key) => !known.includes(key));
+  if (unknown !== undefined) {
+    const expected = known.length === 0 ? "no fields" : known.map((k) => `"${k}"`).join(", ");
+    throw new RequestError(400, `unknown field ${JSON.stringify(unknown)}; expected ${expected}`);
+  }
+  const result = await handler.act(action);
+  if (result.ok) return json(200, { ok: true, message: result.message });
+  return json(409, { error: result.error });
+}
+
+/** The JSON object in the body; an empty body is `{}`. */
+async function readBody(req: Request): Promise<Record<string, unknown>> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (req.body !== null) {
+    for await (const chunk of req.body) {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) throw tooLarge();
+      chunks.push(chunk);
+    }
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new RequestError(400, "the request body is not valid UTF-8");
+  }
+  if (text.trim() === "") return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new RequestError(400, `the request body is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new RequestError(400, `the request body must be a JSON object, got ${kindOf(value)}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function tooLarge(): RequestError {
+  return new RequestError(413, `the request body is larger than ${MAX_BODY_BYTES} bytes`);
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return `${typeof value === "object" ? "an" : "a"} ${typeof value} (${JSON.stringify(value)})`;
+}
+
+function workersOf(body: Record<string, unknown>): number {
+  const n = body.workers;
+  if (n === undefined) throw new RequestError(400, `missing field "workers": expected {"workers": N}`);
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1 || n > MAX_WORKERS) {
+    throw new RequestError(
+      400,
+      `"workers": expected an integer from 1 to ${MAX_WORKERS}, got ${JSON.stringify(n)}`,
+    );
+  }
+  return n;
+}
+
+function quickOf(body: Record<string, unknown>): boolean {
+  const quick = body.quick ?? false;
+  if (typeof quick !== "boolean") {
+    throw new RequestError(400, `"quick": expected true or false, got ${JSON.stringify(quick)}`);
+  }
+  return quick;
+}

@@ -1,0 +1,227 @@
+/**
+ * Tests of the Deno worker helper: a real app (`testdata/app.ts`) is started
+ * by `tests/workers/launch.py`, a stand-in master that binds a socket and
+ * execs the app with it at fd 3, and is driven over HTTP, raw TCP, notify
+ * sockets and signals.
+ */
+
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import {
+  type ArbiterProcess,
+  httpRequest,
+  startArbiter,
+  WORKERS_DIR,
+} from "../../tests/_harness.ts";
+
+const APP = new URL("./testdata/app.ts", import.meta.url).pathname;
+
+/** Start the test app under launch.py; resolves with the process and its base URL. */
+async function startApp(
+  env: Record<string, string> = {},
+  denoFlags: string[] = ["-A"],
+): Promise<{ app: ArbiterProcess; url: string; port: number }> {
+  const app = startArbiter([], {
+    cmd: [
+      "python3",
+      `${WORKERS_DIR}/launch.py`,
+      "--bind",
+      "127.0.0.1:0",
+      "--",
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      ...denoFlags,
+      APP,
+    ],
+    env: { ARBITER_WORKER_ID: "0", ...env },
+  });
+  try {
+    const m = await app.waitForLog(/launch: fd 3 = 127\.0\.0\.1:(\d+)/);
+    await app.waitForLog("listening", { stream: "stdout" });
+    const port = Number(m[1]);
+    return { app, url: `http://127.0.0.1:${port}`, port };
+  } catch (error) {
+    await app[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
+/** Read from `conn` until `done(text)` or EOF; returns the text and whether EOF came. */
+async function readUntil(
+  conn: Deno.Conn,
+  done: (text: string) => boolean,
+  timeoutMs = 5000,
+): Promise<{ text: string; eof: boolean }> {
+  const buf = new Uint8Array(65536);
+  const decoder = new TextDecoder();
+  let text = "";
+  const deadline = Date.now() + timeoutMs;
+  while (!done(text)) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const n = await Promise.race([
+      conn.read(buf),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`no data within ${timeoutMs} ms; got ${JSON.stringify(text)}`)),
+          Math.max(1, deadline - Date.now()),
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (n === null) return { text, eof: true };
+    text += decoder.decode(buf.subarray(0, n), { stream: true });
+  }
+  return { text, eof: false };
+}
+
+/** A complete HTTP/1.1 response with a chunked or sized body has arrived. */
+function responseComplete(text: string): boolean {
+  const end = text.indexOf("\r\n\r\n");
+  if (end < 0) return false;
+  const head = text.slice(0, end).toLowerCase();
+  const length = head.match(/content-length: (\d+)/);
+  if (length) return text.length - end - 4 >= Number(length[1]);
+  return /transfer-encoding: chunked/.test(head) ? text.endsWith("0\r\n\r\n") : true;
+}
+
+Deno.test("serve: answers on fd 3, converts headers, status, cookies and bodies", async () => {
+  const { app, url } = await startApp();
+  await using _ = app;
+
+  const hello = await httpRequest(`${url}/`);
+  assertEquals([hello.status, hello.text], [200, "hello from worker 0\n"]);
+
+  const echo = await fetch(`${url}/echo?x=1`, {
+    method: "POST",
+    headers: { "content-type": "application/x-test" },
+    body: "x".repeat(100_000),
+  });
+  assertEquals(echo.headers.get("x-method"), "POST");
+  assertEquals(echo.headers.get("x-got-type"), "application/x-test");
+  assertEquals(echo.headers.get("x-got-path"), "/echo?x=1");
+  assertEquals((await echo.text()).length, 100_000);
+
+  // Streamed response: chunks arrive as sent.
+  const stream = await fetch(`${url}/stream`);
+  assertEquals(await stream.text(), "chunk 0\nchunk 1\nchunk 2\n");
+
+  const cookies = await fetch(`${url}/cookies`);
+  await cookies.body?.cancel();
+  assertEquals(cookies.status, 201);
+  assertEquals(cookies.statusText, "Made");
+  assertEquals(cookies.headers.getSetCookie(), ["a=1", "b=2"]);
+
+  const thrown = await httpRequest(`${url}/throw`);
+  assertEquals(thrown.status, 500);
+  await app.waitForLog("boom (expected in a test)");
+
+  assertEquals((await httpRequest(`${url}/nope`)).status, 404);
+
+  app.signal("SIGTERM");
+  assertEquals((await app.waitExit()).code, 0);
+  assert(app.stdout().includes("finished"));
+});
+
+Deno.test("serve: a request in flight at TERM finishes, with Connection: close", async () => {
+  const { app, url } = await startApp();
+  await using _ = app;
+  const slow = httpRequest(`${url}/slow?ms=800`);
+  await app.waitForLog("slow start", { stream: "stdout" });
+  app.signal("SIGTERM");
+  const res = await slow;
+  assertEquals([res.status, res.text], [200, "slow done\n"]);
+  assertEquals(res.headers.get("connection"), "close");
+  assertEquals((await app.waitExit()).code, 0);
+  // New connections are refused once draining has finished.
+  const late = await httpRequest(`${url}/`).then(() => "answered", () => "refused");
+  assertEquals(late, "refused");
+});
+
+Deno.test("serve: idle and busy keep-alive connections are closed cleanly on TERM", async () => {
+  const { app, port } = await startApp();
+  await using _ = app;
+  const request = (path: string) =>
+    new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: test\r\nConnection: keep-alive\r\n\r\n`);
+
+  // An idle keep-alive connection: answered, then left open.
+  const idle = await Deno.connect({ hostname: "127.0.0.1", port });
+  await idle.write(request("/"));
+  const first = await readUntil(idle, responseComplete);
+  assert(/^HTTP\/1\.1 200/.test(first.text), first.text);
+  assert(!first.eof);
+
+  // A busy keep-alive connection: a slow request in flight at TERM.
+  const busy = await Deno.connect({ hostname: "127.0.0.1", port });
+  await busy.write(request("/slow?ms=600"));
+  await app.waitForLog("slow start", { stream: "stdout" });
+
+  app.signal("SIGTERM");
+  // The idle one is closed at once with a FIN (EOF here, no reset error).
+  const idleEnd = await readUntil(idle, () => false);
+  assertEquals(idleEnd, { text: "", eof: true });
+  idle.close();
+  // The busy one gets its whole answer, marked `Connection: close`, then EOF.
+  const busyEnd = await readUntil(busy, () => false);
+  assert(busyEnd.eof);
+  assert(/^HTTP\/1\.1 200/.test(busyEnd.text), busyEnd.text);
+  assert(/\r\nconnection: close\r\n/i.test(busyEnd.text), busyEnd.text);
+  assert(busyEnd.text.includes("slow done"), busyEnd.text);
+  busy.close();
+  assertEquals((await app.waitExit()).code, 0);
+});
+
+Deno.test("serve: READY=1, WATCHDOG=1 and STOPPING=1 over NOTIFY_SOCKET datagrams", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "arbiter-worker-test-" });
+  const path = `${dir}/notify`;
+  const sock = Deno.listenDatagram({ transport: "unixpacket", path });
+  try {
+    const { app } = await startApp({ NOTIFY_SOCKET: path, WATCHDOG_USEC: "100000" });
+    await using _ = app;
+    const received: string[] = [];
+    const next = async () => {
+      const [data] = await sock.receive();
+      const msg = new TextDecoder().decode(data);
+      received.push(msg);
+      return msg;
+    };
+    assertEquals(await next(), "READY=1");
+    assertEquals(await next(), "WATCHDOG=1");
+    const t0 = performance.now();
+    assertEquals(await next(), "WATCHDOG=1");
+    const gap = performance.now() - t0;
+    assert(gap > 20 && gap < 1000, `watchdog every ${gap} ms, expected about 50`);
+    app.signal("SIGTERM");
+    while ((await next()) !== "STOPPING=1") { /* more WATCHDOG=1 */ }
+    assertEquals((await app.waitExit()).code, 0);
+    assert(received.every((m) => ["READY=1", "WATCHDOG=1", "STOPPING=1"].includes(m)), received);
+  } finally {
+    sock.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("serve: READY=1 and STOPPING=1 over ARBITER_NOTIFY_STREAM lines", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "arbiter-worker-test-" });
+  const path = `${dir}/notify.stream`;
+  const listener = Deno.listen({ transport: "unix", path });
+  try {
+    // Without --unstable-net there are no datagrams: the stream is the way.
+    const { app } = await startApp({ ARBITER_NOTIFY_STREAM: path, NOTIFY_SOCKET: `${dir}/none` }, [
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      "--no-config",
+    ]);
+    await using _ = app;
+    const conn = await listener.accept();
+    const ready = await readUntil(conn, (t) => t.includes("\n"));
+    assertEquals(ready.text, "READY=1\n");
+    app.signal("SIGTERM");
+    const rest = await readUntil(conn, () => false);
+    assertEquals(rest, { text: "STOPPING=1\n", eof: true });
+    conn.close();
+    assertEquals((await app.waitExit()).code, 0);
+  } finally {
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,46 @@
+/**
+ * Worker commands and small shared steps for the integration tests.
+ *
+ * @module
+ */
+
+import { type ArbiterProcess, startArbiter, waitForHttp, WORKERS_DIR } from "./_harness.ts";
+
+/** The Python worker (standard library, `socket.socket(fileno=3)`). */
+export const PY_WORKER = ["python3", `${WORKERS_DIR}/py_worker.py`];
+/** The Deno worker (`node:http` `listen({fd: 3})`). */
+export const DENO_WORKER = [Deno.execPath(), "run", "-A", `${WORKERS_DIR}/deno_http.ts`];
+
+/** Log line of the master once every worker of a generation is ready. */
+export const generationReady = (n: number) => new RegExp(`generation ${n} is ready`);
+
+/**
+ * Starts a master on a free loopback port with `workers` copies of `command`
+ * and waits until the whole first generation is ready and answering.
+ */
+export async function startServing(
+  command: string[],
+  opts: { workers?: number; port: number; args?: string[]; env?: Record<string, string> },
+): Promise<ArbiterProcess> {
+  const master = startArbiter([
+    "-w",
+    String(opts.workers ?? 2),
+    "-b",
+    `127.0.0.1:${opts.port}`,
+    ...(opts.args ?? []),
+    "--",
+    ...command,
+  ], { env: opts.env });
+  await master.waitForLog(generationReady(1), { timeoutMs: 20_000 });
+  await waitForHttp(`http://127.0.0.1:${opts.port}/`);
+  return master;
+}
+
+/** A fresh temporary directory, removed by the returned disposer. */
+export async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix: "arbiter-test-" });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
+  };
+}
