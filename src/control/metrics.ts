@@ -128,9 +128,13 @@ export function startMetricsServer(
       ? "address not available on this host"
       : message(error);
     return Promise.reject(
-      new ArbiterError(ExitCode.Runtime, `metrics_bind: cannot listen on ${host}:${port}: ${reason}`, {
-        cause: error,
-      }),
+      new ArbiterError(
+        ExitCode.Runtime,
+        `metrics_bind: cannot listen on ${host}:${port}: ${reason}`,
+        {
+          cause: error,
+        },
+      ),
     );
   }
   let closed: Promise<void> | undefined;
@@ -167,7 +171,11 @@ export function handleMetricsRequest(req: Request, source: MetricsSource): Respo
 function text(status: number, body: string, headers: HeadersInit = {}): Response {
   return new Response(body, {
     status,
-    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", ...headers },
+    headers: {
+      "content-type": "text/plain; charset=utf-8",
+      "cache-control": "no-store",
+      ...headers,
+    },
   });
 }
 
@@ -267,9 +275,11 @@ export function formatPrometheus(s: MetricsSnapshot): string {
   for (const f of families) {
     out += `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`;
     for (const sample of f.samples) {
-      const labels = sample.labels === undefined ? "" : `{${
-        Object.entries(sample.labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")
-      }}`;
+      const labels = sample.labels === undefined
+        ? ""
+        : `{${
+          Object.entries(sample.labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")
+        }}`;
       out += `${f.name}${labels} ${formatValue(sample.value)}\n`;
     }
   }

@@ -129,7 +129,9 @@ async function clearSocketPath(path: string): Promise<void> {
   const refuse = (why: string) =>
     new ArbiterError(ExitCode.Runtime, `control_socket: ${path} ${why}; refusing to replace it`);
   if (info.isSymlink) throw refuse("is a symbolic link");
-  if (!info.isSocket) throw refuse(info.isDirectory ? "is a directory" : "exists and is not a socket");
+  if (!info.isSocket) {
+    throw refuse(info.isDirectory ? "is a directory" : "exists and is not a socket");
+  }
   try {
     const conn = await Deno.connect({ transport: "unix", path });
     conn.close();
@@ -183,9 +185,10 @@ const ROUTES: Record<string, Route> = {
   },
   [`${API_PREFIX}/scale`]: {
     method: "POST",
-    run: (body, handler) => act(handler, { type: "scale", workers: workersOf(body) }, body, [
-      "workers",
-    ]),
+    run: (body, handler) =>
+      act(handler, { type: "scale", workers: workersOf(body) }, body, [
+        "workers",
+      ]),
   },
   [`${API_PREFIX}/stop`]: {
     method: "POST",
@@ -221,7 +224,9 @@ export async function handleRequest(req: Request, handler: ControlHandler): Prom
     const body = route.method === "POST" ? await readBody(req) : {};
     return await route.run(body, handler);
   } catch (error) {
-    if (error instanceof RequestError) return json(error.status, { error: error.message }, error.headers);
+    if (error instanceof RequestError) {
+      return json(error.status, { error: error.message }, error.headers);
+    }
     return internalError(error);
   }
 }
@@ -304,7 +309,9 @@ function kindOf(value: unknown): string {
 
 function workersOf(body: Record<string, unknown>): number {
   const n = body.workers;
-  if (n === undefined) throw new RequestError(400, `missing field "workers": expected {"workers": N}`);
+  if (n === undefined) {
+    throw new RequestError(400, `missing field "workers": expected {"workers": N}`);
+  }
   if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1 || n > MAX_WORKERS) {
     throw new RequestError(
       400,

@@ -238,7 +238,9 @@ export async function runHook(
   let drainTimer: ReturnType<typeof setTimeout> | undefined;
   const drained = await Promise.race([
     reading.then(() => true),
-    new Promise<boolean>((resolve) => drainTimer = setTimeout(() => resolve(false), DRAIN_GRACE_MS)),
+    new Promise<boolean>((resolve) =>
+      drainTimer = setTimeout(() => resolve(false), DRAIN_GRACE_MS)
+    ),
   ]);
   clearTimeout(drainTimer);
   if (killTimer !== undefined) {

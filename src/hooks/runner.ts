@@ -112,7 +112,11 @@ export class HookRunner {
     const config = opts.config ?? this.#config;
     const argv = config[name];
     if (argv === undefined) return undefined;
-    const full: HookContext = { ...context, event: context.event ?? name, masterPid: context.masterPid ?? Deno.pid };
+    const full: HookContext = {
+      ...context,
+      event: context.event ?? name,
+      masterPid: context.masterPid ?? Deno.pid,
+    };
     const lane = this.#lanes.get(name) ?? { tail: Promise.resolve(), pending: 0 };
     if (lane.pending > this.#maxQueued) {
       const output = `skipped: ${lane.pending} ${name} hooks are already running or waiting`;

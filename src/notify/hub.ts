@@ -265,7 +265,7 @@ export class NotifyHub {
   async #readLoop(ch: Channel, conn: Deno.Conn): Promise<void> {
     const buf = new Uint8Array(8192);
     // The start of a line whose end has not arrived yet.
-    let pending = new Uint8Array(0);
+    let pending: Uint8Array = new Uint8Array(0);
     try {
       while (!ch.closed) {
         let n: number | null;

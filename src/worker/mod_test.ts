@@ -192,7 +192,7 @@ Deno.test("serve: READY=1, WATCHDOG=1 and STOPPING=1 over NOTIFY_SOCKET datagram
     app.signal("SIGTERM");
     while ((await next()) !== "STOPPING=1") { /* more WATCHDOG=1 */ }
     assertEquals((await app.waitExit()).code, 0);
-    assert(received.every((m) => ["READY=1", "WATCHDOG=1", "STOPPING=1"].includes(m)), received);
+    assert(received.every((m) => ["READY=1", "WATCHDOG=1", "STOPPING=1"].includes(m)), String(received));
   } finally {
     sock.close();
     await Deno.remove(dir, { recursive: true });
