@@ -17,6 +17,7 @@ import { ArbiterError, ExitCode } from "./src/errors.ts";
 import { getLog, type Logging, setupLogging } from "./src/logging/log.ts";
 import { PRIVATE_ENV } from "./src/master/generation.ts";
 import { runMaster } from "./src/master/master.ts";
+import { takeUpgradeState } from "./src/master/upgrade.ts";
 import { takeInheritedSockets } from "./src/sockets/inherited.ts";
 import { EXEC_MODE_ARG, runExecShim } from "./src/spawn/exec_shim.ts";
 import { resolveCommand } from "./src/spawn/resolve.ts";
@@ -32,7 +33,9 @@ function print(text: string): void {
 }
 
 async function main(argv: string[]): Promise<number> {
-  // 1. Socket activation variables go first, before anything can see them.
+  // 1. Socket activation variables and an upgrade hand-over go first, before
+  //    anything can see them.
+  const upgrade = takeUpgradeState();
   const inherited = takeInheritedSockets();
   // 2. The command line.
   const request = parseCli(argv);
@@ -43,7 +46,8 @@ async function main(argv: string[]): Promise<number> {
   }
   // 3. The config: file + command line, validated; nothing bound or written yet.
   const env = Deno.env.toObject();
-  const load = () => loadConfig(request, Deno.env.toObject(), Deno.cwd());
+  const inheritedFds = [...inherited.keys()];
+  const load = () => loadConfig({ ...request, inheritedFds }, env, Deno.cwd());
   const config = await load();
   if (request.checkConfig) {
     try {
@@ -71,6 +75,9 @@ async function main(argv: string[]): Promise<number> {
     self: selfInvocation(),
     inheritedNames: inherited,
     version: VERSION,
+    args: argv,
+    fullEnv: env,
+    upgrade,
   });
 }
 

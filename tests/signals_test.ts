@@ -134,9 +134,11 @@ Deno.test("TTIN adds a worker, TTOU retires the oldest, never below one", async 
   });
   master.signal("SIGTTOU");
   await master.waitForChildren(1);
-  master.signal("SIGTTOU");
   await master.waitForLog(/workers 2 -> 1/);
-  // A third TTOU changes nothing: one worker stays.
+  // A third TTOU changes nothing: one worker stays. (Wait for it to be handled:
+  // the kernel delivers pending TTIN before TTOU, by signal number.)
+  master.signal("SIGTTOU");
+  await master.waitForLog(/SIGTTOU ignored: already at 1 worker/);
   master.signal("SIGTTIN");
   await master.waitForLog(/SIGTTIN: workers 1 -> 2/);
   await master.waitForChildren(2);

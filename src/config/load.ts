@@ -35,6 +35,12 @@ export interface LoadRequest {
   command?: string[];
   /** Option values; each overrides the file's value. */
   overrides: CliOverrides;
+  /**
+   * Sockets inherited through systemd socket activation. When no `bind` is
+   * configured they are the default binds (`fd://3`, …) instead of
+   * 127.0.0.1:8000, as a socket-activated Gunicorn would do.
+   */
+  inheritedFds?: number[];
 }
 
 /** The bind used when neither the file nor the options name one and PORT is unset. */
@@ -109,7 +115,7 @@ export async function loadConfig(
     config_file: file?.path,
     command: v.command,
     workers: v.workers,
-    bind: binds(v.bind, env, cliLabels.get("bind") ?? name, baseDir("bind")),
+    bind: binds(v.bind, env, cliLabels.get("bind") ?? name, baseDir("bind"), req.inheritedFds),
     backlog: v.backlog,
     timeout: v.timeout,
     graceful_timeout: v.graceful_timeout,
@@ -186,7 +192,11 @@ function binds(
   env: Record<string, string | undefined>,
   name: string | ((path: readonly PropertyKey[]) => string),
   cwd: string,
+  inheritedFds: number[] = [],
 ): BindSpec[] {
+  if (value === undefined && inheritedFds.length > 0) {
+    return inheritedFds.map((fd) => parseBind(`fd://${fd}`, cwd));
+  }
   if (value === undefined) {
     const port = env.PORT;
     // An empty PORT is taken as unset, as shells often export one.

@@ -275,7 +275,7 @@ export function formatStatus(report: StatusReport): string {
     w.last_exit ?? "-",
     w.status ?? "-",
   ]);
-  if (rows.length === 0) return lines.join("\n") + "(no workers)\n";
+  if (rows.length === 0) return [...lines, "(no workers)"].join("\n") + "\n";
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   for (const row of [header, ...rows]) {
     lines.push(

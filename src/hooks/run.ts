@@ -11,7 +11,7 @@
  * - The hook environment is the one given minus the master's private
  *   variables (`LISTEN_*`, `NOTIFY_SOCKET`, `WATCHDOG_*`) and minus every
  *   inherited `ARBITER_*`, plus the `ARBITER_*` variables of its context.
- * - {@link runHook} never throws and never waits forever: at `timeoutMs` the
+ * - {@link runHook} never throws and, with a time limit, never waits forever: at `timeoutMs` the
  *   hook's process group gets SIGTERM, and SIGKILL one second later; once
  *   the hook has exited, its output pipes are read for at most one more
  *   second (a background process it left may hold them open).
@@ -76,7 +76,10 @@ export interface HookResult {
 
 /** Options of {@link runHook}. */
 export interface RunHookOptions {
-  /** Time limit from the start; then SIGTERM, and SIGKILL {@link KILL_GRACE_MS} later. */
+  /**
+   * Time limit from the start; then SIGTERM, and SIGKILL {@link KILL_GRACE_MS}
+   * later. 0 (or Infinity) means no limit.
+   */
   timeoutMs: number;
   /** The environment the hook starts from (also that of the exec shim). */
   masterEnv: Record<string, string>;
@@ -219,7 +222,8 @@ export async function runHook(
     } catch { /* exited in between */ }
   };
   let killTimer: ReturnType<typeof setTimeout> | undefined;
-  const timer = setTimeout(() => {
+  const limited = Number.isFinite(opts.timeoutMs) && opts.timeoutMs > 0;
+  const timer = !limited ? undefined : setTimeout(() => {
     timedOut = true;
     log.warning(
       "hook {hook} still running after {seconds} s (pid {pid}): SIGTERM, SIGKILL in {grace} s",

@@ -104,6 +104,10 @@ export interface CoreSnapshot {
 export interface CoreOptions {
   /** Random number in [0, 1) for lifetime jitter; injectable for tests. */
   random?: () => number;
+  /** Workers taken over from the image before an in-place upgrade. */
+  inherited?: { generation: number; workers: { pid: number; slot: number }[] };
+  /** The time of construction (for inherited workers' age). */
+  now?: number;
 }
 
 /** The master's state and decisions. `C` is the spawn context of a generation. */
@@ -118,16 +122,47 @@ export class MasterCore<C> {
   #phase: Phase = { kind: "running" };
   #reloading = false;
   #reloadQueued = false;
+  #upgrading = false;
   #exited = false;
   #nextSerial = 1;
   #random: () => number;
   #effects: Effect<C>[] = [];
 
   constructor(settings: Settings, context: C, options: CoreOptions = {}) {
-    this.#current = { number: 1, settings, context, bootFailures: 0, readyAnnounced: false };
-    this.#generations.set(1, this.#current);
+    const inherited = options.inherited;
+    const number = inherited ? inherited.generation + 1 : 1;
+    this.#current = { number, settings, context, bootFailures: 0, readyAnnounced: false };
+    this.#generations.set(number, this.#current);
     this.#desired = settings.workers;
     this.#random = options.random ?? Math.random;
+    if (inherited) {
+      // Workers of the image before an in-place upgrade: an older generation
+      // that serves until the new one is ready, exactly like a reload.
+      const old: Generation<C> = {
+        number: inherited.generation,
+        settings,
+        context,
+        bootFailures: 0,
+        readyAnnounced: true,
+      };
+      this.#generations.set(old.number, old);
+      this.#previous = old;
+      for (const { pid, slot } of inherited.workers) {
+        const serial = this.#nextSerial++;
+        this.#workers.set(serial, {
+          serial,
+          slot,
+          generation: old.number,
+          pid,
+          state: "ready",
+          spawnedAt: options.now ?? 0,
+          readyAt: options.now ?? 0,
+          killSent: false,
+          failedBoot: false,
+          superseded: false,
+        });
+      }
+    }
   }
 
   /** The first step: spawn the initial workers. */
@@ -168,6 +203,9 @@ export class MasterCore<C> {
         break;
       case "scale":
         this.#scaleTo(event.workers, "control request");
+        break;
+      case "upgrade-checked":
+        this.#onUpgradeChecked(event.error);
         break;
     }
     this.reconcile(now);
@@ -260,7 +298,11 @@ export class MasterCore<C> {
         this.#scaleTo(this.#desired + 1, "SIGTTIN");
         return;
       case "SIGTTOU":
-        this.#scaleTo(Math.max(1, this.#desired - 1), "SIGTTOU");
+        if (this.#desired <= 1) {
+          this.#log("info", "SIGTTOU ignored: already at {count} worker(s), the minimum is 1", {
+            count: this.#desired,
+          });
+        } else this.#scaleTo(this.#desired - 1, "SIGTTOU");
         return;
       case "SIGWINCH":
         if (hasTerminal) {
@@ -274,9 +316,36 @@ export class MasterCore<C> {
         }
         return;
       case "SIGUSR2":
-        this.#log("warning", "SIGUSR2 ignored: in-place upgrade is not available in this build");
+        this.#requestUpgrade();
         return;
     }
+  }
+
+  #requestUpgrade(): void {
+    const busy = this.#upgrading
+      ? "an upgrade is already in progress"
+      : this.#reloading || this.#previous
+      ? "a reload is in progress"
+      : undefined;
+    if (busy) {
+      this.#log("warning", "SIGUSR2 refused: {busy}", { busy });
+      return;
+    }
+    this.#upgrading = true;
+    this.#log("info", "SIGUSR2: checking the new master before upgrading in place");
+    this.#emit({ type: "check-upgrade" });
+  }
+
+  #onUpgradeChecked(error: string | undefined): void {
+    if (error === undefined && this.#phase.kind === "running" && !this.#reloading) {
+      this.#log("info", "upgrading in place: re-executing the master (pid kept)");
+      this.#emit({ type: "exec-upgrade", generation: this.#current.number });
+      return; // if the exec fails, another upgrade-checked event with the error follows
+    }
+    this.#upgrading = false;
+    this.#log("error", "upgrade refused, nothing changed: {error}", {
+      error: error ?? "the master is stopping or reloading",
+    });
   }
 
   #scaleTo(count: number, why: string): void {
@@ -287,6 +356,10 @@ export class MasterCore<C> {
   }
 
   #requestReload(): void {
+    if (this.#upgrading) {
+      this.#log("warning", "reload refused: an upgrade is in progress");
+      return;
+    }
     if (this.#reloading) {
       this.#reloadQueued = true;
       this.#log("info", "SIGHUP: a reload is being prepared; another one will follow it");
@@ -321,6 +394,7 @@ export class MasterCore<C> {
   #onConfigFailed(error: string): void {
     this.#reloading = false;
     this.#log("error", "reload refused, keeping the running configuration: {error}", { error });
+    this.#emit({ type: "reload-done" });
     this.#afterReload(0);
   }
 
@@ -463,6 +537,7 @@ export class MasterCore<C> {
     this.#current = previous;
     this.#previous = undefined;
     this.#desired = previous.settings.workers;
+    this.#emit({ type: "reload-done" });
     for (const slot of this.#slots.values()) {
       slot.bootFailures = 0;
       slot.retryAt = 0;

@@ -45,7 +45,9 @@ export type Event<C> =
   /** A reload's config was refused; the running one stays. */
   | { type: "config-failed"; error: string }
   /** A request to change the number of workers (control socket). */
-  | { type: "scale"; workers: number };
+  | { type: "scale"; workers: number }
+  /** The pre-upgrade check ended (or the exec failed): `error` unset means go ahead. */
+  | { type: "upgrade-checked"; error?: string };
 
 /** What the core needs to know of a config. Durations in milliseconds. */
 export interface Settings {
@@ -75,6 +77,12 @@ export type Effect<C> =
   | { type: "reopen-logs" }
   /** Every worker of `generation` is ready (first time only): systemd READY=1, when_ready. */
   | { type: "generation-ready"; generation: number }
+  /** A reload ended without a new ready generation (refused or abandoned). */
+  | { type: "reload-done" }
+  /** Check that the new master would start (USR2); answer with upgrade-checked. */
+  | { type: "check-upgrade" }
+  /** Re-execute the master in place now, handing over workers and sockets. */
+  | { type: "exec-upgrade"; generation: number }
   /** A generation has no workers left and is not current: its resources may go. */
   | { type: "retire-generation"; generation: number }
   /** The master is done: clean up (pidfile, sockets) and exit with `code`. */

@@ -35,6 +35,7 @@ export const PRIVATE_ENV = [
   "NOTIFY_SOCKET",
   "WATCHDOG_USEC",
   "WATCHDOG_PID",
+  "ARBITER_NOTIFY_STREAM",
 ];
 
 /** The core's view of a config. */

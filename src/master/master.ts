@@ -18,13 +18,19 @@ import type { Config } from "../config/types.ts";
 import type { Logging } from "../logging/log.ts";
 import { getLog } from "../logging/log.ts";
 import { Pidfile } from "../pidfile/pidfile.ts";
+import { parseBind } from "../config/bind.ts";
+import { notifyEnv, NotifyHub } from "../notify/hub.ts";
 import { type Listener, ListenerPool } from "../sockets/listeners.ts";
+import { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import { spawnWorker } from "../spawn/spawner.ts";
 import { MasterCore } from "./core.ts";
 import type { Effect, Event, MasterSignal } from "./events.ts";
 import { type GenerationContext, prepareGeneration, settingsOf } from "./generation.ts";
 import { EventQueue } from "./queue.ts";
+import { reapForeignChildren } from "./reaper.ts";
+import { SystemdNotifier } from "./systemd.ts";
+import { type AdoptedState, checkUpgrade, execUpgrade, type UpgradeState } from "./upgrade.ts";
 
 /** What the master is started with. */
 export interface MasterOptions {
@@ -38,9 +44,19 @@ export interface MasterOptions {
   /** LISTEN_FDNAMES of sockets inherited from systemd, by fd. */
   inheritedNames?: Map<number, string>;
   version: string;
+  /** The master's own arguments, for re-executing it (USR2). */
+  args: string[];
+  /** The master's full environment (with its own systemd variables), for USR2. */
+  fullEnv: Record<string, string>;
+  /** What the previous image handed over, when this one comes from an in-place upgrade. */
+  upgrade?: AdoptedState;
 }
 
+/** How often inherited workers are polled for exit, besides SIGCHLD. */
+const INHERITED_POLL_MS = 500;
+
 const SIGNALS: MasterSignal[] = [
+  "SIGCHLD",
   "SIGHUP",
   "SIGTERM",
   "SIGINT",
@@ -65,7 +81,9 @@ type MasterEvent = Event<GenerationContext>;
 type MasterEffect = Effect<GenerationContext>;
 
 interface WorkerProcess {
-  child: Deno.ChildProcess;
+  /** Undefined for a worker inherited across an in-place upgrade (not a Deno child). */
+  child?: Deno.ChildProcess;
+  pid: number;
   context: GenerationContext;
 }
 
@@ -86,6 +104,14 @@ class Master {
   readonly #pendingContexts = new Set<GenerationContext>();
   readonly #log = getLog();
   #pool: ListenerPool;
+  readonly #registry = new ChildRegistry();
+  /** Inherited workers by pid → serial; reaped here, not by Deno. */
+  readonly #inherited = new Map<number, number>();
+  #inheritedPoll?: ReturnType<typeof setInterval>;
+  #systemd?: SystemdNotifier;
+  #hub?: NotifyHub;
+  #systemdWatchdog?: ReturnType<typeof setInterval>;
+  #startedAt = Date.now();
   #pidfile?: Pidfile;
   #core?: MasterCore<GenerationContext>;
   #timer?: ReturnType<typeof setTimeout>;
@@ -103,32 +129,120 @@ class Master {
   }
 
   async run(): Promise<number> {
-    const { config } = this.#options;
+    const { config, upgrade } = this.#options;
     let context: GenerationContext;
     try {
       if (config.pidfile) this.#pidfile = Pidfile.claim(config.pidfile);
+      for (const { fd, text } of upgrade?.state.listeners ?? []) {
+        this.#pool.adopt(fd, parseBind(text, "/"));
+      }
       context = await prepareGeneration(config, this.#pool, this.#options.masterEnv);
+      this.#systemd = await SystemdNotifier.fromEnv(this.#options.fullEnv);
+      this.#hub = await NotifyHub.create(
+        (serial, fields) => this.#queue.push({ type: "notify", serial, fields }),
+        (serial, why) =>
+          this.#log.debug("notify from worker serial {serial} ignored: {why}", { serial, why }),
+      );
     } catch (error) {
       this.#pool.closeAll();
       this.#pidfile?.remove();
+      this.#systemd?.close();
       throw error;
     }
-    this.#log.info("arbiter {version} master started (pid {pid})", {
-      version: this.#options.version,
-      pid: Deno.pid,
-    });
+    if (upgrade?.state.notifyDir) {
+      await Deno.remove(upgrade.state.notifyDir, { recursive: true }).catch(() => {});
+    }
+    this.#pool.release(context.listeners.concat(this.#inheritedListenersInUse()));
+    if (upgrade) {
+      this.#startedAt = upgrade.state.startedAt;
+      for (const warning of upgrade.warnings) this.#log.warn("upgrade: {warning}", { warning });
+      this.#log.info(
+        "arbiter {version} master re-executed in place (pid {pid}); took over {count} worker(s)",
+        {
+          version: this.#options.version,
+          pid: Deno.pid,
+          count: upgrade.state.workers.length,
+        },
+      );
+    } else {
+      this.#log.info("arbiter {version} master started (pid {pid})", {
+        version: this.#options.version,
+        pid: Deno.pid,
+      });
+    }
     this.#logListeners(context.listeners);
     this.#installSignals();
-    this.#core = new MasterCore(settingsOf(config), context);
-    this.#apply(this.#core.start(this.#now()));
+    const now = this.#now();
+    this.#core = new MasterCore(settingsOf(config), context, {
+      now,
+      inherited: upgrade && upgrade.state.workers.length > 0
+        ? { generation: upgrade.state.generation, workers: upgrade.state.workers }
+        : undefined,
+    });
+    this.#adoptInheritedWorkers(context);
+    this.#startSystemdWatchdog();
+    await this.#apply(this.#core.start(now));
     this.#armTimer();
     while (this.#exitCode === undefined) {
       const event = await this.#queue.next();
       if (event.type === "config-loaded") this.#pendingContexts.delete(event.context);
-      this.#apply(this.#core.handle(event, this.#now()));
+      if (event.type === "signal" && event.signal === "SIGCHLD") this.#reapForeign();
+      if (event.type === "exited" || event.type === "spawn-failed") this.#hub?.close(event.serial);
+      await this.#apply(this.#core.handle(event, this.#now()));
       this.#armTimer();
     }
+    await this.#hub?.closeAll();
     return this.#exitCode;
+  }
+
+  /** Listeners inherited across an upgrade stay open while old workers may use them. */
+  #inheritedListenersInUse(): Listener[] {
+    return (this.#options.upgrade?.state.workers.length ?? 0) > 0 ? this.#pool.list() : [];
+  }
+
+  /** Registers the workers the previous image handed over, so they are signalled and reaped. */
+  #adoptInheritedWorkers(context: GenerationContext): void {
+    const all = this.#pool.list();
+    for (const w of this.#core!.snapshot().workers) {
+      if (w.pid === undefined) continue;
+      this.#inherited.set(w.pid, w.serial);
+      // They hold every socket the old image had; keep all until they are gone.
+      this.#children.set(w.serial, { pid: w.pid, context: { ...context, listeners: all } });
+    }
+    if (this.#inherited.size > 0) {
+      this.#inheritedPoll = setInterval(
+        () => this.#queue.push({ type: "signal", signal: "SIGCHLD" }),
+        INHERITED_POLL_MS,
+      );
+    }
+  }
+
+  /** Reaps children Deno does not own; reports inherited workers' exits. */
+  #reapForeign(): void {
+    const exits = reapForeignChildren(this.#registry, new Set(this.#inherited.keys()));
+    for (const { pid, code, signal } of exits) {
+      const serial = this.#inherited.get(pid)!;
+      this.#inherited.delete(pid);
+      this.#children.delete(serial);
+      this.#queue.push({ type: "exited", serial, code, signal });
+    }
+    if (this.#inherited.size === 0 && this.#inheritedPoll !== undefined) {
+      clearInterval(this.#inheritedPoll);
+      this.#inheritedPoll = undefined;
+    }
+  }
+
+  #startSystemdWatchdog(): void {
+    const interval = this.#systemd?.watchdogIntervalMs;
+    if (interval === undefined) return;
+    // Pinged from the loop, not the timer: a stuck loop stops the pings.
+    this.#systemdWatchdog = setInterval(() => this.#queue.push({ type: "tick" }), interval);
+  }
+
+  #notifySystemd(...fields: string[]): void {
+    this.#systemd?.send(...fields).catch((error) =>
+      this.#log.warn("cannot notify systemd: {error}", { error: String(error) })
+    );
   }
 
   #now(): number {
@@ -162,11 +276,12 @@ class Master {
     }, Math.max(0, Math.ceil(deadline - this.#now())));
   }
 
-  #apply(effects: MasterEffect[]): void {
+  async #apply(effects: MasterEffect[]): Promise<void> {
+    if (this.#systemdWatchdog !== undefined) this.#maybePingSystemd();
     for (const effect of effects) {
       switch (effect.type) {
         case "spawn":
-          this.#spawn(effect.serial, effect.slot, effect.context);
+          await this.#spawn(effect.serial, effect.slot, effect.context);
           break;
         case "kill":
           this.#kill(effect.serial, effect.signal);
@@ -176,11 +291,22 @@ class Master {
           break;
         case "load-config":
           this.#loadConfig();
+          this.#systemd?.reloading("reloading").catch(() => {});
+          break;
+        case "reload-done":
+          this.#notifySystemd("READY=1", `STATUS=${this.#statusLine()}`);
+          break;
+        case "check-upgrade":
+          this.#checkUpgrade();
+          break;
+        case "exec-upgrade":
+          this.#execUpgrade(effect.generation);
           break;
         case "reopen-logs":
           this.#options.logging.reopen();
           break;
         case "generation-ready":
+          this.#notifySystemd("READY=1", `STATUS=${this.#statusLine()}`);
           break;
         case "retire-generation":
           this.#releaseListeners();
@@ -192,16 +318,24 @@ class Master {
     }
   }
 
-  #spawn(serial: number, slot: number, context: GenerationContext): void {
+  async #spawn(serial: number, slot: number, context: GenerationContext): Promise<void> {
     const { config } = context;
-    const env = { ...context.env, ARBITER_WORKER_ID: String(slot) };
+    const env: Record<string, string> = { ...context.env, ARBITER_WORKER_ID: String(slot) };
+    const pidEnv: string[] = [];
+    if (config.timeout > 0) {
+      env.WATCHDOG_USEC = String(Math.round(config.timeout * 1_000_000));
+      pidEnv.push("WATCHDOG_PID");
+    }
     let child: Deno.ChildProcess;
     try {
+      const owner = context.uid === undefined ? undefined : { uid: context.uid, gid: context.gid };
+      Object.assign(env, notifyEnv(await this.#hub!.open(serial, owner)));
       child = spawnWorker(this.#options.self, {
         spec: {
           program: context.program,
           argv: config.command,
           env,
+          pidEnv,
           fds: context.listeners.map((l) => l.fd),
           masterPid: Deno.pid,
           umask: config.umask,
@@ -216,7 +350,8 @@ class Master {
       this.#queue.push({ type: "spawn-failed", serial, error: String(error) });
       return;
     }
-    this.#children.set(serial, { child, context });
+    this.#registry.track(child);
+    this.#children.set(serial, { child, pid: child.pid, context });
     this.#queue.push({ type: "spawned", serial, pid: child.pid });
     child.status.then((status) => {
       this.#children.delete(serial);
@@ -225,9 +360,61 @@ class Master {
   }
 
   #kill(serial: number, signal: Deno.Signal): void {
+    const worker = this.#children.get(serial);
     try {
-      this.#children.get(serial)?.child.kill(signal);
+      if (worker?.child) worker.child.kill(signal);
+      // An inherited worker is still in #inherited until reaped here, so its
+      // pid cannot have been reused: it is our own child.
+      else if (worker && this.#inherited.has(worker.pid)) Deno.kill(worker.pid, signal);
     } catch { /* it exited already; its exit event is on the queue */ }
+  }
+
+  #lastSystemdPing = 0;
+
+  #maybePingSystemd(): void {
+    const interval = this.#systemd?.watchdogIntervalMs;
+    if (interval === undefined || this.#now() - this.#lastSystemdPing < interval * 0.9) return;
+    this.#lastSystemdPing = this.#now();
+    this.#notifySystemd("WATCHDOG=1");
+  }
+
+  #statusLine(): string {
+    const snapshot = this.#core!.snapshot();
+    const ready = snapshot.workers.filter((w) => w.state === "ready").length;
+    return `${ready} of ${snapshot.desiredWorkers} worker(s) ready, generation ${snapshot.generation}`;
+  }
+
+  #checkUpgrade(): void {
+    const { self, args, fullEnv } = this.#options;
+    checkUpgrade(self, args, fullEnv, this.#registry)
+      .then((error) => this.#queue.push({ type: "upgrade-checked", error }))
+      .catch((error) => this.#queue.push({ type: "upgrade-checked", error: String(error) }));
+  }
+
+  #execUpgrade(generation: number): void {
+    const { self, args, fullEnv, inheritedNames } = this.#options;
+    const workers = this.#core!.snapshot().workers
+      .filter((w) => w.pid !== undefined)
+      .map((w) => ({ pid: w.pid!, slot: w.slot, generation: w.generation }));
+    const state: UpgradeState = {
+      version: 1,
+      masterPid: Deno.pid,
+      startedAt: this.#startedAt,
+      generation,
+      listeners: this.#pool.list().map((l) => ({ fd: l.fd, text: l.spec.text })),
+      workers,
+      notifyDir: this.#hub?.dir,
+    };
+    const env = { ...fullEnv };
+    if (inheritedNames && inheritedNames.size > 0) {
+      // Socket activation variables were taken out at start; say it again for the new image.
+      env.LISTEN_FDS = String(inheritedNames.size);
+      env.LISTEN_FDNAMES = [...inheritedNames.values()].join(":");
+      env.LISTEN_PID = String(Deno.pid);
+    }
+    this.#systemd?.close();
+    const error = execUpgrade(self, args, env, state);
+    this.#queue.push({ type: "upgrade-checked", error });
   }
 
   #loadConfig(): void {

@@ -83,6 +83,8 @@ export class NotifyHub {
   #onMessage: NotifyHandler;
   #onGarbage: GarbageHandler;
   #channels = new Map<number, Channel>();
+  /** Serials whose `open()` is under way. */
+  #opening = new Set<number>();
   /** Every running loop (also of channels already closed), awaited by {@link closeAll}. */
   #loops = new Set<Promise<void>>();
   #closed = false;
@@ -98,9 +100,13 @@ export class NotifyHub {
    * why mode 0711). Calls `onMessage` for every well-formed, non-empty
    * message and `onGarbage` for every refused one. Neither should throw; if
    * `onMessage` does, that is reported to `onGarbage`.
-   * @throws when no directory short enough for socket paths can be made
+   * @throws without `--unstable-net`, or when no directory short enough for
+   *   socket paths can be made
    */
   static async create(onMessage: NotifyHandler, onGarbage?: GarbageHandler): Promise<NotifyHub> {
+    if (typeof Deno.listenDatagram !== "function") {
+      throw new Error("notify: unix datagram sockets need Deno's --unstable-net flag");
+    }
     const dir = await makePrivateDir();
     return new NotifyHub(dir, onMessage, onGarbage);
   }
@@ -117,7 +123,18 @@ export class NotifyHub {
     if (!Number.isSafeInteger(serial) || serial < 0) {
       throw new RangeError(`notify: bad worker serial ${serial}`);
     }
-    if (this.#channels.has(serial)) throw new Error(`notify: worker ${serial} is already open`);
+    if (this.#channels.has(serial) || this.#opening.has(serial)) {
+      throw new Error(`notify: worker ${serial} is already open`);
+    }
+    this.#opening.add(serial);
+    try {
+      return await this.#open(serial, owner);
+    } finally {
+      this.#opening.delete(serial);
+    }
+  }
+
+  async #open(serial: number, owner?: SocketOwner): Promise<NotifyEndpoints> {
     const paths: NotifyEndpoints = {
       notifySocket: `${this.dir}/${serial}.sock`,
       streamSocket: `${this.dir}/${serial}.stream`,
@@ -145,13 +162,13 @@ export class NotifyHub {
         cause: err,
       });
     }
-    if (this.#closed || this.#channels.has(serial)) {
-      // closeAll() or a concurrent open() of the same serial ran meanwhile.
+    if (this.#closed) {
+      // closeAll() ran meanwhile.
       dgram.close();
       listener.close();
       removeQuietly(paths.notifySocket);
       removeQuietly(paths.streamSocket);
-      throw new Error(`notify: worker ${serial} could not be opened (hub closed or reopened)`);
+      throw new Error("notify hub is closed");
     }
     const ch: Channel = { serial, dgram, listener, conns: new Set(), paths, closed: false };
     this.#channels.set(serial, ch);

@@ -187,6 +187,10 @@ Deno.test("open() makes both sockets in a 0711 directory, mode 0600, and returns
       ARBITER_NOTIFY_STREAM: ep.streamSocket,
     });
     await rejects(hub.open(7), /already open/);
+    // Two opens of one serial at once: exactly one wins, and its sockets stay.
+    const both = await Promise.allSettled([hub.open(8), hub.open(8)]);
+    deepStrictEqual(both.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
+    ok(Deno.statSync(`${hub.dir}/8.sock`).isSocket);
   });
 });
 

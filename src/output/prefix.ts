@@ -13,8 +13,8 @@
  *   is written in pieces of at most that size (cut on a UTF-8 character
  *   boundary), each but the last marked as continued.
  * - Back-pressure reaches the worker, never the master: the next chunk is
- *   read only after the previous lines were written, so a slow output fills
- *   the worker's pipe and blocks the worker's own writes. Memory per stream
+ *   read only after the lines of the previous one were written, so a slow
+ *   output fills the worker's pipe and blocks the worker's own writes. Memory per stream
  *   stays below one chunk plus {@link MAX_LINE_BYTES}.
  * - Never rejects: a failing `write` drops that line (reading goes on, so the
  *   worker is never stuck on a full pipe); a failing stream ends the copy.
@@ -36,7 +36,12 @@ export interface PrefixOptions {
   stream: "stdout" | "stderr";
   /** `text`: `[worker 0] line`; `json`: one JSON object per line. */
   format: "text" | "json";
-  /** Writes one line (given without its line break), e.g. from {@link lineWriter}. */
+  /**
+   * Writes one line (given without its line break), e.g. from {@link lineWriter}.
+   * The lines of one chunk are passed without waiting for the previous
+   * call's promise, so `write` must keep its calls' order (as
+   * {@link lineWriter} does).
+   */
   write: (line: string) => Promise<void>;
 }
 
@@ -59,14 +64,26 @@ export async function pipePrefixed(
   const decoder = new TextDecoder();
   const buf = new Uint8Array(MAX_LINE_BYTES);
   let len = 0;
-  const emit = async (bytes: Uint8Array, continued: boolean) => {
+  // The lines of one chunk are handed to `write` together, and the next
+  // chunk is read once they are all written: that is the back-pressure.
+  let inFlight: Promise<void>[] = [];
+  const emit = (bytes: Uint8Array, continued: boolean) => {
     let end = bytes.length;
     if (!continued && end > 0 && bytes[end - 1] === 0x0d) end--; // CRLF
+    const line = format(decoder.decode(bytes.subarray(0, end)), continued);
+    // A failed write drops its line; reading goes on so the worker never blocks.
+    let written: Promise<void>;
     try {
-      await opts.write(format(decoder.decode(bytes.subarray(0, end)), continued));
-    } catch {
-      // The output failed: drop the line, keep draining the worker.
+      written = opts.write(line);
+    } catch (error) {
+      written = Promise.reject(error);
     }
+    inFlight.push(written.catch(() => {}));
+  };
+  const settle = async () => {
+    const waiting = inFlight;
+    inFlight = [];
+    await Promise.all(waiting);
   };
   const reader = stream.getReader();
   try {
@@ -82,7 +99,7 @@ export async function pipePrefixed(
         while (from < end) {
           if (len === buf.length) {
             const cut = utf8Boundary(buf, len);
-            await emit(buf.subarray(0, cut), true);
+            emit(buf.subarray(0, cut), true);
             buf.copyWithin(0, cut, len);
             len -= cut;
           }
@@ -92,17 +109,19 @@ export async function pipePrefixed(
           from += n;
         }
         if (newline < 0) break;
-        await emit(buf.subarray(0, len), false);
+        emit(buf.subarray(0, len), false);
         len = 0;
         start = newline + 1;
       }
+      await settle();
     }
   } catch {
     // The stream failed (the pipe was closed): treat it as the end.
   } finally {
     reader.releaseLock();
   }
-  if (len > 0) await emit(buf.subarray(0, len), false);
+  if (len > 0) emit(buf.subarray(0, len), false);
+  await settle();
 }
 
 /**
@@ -138,13 +157,18 @@ export interface LineTarget {
   write(p: Uint8Array): Promise<number>;
 }
 
+/** The most bytes of queued lines {@link lineWriter} joins into one write. */
+export const MAX_BATCH_BYTES = 256 * 1024;
+
 /**
  * A writer of whole lines to `target`, shared by every worker writing there.
- * Each call appends a line break and writes the line completely (looping
- * over short writes) before the next call's line starts: calls are served in
- * order, one at a time, so lines never interleave. The returned promise
- * settles when this line is written (or its write failed); a failure does not
- * affect later lines.
+ * Each call appends a line break; lines are written in call order, and a
+ * line is always written completely (looping over short writes) before the
+ * next one starts, so lines never interleave. Lines queued while a write is
+ * under way are joined into one write (up to {@link MAX_BATCH_BYTES}), which
+ * keeps a chatty worker from costing one system call per line. The returned
+ * promise settles once the line is written, or rejects if that write failed;
+ * a failure affects only the lines of that one write.
  *
  * @example Usage
  * ```ts
@@ -155,14 +179,48 @@ export interface LineTarget {
  */
 export function lineWriter(target: LineTarget): (line: string) => Promise<void> {
   const encoder = new TextEncoder();
-  let tail: Promise<void> = Promise.resolve();
-  return (line) => {
-    const bytes = encoder.encode(line + "\n");
-    const written = tail.then(async () => {
-      let off = 0;
-      while (off < bytes.length) off += await target.write(bytes.subarray(off));
-    });
-    tail = written.catch(() => {});
-    return written;
+  const queue: { bytes: Uint8Array; done: (error?: unknown) => void }[] = [];
+  let draining = false;
+
+  const drain = async () => {
+    while (queue.length > 0) {
+      let size = queue[0].bytes.length;
+      let n = 1;
+      while (n < queue.length && size + queue[n].bytes.length <= MAX_BATCH_BYTES) {
+        size += queue[n++].bytes.length;
+      }
+      const batch = queue.splice(0, n);
+      let bytes = batch[0].bytes;
+      if (n > 1) {
+        bytes = new Uint8Array(size);
+        let offset = 0;
+        for (const item of batch) {
+          bytes.set(item.bytes, offset);
+          offset += item.bytes.length;
+        }
+      }
+      let failure: unknown = undefined;
+      try {
+        let off = 0;
+        while (off < bytes.length) off += await target.write(bytes.subarray(off));
+      } catch (error) {
+        failure = error ?? new Error("write failed");
+      }
+      for (const item of batch) item.done(failure);
+    }
+    draining = false;
   };
+
+  return (line) =>
+    new Promise<void>((resolve, reject) => {
+      queue.push({
+        bytes: encoder.encode(line + "\n"),
+        done: (error) => error === undefined ? resolve() : reject(error),
+      });
+      if (!draining) {
+        draining = true;
+        // Start on the next microtask, so lines handed over together go out together.
+        queueMicrotask(drain);
+      }
+    });
 }

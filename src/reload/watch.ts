@@ -18,6 +18,7 @@
  */
 
 import { basename, resolve, sep } from "node:path";
+import type { Config } from "../config/types.ts";
 
 /** Options of {@link watchForChanges}. */
 export interface WatchOptions {
@@ -51,7 +52,7 @@ const IGNORED_DIRS = new Set([".git", "node_modules", "__pycache__"]);
 
 /** Whether a file name is an editor's scratch file rather than a source file. */
 export function isEditorScratch(name: string): boolean {
-  return /\.sw[a-p]$/.test(name) || // vim swap files: .swp, .swo, ...
+  return /\.sw[a-px]$/.test(name) || // vim swap files: .swp, .swo, ..., .swx
     name.endsWith("~") || // backups (vim, emacs, nano)
     name.startsWith(".#") || // emacs lock files
     (name.startsWith("#") && name.endsWith("#")) || // emacs auto-save
@@ -62,6 +63,20 @@ export function isEditorScratch(name: string): boolean {
 /** `.py`, `py`, `.PY` → `.py`. */
 function normalizeExtension(ext: string): string {
   return "." + ext.replace(/^\./, "").toLowerCase();
+}
+
+/**
+ * What `reload = true` watches: `reload_paths`, or, when that is empty, the
+ * workers' directory (`chdir`, else the master's working directory).
+ *
+ * @param cwd the master's working directory (default: this process's)
+ */
+export function reloadPathsOf(
+  config: Pick<Config, "reload_paths" | "chdir">,
+  cwd: string = Deno.cwd(),
+): string[] {
+  if (config.reload_paths.length > 0) return [...config.reload_paths];
+  return [config.chdir ?? cwd];
 }
 
 /**

@@ -209,6 +209,28 @@ function adoptFd(spec: Extract<BindSpec, { kind: "fd" }>, opts: ListenOptions): 
   };
 }
 
+/** A listener for a socket this process already holds at `fd`. */
+function adoptedListener(fd: number, spec: BindSpec, opts: ListenOptions): Listener {
+  prepare(fd, opts.backlog);
+  const base = adoptFd({ kind: "fd", fd, text: `fd://${fd}` }, opts);
+  if (spec.kind !== "unix") {
+    return { ...base, spec, name: spec.kind === "fd" ? base.name : fdName(spec.text) };
+  }
+  return {
+    ...base,
+    spec,
+    name: fdName(spec.text),
+    address: spec.text,
+    close: () => {
+      base.close();
+      try {
+        // The socket file is ours (a previous image of this master made it).
+        if (Deno.lstatSync(spec.path).isSocket) Deno.removeSync(spec.path);
+      } catch { /* already gone */ }
+    },
+  };
+}
+
 /**
  * Opens one listener.
  * @throws {ArbiterError} exit 1 with a message naming the address
@@ -255,6 +277,21 @@ export class ListenerPool {
       for (const listener of opened) listener.close();
       throw error;
     }
+  }
+
+  /**
+   * Takes over a listening socket already open at `fd` (across an in-place
+   * upgrade) as the listener for `spec`; `acquire` then reuses it.
+   */
+  adopt(fd: number, spec: BindSpec): Listener {
+    const listener = adoptedListener(fd, spec, this.options);
+    this.#open.set(spec.text, listener);
+    return listener;
+  }
+
+  /** Every open listener. */
+  list(): Listener[] {
+    return [...this.#open.values()];
   }
 
   /** Closes every open listener not in `inUse`. Returns the ones closed. */

@@ -39,6 +39,8 @@ export interface ExecSpec {
   env: Record<string, string>;
   /** The master's fds of the listening sockets, to appear at 3, 4, … */
   fds: number[];
+  /** Variables the shim sets to its own pid (the worker's, after exec), e.g. WATCHDOG_PID. */
+  pidEnv?: string[];
   /** The master's pid: if our parent is no longer it, we exit at once. */
   masterPid: number;
   umask?: number;
@@ -80,6 +82,7 @@ export function runExecShim(): never {
   }
   const env = { ...spec.env };
   if (spec.fds.length > 0) env.LISTEN_PID = String(Deno.pid);
+  for (const key of spec.pidEnv ?? []) env[key] = String(Deno.pid);
   const errno = libc.execve(spec.program, spec.argv, env);
   const ENOENT = 2;
   fail(

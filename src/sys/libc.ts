@@ -29,6 +29,7 @@ const SYMBOLS = {
   signal: { parameters: ["i32", "usize"], result: "usize" },
   sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const;
@@ -237,6 +238,13 @@ export function reapIfExited(pid: number): { code: number; signal: number } | un
   const s = status[0];
   const signal = s & 0x7f;
   return signal === 0 ? { code: (s >> 8) & 0xff, signal: 0 } : { code: 128 + signal, signal };
+}
+
+/** CLOCK_MONOTONIC in microseconds, as systemd's MONOTONIC_USEC wants it. */
+export function monotonicUsec(): bigint {
+  const ts = new BigInt64Array(2);
+  check("clock_gettime", lib().clock_gettime(1, /* CLOCK_MONOTONIC */ ts));
+  return ts[0] * 1_000_000n + ts[1] / 1000n;
 }
 
 function cString(text: string): Uint8Array<ArrayBuffer> {

@@ -140,7 +140,9 @@ Deno.test("serve: idle and busy keep-alive connections are closed cleanly on TER
   const { app, port } = await startApp();
   await using _ = app;
   const request = (path: string) =>
-    new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: test\r\nConnection: keep-alive\r\n\r\n`);
+    new TextEncoder().encode(
+      `GET ${path} HTTP/1.1\r\nHost: test\r\nConnection: keep-alive\r\n\r\n`,
+    );
 
   // An idle keep-alive connection: answered, then left open.
   const idle = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -192,7 +194,10 @@ Deno.test("serve: READY=1, WATCHDOG=1 and STOPPING=1 over NOTIFY_SOCKET datagram
     app.signal("SIGTERM");
     while ((await next()) !== "STOPPING=1") { /* more WATCHDOG=1 */ }
     assertEquals((await app.waitExit()).code, 0);
-    assert(received.every((m) => ["READY=1", "WATCHDOG=1", "STOPPING=1"].includes(m)), String(received));
+    assert(
+      received.every((m) => ["READY=1", "WATCHDOG=1", "STOPPING=1"].includes(m)),
+      String(received),
+    );
   } finally {
     sock.close();
     await Deno.remove(dir, { recursive: true });

@@ -5,9 +5,10 @@
 //   GET / -> {"pid", "worker_id", "lang": "node"}
 //
 // Notify (when ARBITER_NOTIFY_STREAM is set): READY=1 once listening;
-// WATCHDOG=1 every WATCHDOG_USEC/2 µs when WATCHDOG_USEC is set (unless
-// NO_WATCHDOG=1); STOPPING=1 on SIGTERM, then it drains in-flight requests and
-// exits 0. Prints `worker <id> pid <pid> listening` once serving.
+// WATCHDOG=1 every WATCHDOG_USEC/2 µs when WATCHDOG_USEC is set and
+// WATCHDOG_PID, if set, is this process (unless NO_WATCHDOG=1); STOPPING=1 on
+// SIGTERM, then it drains in-flight requests and exits 0.
+// Prints `worker <id> pid <pid> listening` once serving.
 import http from "node:http";
 import net from "node:net";
 
@@ -36,7 +37,8 @@ server.listen({ fd: 3 }, () => {
   console.log(`worker ${id} pid ${process.pid} listening`);
   notify("READY=1");
   const usec = Number(env.WATCHDOG_USEC);
-  if (usec > 0 && env.NO_WATCHDOG !== "1") {
+  const forMe = !env.WATCHDOG_PID || Number(env.WATCHDOG_PID) === process.pid;
+  if (usec > 0 && forMe && env.NO_WATCHDOG !== "1") {
     watchdog = setInterval(() => notify("WATCHDOG=1"), Math.max(usec / 2000, 10));
   }
 });
