@@ -157,8 +157,13 @@ export interface LineTarget {
   write(p: Uint8Array): Promise<number>;
 }
 
-/** The most bytes of queued lines {@link lineWriter} joins into one write. */
-export const MAX_BATCH_BYTES = 256 * 1024;
+/**
+ * The most bytes of queued lines {@link lineWriter} joins into one write:
+ * PIPE_BUF on Linux, so that a batch written to a pipe lands in one piece,
+ * never interleaved with another writer's line (such as the master's own log
+ * line on stderr).
+ */
+export const MAX_BATCH_BYTES = 4096;
 
 /**
  * A writer of whole lines to `target`, shared by every worker writing there.

@@ -24,9 +24,12 @@
  * its resources and resolves {@link WorkerServer.finished}. With nothing
  * else left running, the process then exits 0 on its own.
  *
- * Permissions: `--allow-env`; for the notify socket also `--allow-read`
- * and `--allow-write` (a temporary socket path) and `--unstable-net`. A
- * notify channel that cannot be opened is reported on stderr and skipped.
+ * Permissions: `--allow-env` to read the variables; for the notify socket
+ * also `--allow-read --allow-write` (unix socket paths; the datagram socket
+ * is bound to a temporary path, removed at once) with `--unstable-net` for
+ * `NOTIFY_SOCKET`, or with `--allow-net` for `ARBITER_NOTIFY_STREAM` (Deno
+ * counts unix stream sockets as net). A notify channel that cannot be opened is reported on stderr and
+ * skipped: the worker still serves.
  *
  * @example A worker
  * ```ts

@@ -84,7 +84,7 @@ function responseComplete(text: string): boolean {
 }
 
 Deno.test("serve: answers on fd 3, converts headers, status, cookies and bodies", async () => {
-  const { app, url } = await startApp();
+  const { app, url, port } = await startApp();
   await using _ = app;
 
   const hello = await httpRequest(`${url}/`);
@@ -107,8 +107,13 @@ Deno.test("serve: answers on fd 3, converts headers, status, cookies and bodies"
   const cookies = await fetch(`${url}/cookies`);
   await cookies.body?.cancel();
   assertEquals(cookies.status, 201);
-  assertEquals(cookies.statusText, "Made");
   assertEquals(cookies.headers.getSetCookie(), ["a=1", "b=2"]);
+  // fetch() replaces the reason phrase with the standard one: look at the wire.
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(new TextEncoder().encode("GET /cookies HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const raw = await readUntil(conn, responseComplete);
+  conn.close();
+  assert(raw.text.startsWith("HTTP/1.1 201 Made\r\n"), raw.text);
 
   const thrown = await httpRequest(`${url}/throw`);
   assertEquals(thrown.status, 500);
@@ -214,10 +219,14 @@ Deno.test("serve: READY=1 and STOPPING=1 over ARBITER_NOTIFY_STREAM lines", asyn
       "--allow-env",
       "--allow-read",
       "--allow-write",
+      "--allow-net",
       "--no-config",
     ]);
     await using _ = app;
-    const conn = await listener.accept();
+    const conn = await Promise.race([
+      listener.accept(),
+      app.waitExit(5000).then(() => Promise.reject(new Error(`app exited:\n${app.stderr()}`))),
+    ]);
     const ready = await readUntil(conn, (t) => t.includes("\n"));
     assertEquals(ready.text, "READY=1\n");
     app.signal("SIGTERM");

@@ -1,0 +1,82 @@
+"""A Python worker for arbiter, standard library only: ThreadingHTTPServer on
+the socket handed over at fd 3, READY=1 over NOTIFY_SOCKET when it is set,
+graceful stop on TERM (in-flight requests finish, then exit 0).
+
+The socket stays in blocking mode: it is shared with the other workers, and
+O_NONBLOCK would change it for all of them (Python socket timeouts set it).
+"""
+
+import os
+import signal
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+WORKER_ID = os.environ.get("ARBITER_WORKER_ID", "?")
+
+
+def notify(message):
+    """Send an sd_notify message (READY=1, STOPPING=1, ...) if NOTIFY_SOCKET is set."""
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    if path.startswith("@"):
+        path = "\0" + path[1:]  # abstract namespace
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.sendto(message.encode(), path)
+    except OSError as e:
+        print(f"notify: {e}", file=sys.stderr, flush=True)
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"hello from python worker {WORKER_ID}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        pass  # quiet; arbiter logs the lifecycle
+
+
+class Stop(Exception):
+    pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = False  # server_close() waits for requests in flight
+    accepting = False
+
+    def get_request(self):
+        # Another worker may win the race for a connection, leaving this one
+        # blocked in accept(): TERM then interrupts it (see on_term).
+        self.accepting = True
+        try:
+            return self.socket.accept()
+        finally:
+            self.accepting = False
+
+
+server = Server(("", 0), Handler, bind_and_activate=False)
+server.socket = socket.socket(fileno=3)  # family and type read from the fd
+
+
+def on_term(_signum, _frame):
+    if server.accepting:
+        raise Stop()  # nothing accepted yet: leave accept() at once
+    threading.Thread(target=server.shutdown, daemon=True).start()
+
+
+signal.signal(signal.SIGTERM, on_term)
+notify("READY=1")
+try:
+    server.serve_forever(poll_interval=0.2)
+except Stop:
+    pass
+notify("STOPPING=1")
+server.server_close()  # closes the listening socket, joins request threads
+sys.exit(0)

@@ -1,0 +1,421 @@
+/**
+ * Shared helpers of the benchmarks (`scripts/bench/run.ts`) and the chaos and
+ * soak scripts (`scripts/chaos/`): /proc readings, wrk, statistics, and
+ * starting each supervisor under test. Everything talks to 127.0.0.1 only,
+ * and every load loop is bounded in count and time.
+ *
+ * @module
+ */
+
+import {
+  type ArbiterProcess,
+  freePort,
+  MAIN_TS,
+  REPO_ROOT,
+  startArbiter,
+  waitFor,
+  waitForHttp,
+} from "../../tests/_harness.ts";
+
+export { freePort, MAIN_TS, REPO_ROOT, startArbiter, waitFor, waitForHttp };
+export type { ArbiterProcess };
+
+/** `scripts/bench/apps`. */
+export const APPS: string = `${REPO_ROOT}/scripts/bench/apps`;
+/** The Node app (same file under arbiter and PM2). */
+export const NODE_APP: string = `${APPS}/node_app.cjs`;
+/** The stdlib WSGI server on fd 3. */
+export const WSGI_FD: string = `${APPS}/wsgi_fd.py`;
+/** The bare launcher: binds one socket, forks N workers. */
+export const LAUNCH_PY: string = `${REPO_ROOT}/tests/workers/launch.py`;
+/** Where PM2 is installed by setup.sh (also searched on PATH). */
+export const DEPS_DIR: string = Deno.env.get("ARBITER_BENCH_DEPS") ?? "/tmp/arbiter-bench-deps";
+
+/** Sleep. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Now, in ms (monotonic). */
+export function now(): number {
+  return performance.now();
+}
+
+// ---------------------------------------------------------------------------
+// /proc
+
+/** Clock ticks per second (USER_HZ): 100 on every Linux this targets. */
+export const CLK_TCK = 100;
+
+/** utime + stime of a process (all its threads), in seconds. */
+export function cpuSeconds(pid: number): number {
+  const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const f = text.slice(text.lastIndexOf(")") + 2).trim().split(/\s+/);
+  // Fields 14 and 15 (utime, stime) are at 11 and 12 after comm/state.
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+/** A numeric field of /proc/<pid>/status (kB for Vm*), or NaN. */
+export function statusField(pid: number, field: string, task?: number): number {
+  try {
+    const path = task === undefined ? `/proc/${pid}/status` : `/proc/${pid}/task/${task}/status`;
+    const m = Deno.readTextFileSync(path).match(new RegExp(`^${field}:\\s*(\\d+)`, "m"));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** VmRSS in kB. */
+export function rssKb(pid: number): number {
+  return statusField(pid, "VmRSS");
+}
+
+/** Open fds of a process. */
+export function fdCount(pid: number): number {
+  return [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
+}
+
+/** Threads of a process. */
+export function threadIds(pid: number): number[] {
+  return [...Deno.readDirSync(`/proc/${pid}/task`)].map((e) => Number(e.name)).sort((a, b) =>
+    a - b
+  );
+}
+
+/** Voluntary context switches per thread (tid → count). */
+export function voluntarySwitches(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of threadIds(pid)) {
+    const n = statusField(pid, "voluntary_ctxt_switches", tid);
+    if (!Number.isNaN(n)) out.set(tid, n);
+  }
+  return out;
+}
+
+/** Sum over threads of the difference of two {@link voluntarySwitches} readings. */
+export function switchesBetween(a: Map<number, number>, b: Map<number, number>): number {
+  let total = 0;
+  for (const [tid, n] of b) total += n - (a.get(tid) ?? 0);
+  return total;
+}
+
+/** Direct children of `pid` (all threads' `children` files), zombies included. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        const s = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/children`).trim();
+        if (s) for (const p of s.split(/\s+/)) out.push(Number(p));
+      } catch {
+        // thread gone
+      }
+    }
+  } catch {
+    // process gone
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** State letter of a process (R, S, Z, ...), or undefined when gone. */
+export function stateOf(pid: number): string | undefined {
+  try {
+    const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return text.slice(text.lastIndexOf(")") + 2).trim()[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Children that are not zombies. */
+export function liveChildren(pid: number): number[] {
+  return childPids(pid).filter((p) => {
+    const s = stateOf(p);
+    return s !== undefined && s !== "Z";
+  });
+}
+
+/** Zombie children. */
+export function zombieChildren(pid: number): number[] {
+  return childPids(pid).filter((p) => stateOf(p) === "Z");
+}
+
+/** Descendants (children, grandchildren, ...) of `pid`. */
+export function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    for (const c of childPids(queue.shift()!)) {
+      out.push(c);
+      queue.push(c);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Statistics
+
+/** Median of the values (NaN when empty). */
+export function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Percentile (nearest rank) of the values. */
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+/** "median (min–max)" with `digits` decimals. */
+export function spread(xs: number[], digits = 0, unit = ""): string {
+  if (xs.length === 0) return "n/a";
+  const f = (x: number) => x.toFixed(digits) + unit;
+  if (xs.length === 1) return f(xs[0]);
+  return `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`;
+}
+
+// ---------------------------------------------------------------------------
+// wrk
+
+/** What one wrk run reported. */
+export interface WrkResult {
+  requests: number;
+  seconds: number;
+  rps: number;
+  connectErrors: number;
+  readErrors: number;
+  writeErrors: number;
+  timeouts: number;
+  non2xx: number;
+  /** connect + read + write + timeout + non-2xx. */
+  failed: number;
+  raw: string;
+}
+
+/** wrk's knobs used everywhere: 1 thread, 16 connections, 2 s request timeout. */
+export interface WrkOptions {
+  seconds: number;
+  connections?: number;
+  threads?: number;
+  /** Send `Connection: close`: a new connection for every request. */
+  close?: boolean;
+}
+
+/** The exact wrk argv for a run (printed into BENCHMARKS.md). */
+export function wrkArgs(url: string, o: WrkOptions): string[] {
+  return [
+    `-t${o.threads ?? 1}`,
+    `-c${o.connections ?? 16}`,
+    `-d${o.seconds}s`,
+    "--timeout",
+    "2s",
+    ...(o.close ? ["-H", "Connection: close"] : []),
+    url,
+  ];
+}
+
+/** Run wrk to completion (bounded by its -d plus a margin) and parse its report. */
+export async function runWrk(url: string, o: WrkOptions): Promise<WrkResult> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), (o.seconds + 15) * 1000);
+  try {
+    const out = await new Deno.Command("wrk", {
+      args: wrkArgs(url, o),
+      stdout: "piped",
+      stderr: "piped",
+      signal: ac.signal,
+    }).output();
+    const raw = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    return parseWrk(raw);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Parse wrk's text report. */
+export function parseWrk(raw: string): WrkResult {
+  const num = (re: RegExp) => Number(raw.match(re)?.[1] ?? 0);
+  const m = raw.match(/(\d+) requests in ([\d.]+)(ms|s|m)/);
+  const requests = m ? Number(m[1]) : 0;
+  const seconds = m ? Number(m[2]) * (m[3] === "ms" ? 0.001 : m[3] === "m" ? 60 : 1) : NaN;
+  const se = raw.match(/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/);
+  const r: WrkResult = {
+    requests,
+    seconds,
+    rps: num(/Requests\/sec:\s*([\d.]+)/),
+    connectErrors: se ? Number(se[1]) : 0,
+    readErrors: se ? Number(se[2]) : 0,
+    writeErrors: se ? Number(se[3]) : 0,
+    timeouts: se ? Number(se[4]) : 0,
+    non2xx: num(/Non-2xx or 3xx responses: (\d+)/),
+    failed: 0,
+    raw,
+  };
+  r.failed = r.connectErrors + r.readErrors + r.writeErrors + r.timeouts + r.non2xx;
+  return r;
+}
+
+/** "connect/read/write/timeout/non2xx" of a wrk result. */
+export function errorBreakdown(r: WrkResult): string {
+  return `c${r.connectErrors}/r${r.readErrors}/w${r.writeErrors}/t${r.timeouts}/n${r.non2xx}`;
+}
+
+// ---------------------------------------------------------------------------
+// Tools
+
+/** First line of a command's output (stdout, else stderr), or "missing". */
+export async function versionOf(cmd: string, args: string[]): Promise<string> {
+  try {
+    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+    const text = (new TextDecoder().decode(out.stdout) || new TextDecoder().decode(out.stderr))
+      .trim();
+    return text.split("\n")[0] || "unknown";
+  } catch {
+    return "missing";
+  }
+}
+
+/** The pm2 executable: the setup.sh cache first, then PATH. */
+export function pm2Bin(): string {
+  const cached = `${DEPS_DIR}/node_modules/.bin/pm2`;
+  try {
+    Deno.statSync(cached);
+    return cached;
+  } catch {
+    return "pm2";
+  }
+}
+
+/** True if `cmd` runs (`cmd --version` exits). */
+export async function haveTool(cmd: string, args = ["--version"]): Promise<boolean> {
+  return (await versionOf(cmd, args)) !== "missing";
+}
+
+// ---------------------------------------------------------------------------
+// Supervisors
+
+/** Arbiter, quiet by default, on 127.0.0.1:port. */
+export function startArbiterOn(
+  port: number,
+  workers: number,
+  command: string[],
+  extra: string[] = [],
+): ArbiterProcess {
+  return startArbiter([
+    "-w",
+    String(workers),
+    "-b",
+    `127.0.0.1:${port}`,
+    "--graceful-timeout",
+    "5",
+    ...extra,
+    "--",
+    ...command,
+  ]);
+}
+
+/** `[line, time]` of every "worker N (pid P) ..." event is in the master's stderr. */
+export function countLog(proc: ArbiterProcess, re: RegExp, after = 0): number {
+  const text = proc.stderr().slice(after);
+  return [...text.matchAll(new RegExp(re.source, "g"))].length;
+}
+
+/** Wait until the master logged `count` matches of `re` after `after`. */
+export function waitForCount(
+  proc: ArbiterProcess,
+  re: RegExp,
+  count: number,
+  after = 0,
+  timeoutMs = 30_000,
+): Promise<number> {
+  return waitFor(() => {
+    if (proc.exited) throw new Error("master exited");
+    const n = countLog(proc, re, after);
+    return n >= count ? n : undefined;
+  }, { timeoutMs, intervalMs: 10, message: `${count} × ${re}` });
+}
+
+/** Gunicorn (sync workers) serving the WSGI app. */
+export function startGunicorn(port: number, workers: number, extra: string[] = []): ArbiterProcess {
+  return startArbiter([], {
+    cmd: [
+      "gunicorn",
+      "--chdir",
+      APPS,
+      "-w",
+      String(workers),
+      "-b",
+      `127.0.0.1:${port}`,
+      "--graceful-timeout",
+      "5",
+      ...extra,
+      "wsgi_app:app",
+    ],
+  });
+}
+
+/** The bare launcher: one socket, N forked workers. */
+export function startLauncher(port: number, workers: number, command: string[]): ArbiterProcess {
+  return startArbiter([], {
+    cmd: [
+      "python3",
+      LAUNCH_PY,
+      "--bind",
+      `127.0.0.1:${port}`,
+      "--workers",
+      String(workers),
+      "--",
+      ...command,
+    ],
+  });
+}
+
+/** A PM2 daemon of our own (its own PM2_HOME), killed by {@link Pm2.kill}. */
+export class Pm2 {
+  readonly home: string;
+  readonly bin: string;
+  constructor(home = `/tmp/arbiter-bench/pm2-${Deno.pid}`) {
+    this.home = home;
+    this.bin = pm2Bin();
+    Deno.mkdirSync(home, { recursive: true });
+  }
+  env(): Record<string, string> {
+    return { ...Deno.env.toObject(), PM2_HOME: this.home };
+  }
+  async run(args: string[], extraEnv: Record<string, string> = {}): Promise<string> {
+    const out = await new Deno.Command(this.bin, {
+      args,
+      env: { ...this.env(), ...extraEnv },
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(60_000),
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    if (!out.success) throw new Error(`pm2 ${args.join(" ")} failed:\n${text}`);
+    return text;
+  }
+  /** pids of the app's workers from `pm2 jlist`. */
+  async pids(name: string): Promise<number[]> {
+    const text = await this.run(["jlist"]);
+    const start = text.indexOf("[");
+    const list = JSON.parse(text.slice(start)) as { name: string; pid: number }[];
+    return list.filter((p) => p.name === name && p.pid > 0).map((p) => p.pid);
+  }
+  /** The PM2 daemon's pid. */
+  daemonPid(): number {
+    return Number(Deno.readTextFileSync(`${this.home}/pm2.pid`).trim());
+  }
+  async kill(): Promise<void> {
+    try {
+      await this.run(["kill"]);
+    } catch {
+      // already gone
+    }
+  }
+}
