@@ -147,6 +147,7 @@ export class MasterCore<C> {
       };
       this.#generations.set(old.number, old);
       this.#previous = old;
+      this.#upgrading = true; // until the new generation has replaced the old one
       for (const { pid, slot } of inherited.workers) {
         const serial = this.#nextSerial++;
         this.#workers.set(serial, {
@@ -536,6 +537,7 @@ export class MasterCore<C> {
     }
     this.#current = previous;
     this.#previous = undefined;
+    this.#upgrading = false;
     this.#desired = previous.settings.workers;
     this.#emit({ type: "reload-done" });
     for (const slot of this.#slots.values()) {
@@ -581,6 +583,7 @@ export class MasterCore<C> {
     } else {
       this.#log("info", "{reason}", phase);
       this.#phase = { kind: "stopping", quick: phase.quick, code: phase.code };
+      this.#emit({ type: "stopping" });
     }
     this.#reloadQueued = false;
     for (const w of this.#workers.values()) {
@@ -642,6 +645,7 @@ export class MasterCore<C> {
       !this.#workers.values().some((w) => active(w) && w.generation !== gen.number)
     ) {
       this.#previous = undefined; // rollout complete: nothing older is serving
+      this.#upgrading = false;
     }
     if (!gen.readyAnnounced && this.#desired > 0 && readyCurrent >= this.#desired) {
       gen.readyAnnounced = true;
@@ -791,7 +795,10 @@ export class MasterCore<C> {
       if (number === this.#current.number) continue;
       if (!this.#workers.values().some((w) => w.generation === number)) {
         this.#generations.delete(number);
-        if (this.#previous?.number === number) this.#previous = undefined;
+        if (this.#previous?.number === number) {
+          this.#previous = undefined;
+          this.#upgrading = false;
+        }
         this.#emit({ type: "retire-generation", generation: number });
       }
     }

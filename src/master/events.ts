@@ -77,6 +77,8 @@ export type Effect<C> =
   | { type: "reopen-logs" }
   /** Every worker of `generation` is ready (first time only): systemd READY=1, when_ready. */
   | { type: "generation-ready"; generation: number }
+  /** The master has begun to stop (systemd STOPPING=1, /readyz 503). */
+  | { type: "stopping" }
   /** A reload ended without a new ready generation (refused or abandoned). */
   | { type: "reload-done" }
   /** Check that the new master would start (USR2); answer with upgrade-checked. */

@@ -28,6 +28,7 @@ import { MasterCore } from "./core.ts";
 import type { Effect, Event, MasterSignal } from "./events.ts";
 import { type GenerationContext, prepareGeneration, settingsOf } from "./generation.ts";
 import { EventQueue } from "./queue.ts";
+import { blockAllSignals } from "../sys/libc.ts";
 import { reapForeignChildren } from "./reaper.ts";
 import { SystemdNotifier } from "./systemd.ts";
 import { type AdoptedState, checkUpgrade, execUpgrade, type UpgradeState } from "./upgrade.ts";
@@ -260,6 +261,9 @@ class Master {
       Deno.addSignalListener(signal, handler);
       this.#signalHandlers.set(signal, handler);
     }
+    // An image started by an in-place upgrade inherits a fully blocked mask
+    // (see execUpgrade); now that every signal has a listener, let them in.
+    blockAllSignals(false);
   }
 
   #armTimer(): void {
@@ -292,6 +296,9 @@ class Master {
         case "load-config":
           this.#loadConfig();
           this.#systemd?.reloading("reloading").catch(() => {});
+          break;
+        case "stopping":
+          await this.#systemd?.send("STOPPING=1").catch(() => {});
           break;
         case "reload-done":
           this.#notifySystemd("READY=1", `STATUS=${this.#statusLine()}`);
@@ -477,6 +484,9 @@ class Master {
   }
 
   #exit(code: number): void {
+    this.#systemd?.close();
+    if (this.#systemdWatchdog !== undefined) clearInterval(this.#systemdWatchdog);
+    if (this.#inheritedPoll !== undefined) clearInterval(this.#inheritedPoll);
     for (const [signal, handler] of this.#signalHandlers) {
       Deno.removeSignalListener(signal, handler);
     }

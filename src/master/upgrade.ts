@@ -18,7 +18,7 @@
 
 import type { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
-import { execve, isListeningStreamSocket, strerror } from "../sys/libc.ts";
+import { blockAllSignals, execve, isListeningStreamSocket, strerror } from "../sys/libc.ts";
 
 /** The variable carrying {@link UpgradeState} into the new image. */
 export const UPGRADE_STATE_ENV = "ARBITER_UPGRADE_STATE";
@@ -153,10 +153,12 @@ export function execUpgrade(
   env: Record<string, string>,
   state: UpgradeState,
 ): string {
+  blockAllSignals(true); // pending until the new image listens (it unblocks them)
   const errno = execve(
     self.executable,
     [self.executable, ...self.args, ...args],
     { ...env, [UPGRADE_STATE_ENV]: JSON.stringify(state) },
   );
+  blockAllSignals(false);
   return `execve ${self.executable}: ${strerror(errno)}`;
 }

@@ -227,6 +227,18 @@ export function resetSignalsForExec(): void {
 }
 
 /**
+ * Blocks (true) or unblocks (false) every signal for the calling thread. An
+ * in-place upgrade blocks them before execve, so a signal that arrives before
+ * the new image has its handlers stays pending instead of killing the master
+ * by its default action; the new image unblocks them once it listens.
+ */
+export function blockAllSignals(block: boolean): void {
+  const SIG_BLOCK = 0;
+  const set = new Uint8Array(128).fill(block ? 0xff : 0);
+  lib().sigprocmask(block ? SIG_BLOCK : SIG_SETMASK, set, null);
+}
+
+/**
  * Reaps `pid` if it has exited, without blocking. Returns true when it did.
  * Only for processes that `Deno.Command` does not own (orphans under PID 1,
  * workers inherited across an in-place upgrade).
