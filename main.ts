@@ -21,6 +21,9 @@ import { takeUpgradeState } from "./src/master/upgrade.ts";
 import { takeInheritedSockets } from "./src/sockets/inherited.ts";
 import { EXEC_MODE_ARG, runExecShim } from "./src/spawn/exec_shim.ts";
 import { resolveCommand } from "./src/spawn/resolve.ts";
+import { runCtl } from "./src/control/ctl.ts";
+import { checkHooks } from "./src/hooks/run.ts";
+import { checkReloadPaths, reloadPathsOf } from "./src/reload/watch.ts";
 import { selfInvocation } from "./src/spawn/self.ts";
 
 /** The arbiter's version. */
@@ -41,20 +44,25 @@ async function main(argv: string[]): Promise<number> {
   const request = parseCli(argv);
   if (request.kind === "help") return print(helpText()), ExitCode.Ok;
   if (request.kind === "version") return print(`arbiter ${VERSION}`), ExitCode.Ok;
-  if (request.kind === "ctl") {
-    throw new ArbiterError(ExitCode.Usage, "arbiter ctl: not available in this build yet");
-  }
+  if (request.kind === "ctl") return await runCtl(request, Deno.env.toObject(), Deno.cwd());
   // 3. The config: file + command line, validated; nothing bound or written yet.
   const env = Deno.env.toObject();
   const inheritedFds = [...inherited.keys()];
   const load = () => loadConfig({ ...request, inheritedFds }, env, Deno.cwd());
   const config = await load();
+  const problems = [
+    ...checkHooks(config, env),
+    ...(config.reload ? checkReloadPaths(reloadPathsOf(config)) : []),
+  ];
   if (request.checkConfig) {
     try {
       resolveCommand(config.command[0], { ...env, ...config.env }.PATH, config.chdir ?? Deno.cwd());
     } catch (error) {
-      throw new ArbiterError(ExitCode.Usage, `command: ${(error as Error).message}`);
+      problems.unshift(`command: ${(error as Error).message}`);
     }
+  }
+  if (problems.length > 0) throw new ArbiterError(ExitCode.Usage, problems.join("\n"));
+  if (request.checkConfig) {
     print(formatConfig(config));
     return ExitCode.Ok;
   }

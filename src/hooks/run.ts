@@ -28,6 +28,7 @@ import { PRIVATE_ENV } from "../master/generation.ts";
 import { resolveCommand } from "../spawn/resolve.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import { spawnWorker } from "../spawn/spawner.ts";
+import type { ChildRegistry } from "../spawn/children.ts";
 
 /** The name of a hook: one of the hook keys of the config. */
 export type HookName = keyof Hooks;
@@ -89,6 +90,8 @@ export interface RunHookOptions {
   cwd?: string;
   /** Where output lines and the outcome are logged. */
   log: Logger;
+  /** Records the hook process as Deno's own, so the PID 1 reaper leaves it alone. */
+  registry?: ChildRegistry;
 }
 
 /** Bytes of output kept in {@link HookResult.output}. */
@@ -176,7 +179,9 @@ export async function runHook(
       cwd,
       shimEnv: opts.masterEnv,
       output: "piped",
+      stdin: "null",
     });
+    opts.registry?.track(child);
   } catch (error) {
     return notStarted(`cannot start ${JSON.stringify(argv[0])}: ${error}`);
   }

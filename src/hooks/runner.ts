@@ -18,6 +18,7 @@
  * @module
  */
 
+import type { ChildRegistry } from "../spawn/children.ts";
 import type { Logger } from "@logtape/logtape";
 import type { Config } from "../config/types.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
@@ -37,6 +38,8 @@ export interface HookRunnerOptions {
   masterEnv: Record<string, string>;
   self: SelfInvocation;
   log: Logger;
+  /** Passed to every hook run (see {@link RunHookOptions.registry}). */
+  registry?: ChildRegistry;
   /** Firings of one name allowed to wait behind a running one (default 64). */
   maxQueued?: number;
 }
@@ -74,6 +77,7 @@ export class HookRunner {
   readonly #masterEnv: Record<string, string>;
   readonly #self: SelfInvocation;
   readonly #log: Logger;
+  readonly #registry?: ChildRegistry;
   readonly #maxQueued: number;
   readonly #lanes = new Map<HookName, Lane>();
   readonly #running = new Set<Promise<unknown>>();
@@ -87,6 +91,7 @@ export class HookRunner {
     this.#masterEnv = opts.masterEnv;
     this.#self = opts.self;
     this.#log = opts.log;
+    this.#registry = opts.registry;
     this.#maxQueued = maxQueued;
   }
 
@@ -130,6 +135,7 @@ export class HookRunner {
         self: this.#self,
         cwd: config.chdir,
         log: this.#log,
+        registry: this.#registry,
       }).catch((error): HookResult => {
         // runHook does not throw; this is a last guard so the lane never breaks.
         const output = `internal error: ${error}`;

@@ -182,6 +182,9 @@ export class MasterCore<C> {
       case "signal":
         this.#onSignal(event.signal, event.hasTerminal ?? false, now);
         break;
+      case "request":
+        this.#onRequest(event.action, event.source, now);
+        break;
       case "spawned":
         this.#onSpawned(event.serial, event.pid);
         break;
@@ -322,18 +325,33 @@ export class MasterCore<C> {
     }
   }
 
-  #requestUpgrade(): void {
+  #onRequest(
+    action: "reload" | "upgrade" | "stop" | "quick-stop",
+    source: string,
+    now: number,
+  ): void {
+    if (action === "stop") {
+      this.#stop({ quick: false, code: 0, reason: `${source}: stopping gracefully` }, now);
+    } else if (action === "quick-stop") {
+      this.#stop({ quick: true, code: 0, reason: `${source}: stopping quickly` }, now);
+    } else if (this.#phase.kind === "stopping") {
+      this.#log("info", "{source} ignored: the master is stopping", { source });
+    } else if (action === "reload") this.#requestReload(source);
+    else this.#requestUpgrade(source);
+  }
+
+  #requestUpgrade(source = "SIGUSR2"): void {
     const busy = this.#upgrading
       ? "an upgrade is already in progress"
       : this.#reloading || this.#previous
       ? "a reload is in progress"
       : undefined;
     if (busy) {
-      this.#log("warning", "SIGUSR2 refused: {busy}", { busy });
+      this.#log("warning", "{source} refused: {busy}", { source, busy });
       return;
     }
     this.#upgrading = true;
-    this.#log("info", "SIGUSR2: checking the new master before upgrading in place");
+    this.#log("info", "{source}: checking the new master before upgrading in place", { source });
     this.#emit({ type: "check-upgrade" });
   }
 
@@ -356,18 +374,20 @@ export class MasterCore<C> {
     this.#desired = count;
   }
 
-  #requestReload(): void {
+  #requestReload(source = "SIGHUP"): void {
     if (this.#upgrading) {
       this.#log("warning", "reload refused: an upgrade is in progress");
       return;
     }
     if (this.#reloading) {
       this.#reloadQueued = true;
-      this.#log("info", "SIGHUP: a reload is being prepared; another one will follow it");
+      this.#log("info", "{source}: a reload is being prepared; another one will follow it", {
+        source,
+      });
       return;
     }
     this.#reloading = true;
-    this.#log("info", "SIGHUP: reloading the configuration");
+    this.#log("info", "{source}: reloading the configuration", { source });
     this.#emit({ type: "load-config" });
   }
 

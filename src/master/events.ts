@@ -44,6 +44,11 @@ export type Event<C> =
   | { type: "config-loaded"; settings: Settings; context: C }
   /** A reload's config was refused; the running one stays. */
   | { type: "config-failed"; error: string }
+  /**
+   * The same requests as HUP, USR2, TERM and INT from elsewhere (control
+   * socket, file watcher); `source` names it in the log.
+   */
+  | { type: "request"; action: "reload" | "upgrade" | "stop" | "quick-stop"; source: string }
   /** A request to change the number of workers (control socket). */
   | { type: "scale"; workers: number }
   /** The pre-upgrade check ended (or the exec failed): `error` unset means go ahead. */

@@ -19,6 +19,11 @@ import type { Logging } from "../logging/log.ts";
 import { getLog } from "../logging/log.ts";
 import { Pidfile } from "../pidfile/pidfile.ts";
 import { parseBind } from "../config/bind.ts";
+import { ArbiterError, ExitCode } from "../errors.ts";
+import { HookRunner } from "../hooks/runner.ts";
+import { lineWriter, pipePrefixed } from "../output/prefix.ts";
+import { reloadPathsOf, type Watcher, watchForChanges } from "../reload/watch.ts";
+import { Operations } from "./operations.ts";
 import { notifyEnv, NotifyHub } from "../notify/hub.ts";
 import { type Listener, ListenerPool } from "../sockets/listeners.ts";
 import { ChildRegistry } from "../spawn/children.ts";
@@ -85,6 +90,8 @@ interface WorkerProcess {
   /** Undefined for a worker inherited across an in-place upgrade (not a Deno child). */
   child?: Deno.ChildProcess;
   pid: number;
+  slot: number;
+  generation: number;
   context: GenerationContext;
 }
 
@@ -119,9 +126,22 @@ class Master {
   #timerAt?: number;
   #exitCode?: number;
   #signalHandlers = new Map<MasterSignal, () => void>();
+  readonly #hooks: HookRunner;
+  #watcher?: Watcher;
+  #ops?: Operations<GenerationContext>;
+  /** Shared by all workers in `worker_output = "prefix"`, so lines never interleave. */
+  readonly #stdoutLines = lineWriter(Deno.stdout);
+  readonly #stderrLines = lineWriter(Deno.stderr);
 
   constructor(options: MasterOptions) {
     this.#options = options;
+    this.#hooks = new HookRunner({
+      config: options.config,
+      masterEnv: options.masterEnv,
+      self: options.self,
+      log: this.#log,
+      registry: this.#registry,
+    });
     this.#pool = new ListenerPool({
       backlog: options.config.backlog,
       umask: options.config.umask,
@@ -132,6 +152,10 @@ class Master {
   async run(): Promise<number> {
     const { config, upgrade } = this.#options;
     let context: GenerationContext;
+    const starting = upgrade ? undefined : this.#hooks.fire("on_starting");
+    if (starting && !(await starting).ok) {
+      throw new ArbiterError(ExitCode.Runtime, "the on_starting hook failed; not starting");
+    }
     try {
       if (config.pidfile) this.#pidfile = Pidfile.claim(config.pidfile);
       for (const { fd, text } of upgrade?.state.listeners ?? []) {
@@ -144,7 +168,9 @@ class Master {
         (serial, why) =>
           this.#log.debug("notify from worker serial {serial} ignored: {why}", { serial, why }),
       );
+      this.#ops = await this.#startOperations(config);
     } catch (error) {
+      await this.#hub?.closeAll();
       this.#pool.closeAll();
       this.#pidfile?.remove();
       this.#systemd?.close();
@@ -182,18 +208,82 @@ class Master {
     });
     this.#adoptInheritedWorkers(context);
     this.#startSystemdWatchdog();
+    this.#watch(config);
     await this.#apply(this.#core.start(now));
     this.#armTimer();
     while (this.#exitCode === undefined) {
       const event = await this.#queue.next();
-      if (event.type === "config-loaded") this.#pendingContexts.delete(event.context);
-      if (event.type === "signal" && event.signal === "SIGCHLD") this.#reapForeign();
-      if (event.type === "exited" || event.type === "spawn-failed") this.#hub?.close(event.serial);
+      this.#beforeHandling(event);
+      const desired = this.#core.snapshot().desiredWorkers;
       await this.#apply(this.#core.handle(event, this.#now()));
+      const after = this.#core.snapshot().desiredWorkers;
+      if (after !== desired) {
+        this.#hooks.fire("nworkers_changed", { oldWorkers: desired, newWorkers: after });
+      }
       this.#armTimer();
     }
+    this.#watcher?.close();
+    await this.#ops?.close();
     await this.#hub?.closeAll();
+    this.#hooks.fire("on_exit", { exitCode: this.#exitCode });
+    await this.#hooks.idle();
     return this.#exitCode;
+  }
+
+  /** Executor-side bookkeeping an event needs before the core sees it. */
+  #beforeHandling(event: MasterEvent): void {
+    this.#ops?.observe(event);
+    if (event.type === "config-loaded") this.#pendingContexts.delete(event.context);
+    if (event.type === "signal" && event.signal === "SIGCHLD") this.#reapForeign();
+    if (event.type === "exited" || event.type === "spawn-failed") this.#hub?.close(event.serial);
+    if (event.type === "exited") {
+      const worker = this.#children.get(event.serial);
+      this.#children.delete(event.serial);
+      if (worker) {
+        this.#hooks.fire("post_exit", {
+          workerId: worker.slot,
+          workerPid: worker.pid,
+          generation: worker.generation,
+          exitCode: event.signal ? undefined : event.code,
+          exitSignal: event.signal ?? undefined,
+        });
+      }
+    }
+  }
+
+  #startOperations(config: Config): Promise<Operations<GenerationContext>> {
+    return Operations.start(config, {
+      snapshot: () => this.#core?.snapshot(),
+      push: (event) => this.#queue.push(event),
+      alive: () => this.#exitCode === undefined,
+      version: this.#options.version,
+      startedAt: this.#options.upgrade?.state.startedAt ?? this.#startedAt,
+    });
+  }
+
+  /** Rolling reload on file change (`reload = true`), for development. */
+  #watch(config: Config): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    if (!config.reload) return;
+    try {
+      this.#watcher = watchForChanges({
+        paths: reloadPathsOf(config),
+        extensions: config.reload_extensions,
+        onChange: (files) => {
+          const first = files[0] ?? "?";
+          const more = files.length > 1 ? ` and ${files.length - 1} more` : "";
+          this.#queue.push({
+            type: "request",
+            action: "reload",
+            source: `${first}${more} changed`,
+          });
+        },
+        onError: (error) => this.#log.error("file watcher: {error}", { error: String(error) }),
+      });
+    } catch (error) {
+      this.#log.error("cannot watch files for reload: {error}", { error: String(error) });
+    }
   }
 
   /** Listeners inherited across an upgrade stay open while old workers may use them. */
@@ -208,7 +298,12 @@ class Master {
       if (w.pid === undefined) continue;
       this.#inherited.set(w.pid, w.serial);
       // They hold every socket the old image had; keep all until they are gone.
-      this.#children.set(w.serial, { pid: w.pid, context: { ...context, listeners: all } });
+      this.#children.set(w.serial, {
+        pid: w.pid,
+        slot: w.slot,
+        generation: w.generation,
+        context: { ...context, listeners: all },
+      });
     }
     if (this.#inherited.size > 0) {
       this.#inheritedPoll = setInterval(
@@ -224,7 +319,6 @@ class Master {
     for (const { pid, code, signal } of exits) {
       const serial = this.#inherited.get(pid)!;
       this.#inherited.delete(pid);
-      this.#children.delete(serial);
       this.#queue.push({ type: "exited", serial, code, signal });
     }
     if (this.#inherited.size === 0 && this.#inheritedPoll !== undefined) {
@@ -285,10 +379,11 @@ class Master {
     for (const effect of effects) {
       switch (effect.type) {
         case "spawn":
-          await this.#spawn(effect.serial, effect.slot, effect.context);
+          await this.#spawn(effect.serial, effect.slot, effect.generation, effect.context);
           break;
         case "kill":
           this.#kill(effect.serial, effect.signal);
+          if (effect.signal === "SIGABRT") this.#fireWorkerTimeout(effect.serial);
           break;
         case "log":
           this.#log[effect.level](effect.message, effect.props ?? {});
@@ -307,13 +402,17 @@ class Master {
           this.#checkUpgrade();
           break;
         case "exec-upgrade":
-          this.#execUpgrade(effect.generation);
+          await this.#execUpgrade(effect.generation);
           break;
         case "reopen-logs":
           this.#options.logging.reopen();
           break;
         case "generation-ready":
           this.#notifySystemd("READY=1", `STATUS=${this.#statusLine()}`);
+          this.#hooks.fire("when_ready", {
+            generation: effect.generation,
+            newWorkers: this.#core!.snapshot().desiredWorkers,
+          });
           break;
         case "retire-generation":
           this.#releaseListeners();
@@ -325,7 +424,23 @@ class Master {
     }
   }
 
-  async #spawn(serial: number, slot: number, context: GenerationContext): Promise<void> {
+  #fireWorkerTimeout(serial: number): void {
+    const record = this.#core!.snapshot().workers.find((w) => w.serial === serial);
+    if (!record) return;
+    this.#hooks.fire("worker_timeout", {
+      event: record.stopReason === "boot timeout" ? "boot_timeout" : "worker_timeout",
+      workerId: record.slot,
+      workerPid: record.pid,
+      generation: record.generation,
+    });
+  }
+
+  async #spawn(
+    serial: number,
+    slot: number,
+    generation: number,
+    context: GenerationContext,
+  ): Promise<void> {
     const { config } = context;
     const env: Record<string, string> = { ...context.env, ARBITER_WORKER_ID: String(slot) };
     const pidEnv: string[] = [];
@@ -333,6 +448,8 @@ class Master {
       env.WATCHDOG_USEC = String(Math.round(config.timeout * 1_000_000));
       pidEnv.push("WATCHDOG_PID");
     }
+    const prefixed = config.worker_output === "prefix";
+    this.#hooks.fire("pre_spawn", { workerId: slot, generation });
     let child: Deno.ChildProcess;
     try {
       const owner = context.uid === undefined ? undefined : { uid: context.uid, gid: context.gid };
@@ -351,17 +468,22 @@ class Master {
         },
         cwd: config.chdir,
         shimEnv: this.#options.masterEnv,
-        output: "inherit",
+        output: prefixed ? "piped" : "inherit",
       });
     } catch (error) {
       this.#queue.push({ type: "spawn-failed", serial, error: String(error) });
       return;
     }
     this.#registry.track(child);
-    this.#children.set(serial, { child, pid: child.pid, context });
+    this.#children.set(serial, { child, pid: child.pid, slot, generation, context });
     this.#queue.push({ type: "spawned", serial, pid: child.pid });
+    if (prefixed) {
+      // Not awaited: a slow destination backs up into the worker's pipe, never the loop.
+      const common = { id: slot, pid: child.pid, format: config.log_format };
+      pipePrefixed(child.stdout, { ...common, stream: "stdout", write: this.#stdoutLines });
+      pipePrefixed(child.stderr, { ...common, stream: "stderr", write: this.#stderrLines });
+    }
     child.status.then((status) => {
-      this.#children.delete(serial);
       this.#queue.push({ type: "exited", serial, code: status.code, signal: status.signal });
     });
   }
@@ -398,7 +520,7 @@ class Master {
       .catch((error) => this.#queue.push({ type: "upgrade-checked", error: String(error) }));
   }
 
-  #execUpgrade(generation: number): void {
+  async #execUpgrade(generation: number): Promise<void> {
     const { self, args, fullEnv, inheritedNames } = this.#options;
     const workers = this.#core!.snapshot().workers
       .filter((w) => w.pid !== undefined)
@@ -419,8 +541,12 @@ class Master {
       env.LISTEN_FDNAMES = [...inheritedNames.values()].join(":");
       env.LISTEN_PID = String(Deno.pid);
     }
-    this.#systemd?.close();
+    // What Deno opened closes at exec anyway (FD_CLOEXEC); these also remove files.
+    this.#watcher?.close();
+    await this.#ops?.close();
     const error = execUpgrade(self, args, env, state);
+    this.#ops = await this.#startOperations(this.#options.config).catch(() => undefined);
+    this.#watch(this.#options.config);
     this.#queue.push({ type: "upgrade-checked", error });
   }
 
@@ -429,7 +555,20 @@ class Master {
     reloadConfig()
       .then((config) => prepareGeneration(config, this.#pool, masterEnv))
       .then(async (context) => {
+        const oldWorkers = this.#core!.snapshot().desiredWorkers;
+        const hook = this.#hooks.fire("on_reload", {
+          oldWorkers,
+          newWorkers: context.config.workers,
+        }, {
+          config: context.config,
+        });
+        if (hook && !(await hook).ok) {
+          this.#releaseListeners(); // those this refused config opened
+          throw new Error("the on_reload hook failed");
+        }
         await this.#adoptMasterSettings(context.config);
+        this.#hooks.update(context.config);
+        this.#watch(context.config);
         this.#pendingContexts.add(context);
         this.#logListeners(context.listeners.filter((l) => !this.#isServed(l)));
         this.#queue.push({ type: "config-loaded", settings: settingsOf(context.config), context });

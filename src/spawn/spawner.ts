@@ -19,6 +19,8 @@ export interface WorkerLaunch {
   shimEnv: Record<string, string>;
   /** "inherit" passes worker output straight through; "piped" captures it. */
   output: "inherit" | "piped";
+  /** The child's stdin: the master's (workers, as in Gunicorn), or none (hooks). */
+  stdin?: "inherit" | "null";
 }
 
 /** Starts the shim for `launch`. Throws when the process cannot be created. */
@@ -28,7 +30,7 @@ export function spawnWorker(self: SelfInvocation, launch: WorkerLaunch): Deno.Ch
     env: { ...launch.shimEnv, [EXEC_SPEC_ENV]: JSON.stringify(launch.spec) },
     clearEnv: true,
     cwd: launch.cwd,
-    stdin: "inherit",
+    stdin: launch.stdin ?? "inherit",
     stdout: launch.output,
     stderr: launch.output,
   }).spawn();
