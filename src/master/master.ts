@@ -225,6 +225,7 @@ class Master {
     this.#watcher?.close();
     await this.#ops?.close();
     await this.#hub?.closeAll();
+    await this.#hooks.idle(); // post_exit of the last workers first: on_exit is the last word
     this.#hooks.fire("on_exit", { exitCode: this.#exitCode });
     await this.#hooks.idle();
     return this.#exitCode;
