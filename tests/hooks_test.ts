@@ -172,3 +172,24 @@ Deno.test("reload on change: one edit replaces every worker once; a burst of ten
   await waitFor(() => performance.now() > settled, { intervalMs: 100 });
   assertEquals((master.stderr().slice(at).match(/reloading the configuration/g) ?? []).length, 1);
 });
+
+Deno.test("--check-config validates hook programs and reload paths, naming the key", async () => {
+  await using dir = await tempDir();
+  const config = `${dir.path}/app.toml`;
+  await Deno.writeTextFile(
+    config,
+    toml({
+      command: PY_WORKER,
+      on_reload: ["no-such-hook-program"],
+      reload: true,
+      reload_paths: [`${dir.path}/missing`],
+    }),
+  );
+  await using check = startArbiter(["--check-config", "--config", config]);
+  assertEquals((await check.waitExit()).code, 2);
+  assert(
+    check.stderr().includes(`on_reload: cannot execute "no-such-hook-program"`),
+    check.stderr(),
+  );
+  assert(check.stderr().includes("reload_paths"), check.stderr());
+});

@@ -61,8 +61,18 @@ Deno.test("arbiter ctl: status, scale, reload, stop end to end over a 0600 socke
   assert(bad.status >= 400 && bad.status < 500, `status ${bad.status}`);
   assert(typeof bad.json<{ error: string }>().error === "string");
 
-  assertEquals((await ctl("-s", socket, "stop")).code, 0);
+  const upgraded = await ctl("-s", socket, "upgrade");
+  assertEquals(upgraded.code, 0, upgraded.stderr);
+  await master.waitForLog(/re-executed in place/);
+  await master.waitForLog(generationReady(3));
+  // The new image serves the control socket again.
+  await waitFor(async () => (await ctl("-s", socket, "status")).code === 0, {
+    message: "ctl to answer after the upgrade",
+  });
+
+  assertEquals((await ctl("-s", socket, "quick-stop")).code, 0);
   assertEquals((await master.waitExit()).code, 0);
+  assert(master.stderr().includes("control request: stopping quickly"));
   await waitFor(async () => !(await Deno.lstat(socket).then(() => true, () => false)), {
     message: "the control socket to be removed",
   });
