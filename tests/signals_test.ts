@@ -183,3 +183,25 @@ Deno.test("WINCH without a controlling terminal stops the workers and keeps the 
   await master.waitForLog(generationReady(2));
   assertEquals((await httpGetJson<{ lang: string }>(`http://127.0.0.1:${port}/`)).lang, "python");
 });
+
+Deno.test("TERM drains a Deno worker holding a connection that never sent a request", async () => {
+  const port = freePort();
+  await using master = await startServing(DENO_WORKER, {
+    port,
+    workers: 1,
+    args: ["--graceful-timeout", "30"],
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port }); // a pooled, unused connection
+  try {
+    // Like a real client pool: it closes its end once the server says EOF.
+    const eof = conn.read(new Uint8Array(1)).then(() => conn.close(), () => {});
+    master.signal("SIGTERM");
+    await eof;
+    assertEquals((await master.waitExit(10_000)).code, 0);
+    assert(!master.stderr().includes("sending SIGKILL"), "drained, not killed at graceful_timeout");
+  } finally {
+    try {
+      conn.close();
+    } catch { /* closed at EOF */ }
+  }
+});

@@ -31,7 +31,11 @@ Deno.test("USR2 under load: same master pid, all workers new, no failed request"
   const after = await master.waitForChildren(2);
   assert(after.every((pid) => !before.includes(pid)), "every worker is new");
   for (const pid of after) assertEquals(readStat(pid)?.ppid, master.pid);
-  assertEquals(await Deno.readTextFile(pidfile), `${master.pid}\n`, "the pidfile names the same pid");
+  assertEquals(
+    await Deno.readTextFile(pidfile),
+    `${master.pid}\n`,
+    "the pidfile names the same pid",
+  );
   // The upgraded master is a full master: it still stops cleanly.
   master.signal("SIGTERM");
   assertEquals((await master.waitExit()).code, 0);
@@ -155,8 +159,12 @@ Deno.test("NOTIFY_SOCKET: the master says READY, RELOADING, READY, STOPPING and 
 });
 
 Deno.test("examples/systemd: a Type=notify service with a matching socket unit", async () => {
-  const service = await Deno.readTextFile(new URL("../examples/systemd/arbiter.service", import.meta.url));
-  const socket = await Deno.readTextFile(new URL("../examples/systemd/arbiter.socket", import.meta.url));
+  const service = await Deno.readTextFile(
+    new URL("../examples/systemd/arbiter.service", import.meta.url),
+  );
+  const socket = await Deno.readTextFile(
+    new URL("../examples/systemd/arbiter.socket", import.meta.url),
+  );
   assert(/^Type=notify$/m.test(service));
   assert(/^ExecReload=.*-HUP/m.test(service));
   assert(/^ListenStream=/m.test(socket));
@@ -188,7 +196,17 @@ Deno.test({
     await using outer = startArbiter(
       ["-w", "1", "-b", `127.0.0.1:${port}`, "--", "sh", "-c", script],
       {
-        cmd: ["unshare", "--pid", "--fork", "--mount-proc", Deno.execPath(), "run", "-A", "--quiet", MAIN_TS],
+        cmd: [
+          "unshare",
+          "--pid",
+          "--fork",
+          "--mount-proc",
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--quiet",
+          MAIN_TS,
+        ],
       },
     );
     await outer.waitForLog(generationReady(1));

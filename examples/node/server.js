@@ -18,15 +18,33 @@ function notify(line) {
   if (notifyConn && !notifyConn.destroyed) notifyConn.write(line + "\n");
 }
 
-const server = http.createServer((req, res) => {
+const server = http.createServer((_req, res) => {
   if (stopping) res.setHeader("connection", "close"); // keep-alive clients: go elsewhere
   res.setHeader("content-type", "text/plain; charset=utf-8");
   res.end(`hello from node worker ${id}\n`);
 });
-// Once draining, close each keep-alive connection as soon as it goes idle.
-server.on("request", (_req, res) => {
-  res.on("finish", () => stopping && setImmediate(() => server.closeIdleConnections()));
+// Requests in flight per connection, to close idle ones when draining:
+// closeIdleConnections() skips connections that never sent a request (spare
+// connections that clients and proxies keep open), which would hold the
+// drain until arbiter's SIGKILL.
+const connections = new Map();
+server.on("connection", (socket) => {
+  connections.set(socket, 0);
+  socket.on("close", () => connections.delete(socket));
 });
+server.on("request", (req, res) => {
+  const socket = req.socket;
+  connections.set(socket, (connections.get(socket) ?? 0) + 1);
+  res.on("close", () => {
+    if (connections.has(socket)) connections.set(socket, connections.get(socket) - 1);
+    if (stopping) setImmediate(closeIdle); // a keep-alive connection just went idle
+  });
+});
+function closeIdle() {
+  for (const [socket, requests] of connections) {
+    if (requests === 0 && !socket.writableEnded) socket.end();
+  }
+}
 
 let watchdog = null;
 server.listen({ fd: 3 }, () => {
@@ -45,5 +63,5 @@ process.on("SIGTERM", () => {
     if (notifyConn) notifyConn.end();
     process.exit(0);
   });
-  server.closeIdleConnections();
+  closeIdle();
 });

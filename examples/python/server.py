@@ -31,6 +31,10 @@ def notify(message):
 
 
 class Handler(BaseHTTPRequestHandler):
+    # Seconds a client may take to send its request: a connection opened and
+    # left silent would otherwise hold the drain on TERM until SIGKILL.
+    timeout = 5
+
     def do_GET(self):
         body = f"hello from python worker {WORKER_ID}\n".encode()
         self.send_response(200)

@@ -2,6 +2,7 @@
 # handed over at fd 3 with a tiny HTTP/1.1 responder (one request per
 # connection), READY=1 over NOTIFY_SOCKET when it is set, graceful stop on
 # TERM (in-flight requests finish, then exit 0).
+require "io/wait"
 require "socket"
 
 WORKER_ID = ENV.fetch("ARBITER_WORKER_ID", "?")
@@ -17,6 +18,9 @@ rescue SystemCallError => e
 end
 
 def handle(client)
+  # A client gets 5 s to send its request: a connection opened and left
+  # silent would otherwise hold the drain on TERM until SIGKILL.
+  return unless client.wait_readable(5)
   request_line = client.gets
   return if request_line.nil?
   # Read (and ignore) the headers up to the empty line.
@@ -33,7 +37,6 @@ ensure
 end
 
 server = Socket.for_fd(3)
-server.autoclose = true
 # TERM wakes the accept loop through a pipe; the loop then stops accepting.
 wake_r, wake_w = IO.pipe
 trap("TERM") { wake_w.write_nonblock(".", exception: false) }

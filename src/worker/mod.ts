@@ -33,14 +33,14 @@
  *
  * @example A worker
  * ```ts
- * import { serve } from "../../src/worker/mod.ts";
+ * import { serve } from "./mod.ts"; // from an app: "<arbiter>/src/worker/mod.ts"
  *
  * serve((req) => new Response(`hello from ${new URL(req.url).pathname}\n`));
  * ```
  *
  * @example Cleanup after draining
  * ```ts
- * import { serve } from "../../src/worker/mod.ts";
+ * import { serve } from "./mod.ts"; // from an app: "<arbiter>/src/worker/mod.ts"
  *
  * const server = serve(() => new Response("hi\n"), {
  *   onListen: () => console.log("listening on fd 3"),
@@ -53,6 +53,7 @@
  */
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 
 /** A fetch-style request handler. */
@@ -174,27 +175,41 @@ function watchdogIntervalMs(): number | undefined {
 
 /** A web `Request` for a `node:http` request. */
 function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
-  const headers = new Headers();
   const raw = req.rawHeaders;
+  const pairs: [string, string][] = [];
+  let host = "localhost";
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    try {
-      headers.append(raw[i], raw[i + 1]);
-    } catch {
-      // A header the fetch API refuses: leave it out.
-    }
+    pairs.push([raw[i], raw[i + 1]]);
+    if (raw[i].length === 4 && raw[i].toLowerCase() === "host") host = raw[i + 1];
   }
-  const host = headers.get("host") ?? "localhost";
-  const url = new URL(req.url ?? "/", `http://${host}`);
+  const path = req.url ?? "/";
+  const url = path.startsWith("/") ? `http://${host}${path}` : new URL(path, `http://${host}`);
   const method = req.method ?? "GET";
   const hasBody = method !== "GET" && method !== "HEAD";
-  return new Request(url, {
+  const init = {
     method,
-    headers,
+    headers: pairs as HeadersInit,
     signal,
     body: hasBody ? Readable.toWeb(req) as ReadableStream<Uint8Array> : null,
-    // @ts-ignore: `duplex` is required for streaming request bodies.
-    duplex: "half",
-  });
+    duplex: "half", // required for a streaming request body
+  };
+  try {
+    return new Request(url, init);
+  } catch {
+    // A header the fetch API refuses (or a bad Host): leave such headers out.
+    const headers = new Headers();
+    for (const [name, value] of pairs) {
+      try {
+        headers.append(name, value);
+      } catch {
+        // Dropped.
+      }
+    }
+    return new Request(`http://localhost${path.startsWith("/") ? path : "/"}`, {
+      ...init,
+      headers,
+    });
+  }
 }
 
 /** Writes a web `Response` to a `node:http` response, streaming its body. */
@@ -217,27 +232,43 @@ async function writeResponse(
   }
   const reader = response.body.getReader();
   try {
-    while (true) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      if (res.destroyed) throw new Error("client went away");
-      if (!res.write(value)) {
-        await new Promise<void>((resolve) => {
-          const go = () => {
-            res.off("drain", go);
-            res.off("close", go);
-            resolve();
-          };
-          res.on("drain", go);
-          res.on("close", go);
-        });
-      }
+    // A body that is complete at once (a string, bytes) goes out in one
+    // write with a Content-Length; anything else is streamed as it comes.
+    const first = await reader.read();
+    if (first.done) return void res.end();
+    const pending = reader.read();
+    const second = await Promise.race([pending, NOT_YET]);
+    if (second !== NOT_YET_VALUE && second.done) return void res.end(first.value);
+    await write(res, first.value);
+    let next = second === NOT_YET_VALUE ? await pending : second;
+    while (!next.done) {
+      await write(res, next.value);
+      next = await reader.read();
     }
     res.end();
   } catch (error) {
     await reader.cancel(error).catch(() => {});
     throw error;
   }
+}
+
+const NOT_YET_VALUE = Symbol("not yet");
+/** Settled already: loses a race only to a promise that is settled too. */
+const NOT_YET = Promise.resolve(NOT_YET_VALUE);
+
+/** Write one chunk, waiting for the socket to drain when its buffer is full. */
+async function write(res: ServerResponse, chunk: Uint8Array): Promise<void> {
+  if (res.destroyed) throw new Error("client went away");
+  if (res.write(chunk)) return;
+  await new Promise<void>((resolve) => {
+    const go = () => {
+      res.off("drain", go);
+      res.off("close", go);
+      resolve();
+    };
+    res.on("drain", go);
+    res.on("close", go);
+  });
 }
 
 /**
@@ -257,7 +288,7 @@ async function writeResponse(
  *
  * @example Usage
  * ```ts
- * import { serve } from "../../src/worker/mod.ts";
+ * import { serve } from "./mod.ts"; // from an app: "<arbiter>/src/worker/mod.ts"
  *
  * const id = Deno.env.get("ARBITER_WORKER_ID");
  * serve(() => new Response(`hello from worker ${id}\n`));
@@ -266,7 +297,7 @@ async function writeResponse(
 export function serve(handler: Handler, opts: ServeOptions = {}): WorkerServer {
   const fd = opts.fd ?? 3;
   let stopping = false;
-  let notifier: Promise<Notifier | undefined> | undefined;
+  let notifier: Promise<Notifier | undefined> = Promise.resolve(undefined);
   let watchdog: ReturnType<typeof setInterval> | undefined;
   let resolveFinished!: () => void;
   let rejectFinished!: (error: unknown) => void;
@@ -275,20 +306,47 @@ export function serve(handler: Handler, opts: ServeOptions = {}): WorkerServer {
     rejectFinished = reject;
   });
 
-  const notify = async (message: string) => {
-    try {
-      await (await notifier)?.send(message);
-    } catch (error) {
-      warn(`cannot send ${message}: ${(error as Error).message}`);
+  // Messages go out in order; the channel is closed after the last one.
+  let sent: Promise<void> = Promise.resolve();
+  const notify = (message: string) => {
+    sent = sent.then(async () => {
+      try {
+        await (await notifier)?.send(message);
+      } catch (error) {
+        warn(`cannot send ${message}: ${(error as Error).message}`);
+      }
+    });
+  };
+  const closeNotifier = async () => {
+    await sent;
+    (await notifier.catch(() => undefined))?.close();
+  };
+
+  // Requests in flight per connection. `closeIdleConnections` alone misses
+  // connections that never sent a request (clients open spare ones, e.g.
+  // fetch's pool, browsers' preconnect) in Deno's node:http: they would hold
+  // the drain open until the master's SIGKILL.
+  const busy = new Map<Socket, number>();
+  const closeIdle = () => {
+    server.closeIdleConnections();
+    for (const [socket, requests] of busy) {
+      if (requests > 0 || socket.writableEnded) continue;
+      socket.end(); // FIN once the last response is flushed
+      const timer = setTimeout(() => socket.destroy(), 2000);
+      Deno.unrefTimer(timer);
+      socket.once("close", () => clearTimeout(timer));
     }
   };
 
   const server: Server = createServer(async (req, res) => {
+    const socket = req.socket;
+    busy.set(socket, (busy.get(socket) ?? 0) + 1);
     const aborter = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) aborter.abort(new Error("client went away"));
+      if (busy.has(socket)) busy.set(socket, busy.get(socket)! - 1);
       // Once draining, a connection that just finished its response goes.
-      if (stopping) queueMicrotask(() => server.closeIdleConnections());
+      if (stopping) queueMicrotask(closeIdle);
     });
     let response: Response;
     try {
@@ -323,19 +381,23 @@ export function serve(handler: Handler, opts: ServeOptions = {}): WorkerServer {
       // Not registered (no signal support): nothing to undo.
     }
     if (watchdog !== undefined) clearInterval(watchdog);
-    void notify("STOPPING=1");
+    notify("STOPPING=1");
     server.close(async (error) => {
-      (await notifier.catch(() => undefined))?.close();
+      await closeNotifier();
       if (error && (error as { code?: string }).code !== "ERR_SERVER_NOT_RUNNING") {
         rejectFinished(error);
       } else {
         resolveFinished();
       }
     });
-    server.closeIdleConnections();
+    closeIdle();
     return finished;
   };
 
+  server.on("connection", (socket: Socket) => {
+    busy.set(socket, 0);
+    socket.once("close", () => busy.delete(socket));
+  });
   Deno.addSignalListener("SIGTERM", onTerm);
   notifier = openNotifier();
   server.on("error", (error) => {
@@ -343,18 +405,18 @@ export function serve(handler: Handler, opts: ServeOptions = {}): WorkerServer {
       warn(`cannot listen on fd ${fd}: ${error.message}`);
       stopping = true;
       Deno.removeSignalListener("SIGTERM", onTerm);
-      notifier?.then((n) => n?.close()).catch(() => {});
+      void closeNotifier();
       rejectFinished(error);
     }
   });
   server.listen({ fd }, () => {
     if (stopping) return void server.close();
     opts.onListen?.();
-    void notify("READY=1");
+    notify("READY=1");
     const every = watchdogIntervalMs();
     if (every !== undefined) {
-      void notify("WATCHDOG=1");
-      watchdog = setInterval(() => void notify("WATCHDOG=1"), every);
+      notify("WATCHDOG=1");
+      watchdog = setInterval(() => notify("WATCHDOG=1"), every);
     }
   });
   return { finished, shutdown };

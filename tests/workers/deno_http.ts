@@ -116,13 +116,21 @@ function handler(fd: number): http.RequestListener {
 }
 
 const nfds = intOrNull(env.LISTEN_FDS) ?? 1;
+const idle = new Set<import("node:net").Socket>();
 const servers: http.Server[] = [];
 for (let i = 0; i < nfds; i++) {
   const server = http.createServer(handler(3 + i));
-  // Once draining, drop each connection as soon as it goes idle.
-  server.on("request", (_req, res) => {
+  // Connections with no request in progress, including ones that never sent
+  // one (closeIdleConnections misses those, and server.close would wait).
+  server.on("connection", (socket) => {
+    idle.add(socket);
+    socket.on("close", () => idle.delete(socket));
+  });
+  server.on("request", (req, res) => {
+    idle.delete(req.socket);
     res.on("finish", () => {
-      if (stopping) server.closeIdleConnections();
+      idle.add(req.socket);
+      if (stopping) req.socket.end(); // drop it as soon as it goes idle
     });
   });
   servers.push(server);
@@ -136,8 +144,8 @@ function stop(): void {
     s.close(() => {
       if (--open === 0) exitNow(0);
     });
-    s.closeIdleConnections();
   }
+  for (const socket of idle) socket.end();
 }
 
 function exitNow(code: number): void {

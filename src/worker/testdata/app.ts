@@ -3,7 +3,7 @@
  *
  * Routes: `/` hello; `/slow?ms=N` prints `slow start` to stdout and answers
  * `slow done` after N ms; `/echo` (POST) streams the request body back with
- * `x-method` and `x-got-*` headers; `/stream` sends three chunks 50 ms apart;
+ * `x-method` and `x-got-*` headers; `/stream` sends three chunks 150 ms apart;
  * `/cookies` sets two cookies with status 201 "Made"; `/throw` throws.
  * Prints `listening` once serving and `finished` after the drain.
  *
@@ -38,7 +38,7 @@ const server = serve(async (req) => {
       let n = 0;
       const body = new ReadableStream<Uint8Array>({
         async pull(controller) {
-          if (n > 0) await new Promise((r) => setTimeout(r, 50));
+          if (n > 0) await new Promise((r) => setTimeout(r, 150));
           controller.enqueue(new TextEncoder().encode(`chunk ${n}\n`));
           if (++n === 3) controller.close();
         },
