@@ -17,6 +17,7 @@
  * @module
  */
 
+import { listenErrorReason } from "../sockets/errors.ts";
 import { ArbiterError, ExitCode } from "../errors.ts";
 
 /** Why workers exited, the values of the `reason` label of `arbiter_worker_exits_total`. */
@@ -120,13 +121,7 @@ export function startMetricsServer(
     );
   } catch (error) {
     const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-    const reason = error instanceof Deno.errors.AddrInUse
-      ? "address already in use"
-      : error instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : error instanceof Deno.errors.AddrNotAvailable
-      ? "address not available on this host"
-      : message(error);
+    const reason = listenErrorReason(error);
     return Promise.reject(
       new ArbiterError(
         ExitCode.Runtime,

@@ -19,6 +19,7 @@
  * @module
  */
 
+import { listenErrorReason } from "../sockets/errors.ts";
 import { ArbiterError, ExitCode } from "../errors.ts";
 import * as libc from "../sys/libc.ts";
 import {
@@ -103,13 +104,9 @@ export async function startControlServer(
 function socketError(path: string, error: unknown): ArbiterError {
   const reason = error instanceof Deno.errors.NotFound
     ? "its directory does not exist"
-    : error instanceof Deno.errors.PermissionDenied
-    ? "permission denied"
     : error instanceof Deno.errors.AddrInUse
     ? "the path is in use"
-    : error instanceof Error
-    ? error.message
-    : String(error);
+    : listenErrorReason(error);
   return new ArbiterError(
     ExitCode.Runtime,
     `control_socket: cannot create ${path}: ${reason}`,

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { configSchema } from "../config/schema.ts";
 import { configure, getLogger, type Logger, type LogRecord, reset } from "@logtape/logtape";
 import type { Config } from "../config/types.ts";
 import { renderMessage } from "../logging/log.ts";
@@ -44,29 +45,10 @@ export async function captureLog(): Promise<CapturedLog> {
   };
 }
 
-/** A complete config as `loadConfig` would produce it, with `overrides`. */
+/** A complete config as `loadConfig` would produce it (the schema's defaults), with `overrides`. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return {
-    command: ["true"],
-    workers: 1,
-    bind: [],
-    backlog: 2048,
-    timeout: 30,
-    graceful_timeout: 30,
-    boot_timeout: 30,
-    ready: "spawn",
-    env: {},
-    worker_output: "inherit",
-    log_level: "info",
-    log_format: "text",
-    max_worker_lifetime: 0,
-    max_worker_lifetime_jitter: 0,
-    hook_timeout: 30,
-    reload: false,
-    reload_paths: [],
-    reload_extensions: [],
-    ...overrides,
-  };
+  const defaults = configSchema.parse({}) as Omit<Config, "command" | "bind">;
+  return { ...defaults, command: ["true"], bind: [], ...overrides } as Config;
 }
 
 /** Resolves with the text of `path` once it exists and `done(text)` holds. */

@@ -17,6 +17,7 @@
 import type { BindSpec } from "../config/types.ts";
 import { ArbiterError, ExitCode } from "../errors.ts";
 import * as libc from "../sys/libc.ts";
+import { listenErrorReason } from "./errors.ts";
 
 /** An open listening socket, ready to hand to workers. */
 export interface Listener {
@@ -65,15 +66,7 @@ function prepare(fd: number, backlog: number): void {
 }
 
 function bindError(spec: BindSpec, error: unknown): ArbiterError {
-  const reason = error instanceof Deno.errors.AddrInUse
-    ? "address already in use"
-    : error instanceof Deno.errors.PermissionDenied
-    ? "permission denied"
-    : error instanceof Deno.errors.AddrNotAvailable
-    ? "address not available on this host"
-    : error instanceof Error
-    ? error.message
-    : String(error);
+  const reason = listenErrorReason(error);
   return new ArbiterError(ExitCode.Runtime, `cannot listen on ${spec.text}: ${reason}`, {
     cause: error,
   });
