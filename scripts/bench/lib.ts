@@ -10,6 +10,7 @@
 import {
   type ArbiterProcess,
   freePort,
+  isWorkerProgram,
   MAIN_TS,
   REPO_ROOT,
   startArbiter,
@@ -17,7 +18,7 @@ import {
   waitForHttp,
 } from "../../tests/_harness.ts";
 
-export { freePort, MAIN_TS, REPO_ROOT, startArbiter, waitFor, waitForHttp };
+export { freePort, isWorkerProgram, MAIN_TS, REPO_ROOT, startArbiter, waitFor, waitForHttp };
 export type { ArbiterProcess };
 
 /** `scripts/bench/apps`. */
@@ -107,7 +108,7 @@ export function childPids(pid: number): number[] {
     for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
       try {
         const s = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/children`).trim();
-        if (s) for (const p of s.split(/\s+/)) out.push(Number(p));
+        if (s) { for (const p of s.split(/\s+/)) out.push(Number(p)); }
       } catch {
         // thread gone
       }
@@ -306,6 +307,7 @@ export function startArbiterOn(
   workers: number,
   command: string[],
   extra: string[] = [],
+  env: Record<string, string> = {},
 ): ArbiterProcess {
   return startArbiter([
     "-w",
@@ -317,10 +319,10 @@ export function startArbiterOn(
     ...extra,
     "--",
     ...command,
-  ]);
+  ], { env });
 }
 
-/** `[line, time]` of every "worker N (pid P) ..." event is in the master's stderr. */
+/** How many matches of `re` the master's stderr has after offset `after`. */
 export function countLog(proc: ArbiterProcess, re: RegExp, after = 0): number {
   const text = proc.stderr().slice(after);
   return [...text.matchAll(new RegExp(re.source, "g"))].length;

@@ -608,8 +608,8 @@ export class MasterCore<C> {
     this.#reloadQueued = false;
     for (const w of this.#workers.values()) {
       const s = this.#settingsOf(w);
-      if (phase.quick) this.#stopWorker(w, "SIGQUIT", "quick stop", now, QUICK_GRACE_MS);
-      else this.#stopWorker(w, "SIGTERM", "stop", now, s.gracefulTimeoutMs);
+      if (phase.quick) this.#stopWorker(w, "SIGQUIT", "the master is stopping quickly", now, QUICK_GRACE_MS);
+      else this.#stopWorker(w, "SIGTERM", "the master is stopping", now, s.gracefulTimeoutMs);
     }
   }
 
