@@ -66,8 +66,8 @@ export interface MetricsSnapshot {
 
 /** Where the metrics server gets its answers. Called on every request. */
 export interface MetricsSource {
-  /** The master loop is alive (`/livez`). */
-  alive(): boolean;
+  /** The master loop is alive (`/livez`): it answers a probe through its queue. */
+  alive(): boolean | Promise<boolean>;
   /** Enough workers are ready to serve, and the master is not stopping (`/readyz`). */
   ready(): boolean;
   snapshot(): MetricsSnapshot;
@@ -140,7 +140,10 @@ export function startMetricsServer(
 }
 
 /** Answer one metrics request. Never throws. Exported for tests. */
-export function handleMetricsRequest(req: Request, source: MetricsSource): Response {
+export async function handleMetricsRequest(
+  req: Request,
+  source: MetricsSource,
+): Promise<Response> {
   const { pathname } = new URL(req.url);
   const known = pathname === "/livez" || pathname === "/readyz" || pathname === "/metrics";
   if (!known) return text(404, "not found: try /livez, /readyz or /metrics\n");
@@ -150,7 +153,7 @@ export function handleMetricsRequest(req: Request, source: MetricsSource): Respo
   try {
     switch (pathname) {
       case "/livez":
-        return source.alive() ? text(200, "ok\n") : text(503, "not alive\n");
+        return (await source.alive()) ? text(200, "ok\n") : text(503, "not alive\n");
       case "/readyz":
         return source.ready() ? text(200, "ready\n") : text(503, "not ready\n");
       default:

@@ -198,6 +198,7 @@ export class MasterCore<C> {
         this.#onNotify(event.serial, event.fields, now);
         break;
       case "tick":
+      case "probe":
         break;
       case "config-loaded":
         this.#onConfigLoaded(event.settings, event.context, now);
@@ -608,8 +609,9 @@ export class MasterCore<C> {
     this.#reloadQueued = false;
     for (const w of this.#workers.values()) {
       const s = this.#settingsOf(w);
-      if (phase.quick) this.#stopWorker(w, "SIGQUIT", "the master is stopping quickly", now, QUICK_GRACE_MS);
-      else this.#stopWorker(w, "SIGTERM", "the master is stopping", now, s.gracefulTimeoutMs);
+      if (phase.quick) {
+        this.#stopWorker(w, "SIGQUIT", "the master is stopping quickly", now, QUICK_GRACE_MS);
+      } else this.#stopWorker(w, "SIGTERM", "the master is stopping", now, s.gracefulTimeoutMs);
     }
   }
 

@@ -40,6 +40,8 @@ export type Event<C> =
   | { type: "notify"; serial: number; fields: Record<string, string> }
   /** The deadline timer fired. */
   | { type: "tick" }
+  /** A liveness probe (/livez): the loop calls `reply` when it reaches it in the queue. */
+  | { type: "probe"; reply: () => void }
   /** A reload's config was loaded and its listeners opened. */
   | { type: "config-loaded"; settings: Settings; context: C }
   /** A reload's config was refused; the running one stays. */

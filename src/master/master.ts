@@ -233,6 +233,7 @@ class Master {
 
   /** Executor-side bookkeeping an event needs before the core sees it. */
   #beforeHandling(event: MasterEvent): void {
+    if (event.type === "probe") event.reply();
     this.#ops?.observe(event);
     if (event.type === "config-loaded") this.#pendingContexts.delete(event.context);
     if (event.type === "signal" && event.signal === "SIGCHLD") this.#reapForeign();
@@ -256,9 +257,24 @@ class Master {
     return Operations.start(config, {
       snapshot: () => this.#core?.snapshot(),
       push: (event) => this.#queue.push(event),
-      alive: () => this.#exitCode === undefined,
+      alive: () => this.#probeLoop(),
       version: this.#options.version,
       startedAt: this.#options.upgrade?.state.startedAt ?? this.#startedAt,
+    });
+  }
+
+  /** Resolves true once the loop handles a probe event, false after 2 s or when stopped. */
+  #probeLoop(): Promise<boolean> {
+    if (this.#exitCode !== undefined) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), 2000);
+      this.#queue.push({
+        type: "probe",
+        reply: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      });
     });
   }
 

@@ -26,8 +26,8 @@ export interface OperationsHost<C> {
   snapshot(): CoreSnapshot | undefined;
   /** Puts an event on the master's queue. */
   push(event: Event<C>): void;
-  /** Whether the loop is still turning. */
-  alive(): boolean;
+  /** Whether the loop is still turning (it answers a probe through its queue). */
+  alive(): Promise<boolean>;
   version: string;
   /** Wall-clock time the master started (kept across an in-place upgrade). */
   startedAt: number;
