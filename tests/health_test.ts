@@ -112,7 +112,7 @@ Deno.test("boot_timeout: a worker silent past it is aborted and counts as a fail
 Deno.test("watchdog: a worker that stops pinging is aborted, logged as timeout, replaced", async () => {
   const port = freePort();
   await using master = startArbiter(
-    ["-w", "1", "-b", `127.0.0.1:${port}`, "-t", "1", "--", ...PY_WORKER],
+    ["-w", "1", "-b", `127.0.0.1:${port}`, "-t", "2", "--", ...PY_WORKER],
     { env: { WATCHDOG_PING: "1" } },
   );
   await master.waitForLog(generationReady(1));
@@ -120,11 +120,11 @@ Deno.test("watchdog: a worker that stops pinging is aborted, logged as timeout, 
     `http://127.0.0.1:${port}/`,
   );
   assertEquals(info.env.WATCHDOG_PID, String(info.pid), "WATCHDOG_PID is the worker's pid");
-  assertEquals(info.env.WATCHDOG_USEC, "1000000");
+  assertEquals(info.env.WATCHDOG_USEC, "2000000");
   const at = master.logOffset();
   await httpGetJson(`http://127.0.0.1:${port}/stop-watchdog`).catch(() => {});
   await master.waitForLog(
-    new RegExp(`worker 0 \\(pid ${info.pid}\\) timeout: no WATCHDOG=1 for 1 s`),
+    new RegExp(`worker 0 \\(pid ${info.pid}\\) timeout: no WATCHDOG=1 for 2 s`),
     { after: at },
   );
   await master.waitForLog(/worker 0 \(pid \d+\) started/, { after: at });
@@ -186,14 +186,14 @@ Deno.test("a reload whose workers cannot boot is abandoned; the old ones keep se
   await using dir = await tempDir();
   const port = freePort();
   const config = `${dir.path}/app.toml`;
-  await Deno.writeTextFile(config, toml(port, { command: PY_WORKER, workers: 2 }));
+  // Readiness by READY=1, so "before ready" does not depend on how fast a
+  // loaded machine starts Python (with ready = spawn it is a 1 s settle).
+  const base = { command: PY_WORKER, workers: 2, ready: "notify" };
+  await Deno.writeTextFile(config, toml(port, { ...base, env: { NOTIFY_READY: "1" } }));
   await using master = startArbiter(["--config", config]);
   await master.waitForLog(generationReady(1));
   const old = (await master.waitForChildren(2)).sort();
-  await Deno.writeTextFile(
-    config,
-    toml(port, { command: PY_WORKER, workers: 2, env: { EXIT_AT_BOOT: "1" } }),
-  );
+  await Deno.writeTextFile(config, toml(port, { ...base, env: { EXIT_AT_BOOT: "1" } }));
   const load = new LoadGenerator().start(`http://127.0.0.1:${port}/`, { concurrency: 2 });
   master.signal("SIGHUP");
   await master.waitForLog(
@@ -208,7 +208,7 @@ Deno.test("a reload whose workers cannot boot is abandoned; the old ones keep se
   // Exit code 4 (app cannot load) during a reload: abandoned at once, no halt.
   await Deno.writeTextFile(
     config,
-    toml(port, { command: PY_WORKER, workers: 2, env: { EXIT_AT_BOOT: "4" } }),
+    toml(port, { ...base, env: { EXIT_AT_BOOT: "4" } }),
   );
   const at = master.logOffset();
   master.signal("SIGHUP");

@@ -38,7 +38,19 @@ for (const code of [3, 4]) {
     await using dir = await tempDir();
     const pidfile = `${dir.path}/arbiter.pid`;
     await using master = startArbiter(
-      ["-w", "2", "-b", `127.0.0.1:${freePort()}`, "-p", pidfile, "--", ...PY_WORKER],
+      // ready = notify: the worker is not ready until it says so, however slow the machine.
+      [
+        "-w",
+        "2",
+        "-b",
+        `127.0.0.1:${freePort()}`,
+        "-p",
+        pidfile,
+        "--ready",
+        "notify",
+        "--",
+        ...PY_WORKER,
+      ],
       { env: { EXIT_AT_BOOT: String(code) } },
     );
     assertEquals((await master.waitExit()).code, code);
@@ -70,7 +82,7 @@ Deno.test("a command that cannot be executed halts with 3 and names the command"
 Deno.test("a slot that keeps dying at boot backs off; the master stays up", async () => {
   const port = freePort();
   await using master = startArbiter(
-    ["-w", "1", "-b", `127.0.0.1:${port}`, "--", ...PY_WORKER],
+    ["-w", "1", "-b", `127.0.0.1:${port}`, "--ready", "notify", "--", ...PY_WORKER],
     { env: { EXIT_AT_BOOT: "1" } },
   );
   const first = await master.waitForLog(/worker 0 failed to boot .* 1 time\(s\) in a row/);

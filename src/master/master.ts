@@ -21,20 +21,18 @@ import { Pidfile } from "../pidfile/pidfile.ts";
 import { parseBind } from "../config/bind.ts";
 import { ArbiterError, ExitCode } from "../errors.ts";
 import { HookRunner } from "../hooks/runner.ts";
-import { lineWriter, pipePrefixed } from "../output/prefix.ts";
 import { reloadPathsOf, type Watcher, watchForChanges } from "../reload/watch.ts";
 import { Operations } from "./operations.ts";
-import { notifyEnv, NotifyHub } from "../notify/hub.ts";
+import { NotifyHub } from "../notify/hub.ts";
 import { type Listener, ListenerPool } from "../sockets/listeners.ts";
 import { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
-import { spawnWorker } from "../spawn/spawner.ts";
 import { MasterCore } from "./core.ts";
 import type { Effect, Event, MasterSignal } from "./events.ts";
 import { type GenerationContext, prepareGeneration, settingsOf } from "./generation.ts";
 import { EventQueue } from "./queue.ts";
+import { WorkerProcesses } from "./workers.ts";
 import { blockAllSignals } from "../sys/libc.ts";
-import { reapForeignChildren } from "./reaper.ts";
 import { SystemdNotifier } from "./systemd.ts";
 import { type AdoptedState, checkUpgrade, execUpgrade, type UpgradeState } from "./upgrade.ts";
 
@@ -57,9 +55,6 @@ export interface MasterOptions {
   /** What the previous image handed over, when this one comes from an in-place upgrade. */
   upgrade?: AdoptedState;
 }
-
-/** How often inherited workers are polled for exit, besides SIGCHLD. */
-const INHERITED_POLL_MS = 500;
 
 const SIGNALS: MasterSignal[] = [
   "SIGCHLD",
@@ -86,15 +81,6 @@ function hasControllingTerminal(): boolean {
 type MasterEvent = Event<GenerationContext>;
 type MasterEffect = Effect<GenerationContext>;
 
-interface WorkerProcess {
-  /** Undefined for a worker inherited across an in-place upgrade (not a Deno child). */
-  child?: Deno.ChildProcess;
-  pid: number;
-  slot: number;
-  generation: number;
-  context: GenerationContext;
-}
-
 /**
  * Runs a master until it stops; resolves with its exit code.
  * @throws {ArbiterError} when start-up fails (pidfile, bind, command); nothing is left behind
@@ -107,17 +93,14 @@ export async function runMaster(options: MasterOptions): Promise<number> {
 class Master {
   readonly #options: MasterOptions;
   readonly #queue = new EventQueue<MasterEvent>();
-  readonly #children = new Map<number, WorkerProcess>();
   /** Contexts loaded by a reload whose event the core has not handled yet. */
   readonly #pendingContexts = new Set<GenerationContext>();
   readonly #log = getLog();
   #pool: ListenerPool;
   readonly #registry = new ChildRegistry();
-  /** Inherited workers by pid → serial; reaped here, not by Deno. */
-  readonly #inherited = new Map<number, number>();
-  #inheritedPoll?: ReturnType<typeof setInterval>;
   #systemd?: SystemdNotifier;
   #hub?: NotifyHub;
+  #workers?: WorkerProcesses;
   #systemdWatchdog?: ReturnType<typeof setInterval>;
   #startedAt = Date.now();
   #pidfile?: Pidfile;
@@ -129,9 +112,6 @@ class Master {
   readonly #hooks: HookRunner;
   #watcher?: Watcher;
   #ops?: Operations<GenerationContext>;
-  /** Shared by all workers in `worker_output = "prefix"`, so lines never interleave. */
-  readonly #stdoutLines = lineWriter(Deno.stdout);
-  readonly #stderrLines = lineWriter(Deno.stderr);
 
   constructor(options: MasterOptions) {
     this.#options = options;
@@ -168,6 +148,13 @@ class Master {
         (serial, why) =>
           this.#log.debug("notify from worker serial {serial} ignored: {why}", { serial, why }),
       );
+      this.#workers = new WorkerProcesses({
+        push: (event) => this.#queue.push(event),
+        hub: this.#hub,
+        registry: this.#registry,
+        self: this.#options.self,
+        shimEnv: this.#options.masterEnv,
+      });
       this.#ops = await this.#startOperations(config);
     } catch (error) {
       await this.#hub?.closeAll();
@@ -179,7 +166,9 @@ class Master {
     if (upgrade?.state.notifyDir) {
       await Deno.remove(upgrade.state.notifyDir, { recursive: true }).catch(() => {});
     }
-    this.#pool.release(context.listeners.concat(this.#inheritedListenersInUse()));
+    // Sockets an upgrade handed over stay while the old workers may hold them.
+    const inheritedWorkers = (upgrade?.state.workers.length ?? 0) > 0;
+    this.#pool.release(inheritedWorkers ? this.#pool.list() : context.listeners);
     if (upgrade) {
       this.#startedAt = upgrade.state.startedAt;
       for (const warning of upgrade.warnings) this.#log.warn("upgrade: {warning}", { warning });
@@ -206,7 +195,10 @@ class Master {
         ? { generation: upgrade.state.generation, workers: upgrade.state.workers }
         : undefined,
     });
-    this.#adoptInheritedWorkers(context);
+    this.#workers!.adopt(
+      this.#core.snapshot().workers.map((w) => ({ ...w, pid: w.pid! })),
+      { ...context, listeners: this.#pool.list() },
+    );
     this.#startSystemdWatchdog();
     this.#watch(config);
     await this.#apply(this.#core.start(now));
@@ -223,6 +215,7 @@ class Master {
       this.#armTimer();
     }
     this.#watcher?.close();
+    this.#workers?.close();
     await this.#ops?.close();
     await this.#hub?.closeAll();
     await this.#hooks.idle(); // post_exit of the last workers first: on_exit is the last word
@@ -236,11 +229,10 @@ class Master {
     if (event.type === "probe") event.reply();
     this.#ops?.observe(event);
     if (event.type === "config-loaded") this.#pendingContexts.delete(event.context);
-    if (event.type === "signal" && event.signal === "SIGCHLD") this.#reapForeign();
-    if (event.type === "exited" || event.type === "spawn-failed") this.#hub?.close(event.serial);
+    if (event.type === "signal" && event.signal === "SIGCHLD") this.#workers!.reapForeign();
+    if (event.type === "spawn-failed") this.#workers!.forget(event.serial);
     if (event.type === "exited") {
-      const worker = this.#children.get(event.serial);
-      this.#children.delete(event.serial);
+      const worker = this.#workers!.forget(event.serial);
       if (worker) {
         this.#hooks.fire("post_exit", {
           workerId: worker.slot,
@@ -303,47 +295,6 @@ class Master {
     }
   }
 
-  /** Listeners inherited across an upgrade stay open while old workers may use them. */
-  #inheritedListenersInUse(): Listener[] {
-    return (this.#options.upgrade?.state.workers.length ?? 0) > 0 ? this.#pool.list() : [];
-  }
-
-  /** Registers the workers the previous image handed over, so they are signalled and reaped. */
-  #adoptInheritedWorkers(context: GenerationContext): void {
-    const all = this.#pool.list();
-    for (const w of this.#core!.snapshot().workers) {
-      if (w.pid === undefined) continue;
-      this.#inherited.set(w.pid, w.serial);
-      // They hold every socket the old image had; keep all until they are gone.
-      this.#children.set(w.serial, {
-        pid: w.pid,
-        slot: w.slot,
-        generation: w.generation,
-        context: { ...context, listeners: all },
-      });
-    }
-    if (this.#inherited.size > 0) {
-      this.#inheritedPoll = setInterval(
-        () => this.#queue.push({ type: "signal", signal: "SIGCHLD" }),
-        INHERITED_POLL_MS,
-      );
-    }
-  }
-
-  /** Reaps children Deno does not own; reports inherited workers' exits. */
-  #reapForeign(): void {
-    const exits = reapForeignChildren(this.#registry, new Set(this.#inherited.keys()));
-    for (const { pid, code, signal } of exits) {
-      const serial = this.#inherited.get(pid)!;
-      this.#inherited.delete(pid);
-      this.#queue.push({ type: "exited", serial, code, signal });
-    }
-    if (this.#inherited.size === 0 && this.#inheritedPoll !== undefined) {
-      clearInterval(this.#inheritedPoll);
-      this.#inheritedPoll = undefined;
-    }
-  }
-
   #startSystemdWatchdog(): void {
     const interval = this.#systemd?.watchdogIntervalMs;
     if (interval === undefined) return;
@@ -396,10 +347,11 @@ class Master {
     for (const effect of effects) {
       switch (effect.type) {
         case "spawn":
-          await this.#spawn(effect.serial, effect.slot, effect.generation, effect.context);
+          this.#hooks.fire("pre_spawn", { workerId: effect.slot, generation: effect.generation });
+          await this.#workers!.spawn(effect.serial, effect.slot, effect.generation, effect.context);
           break;
         case "kill":
-          this.#kill(effect.serial, effect.signal);
+          this.#workers!.kill(effect.serial, effect.signal);
           if (effect.signal === "SIGABRT") this.#fireWorkerTimeout(effect.serial);
           break;
         case "log":
@@ -450,69 +402,6 @@ class Master {
       workerPid: record.pid,
       generation: record.generation,
     });
-  }
-
-  async #spawn(
-    serial: number,
-    slot: number,
-    generation: number,
-    context: GenerationContext,
-  ): Promise<void> {
-    const { config } = context;
-    const env: Record<string, string> = { ...context.env, ARBITER_WORKER_ID: String(slot) };
-    const pidEnv: string[] = [];
-    if (config.timeout > 0) {
-      env.WATCHDOG_USEC = String(Math.round(config.timeout * 1_000_000));
-      pidEnv.push("WATCHDOG_PID");
-    }
-    const prefixed = config.worker_output === "prefix";
-    this.#hooks.fire("pre_spawn", { workerId: slot, generation });
-    let child: Deno.ChildProcess;
-    try {
-      const owner = context.uid === undefined ? undefined : { uid: context.uid, gid: context.gid };
-      Object.assign(env, notifyEnv(await this.#hub!.open(serial, owner)));
-      child = spawnWorker(this.#options.self, {
-        spec: {
-          program: context.program,
-          argv: config.command,
-          env,
-          pidEnv,
-          fds: context.listeners.map((l) => l.fd),
-          masterPid: Deno.pid,
-          umask: config.umask,
-          uid: context.uid,
-          gid: context.gid,
-        },
-        cwd: config.chdir,
-        shimEnv: this.#options.masterEnv,
-        output: prefixed ? "piped" : "inherit",
-      });
-    } catch (error) {
-      this.#queue.push({ type: "spawn-failed", serial, error: String(error) });
-      return;
-    }
-    this.#registry.track(child);
-    this.#children.set(serial, { child, pid: child.pid, slot, generation, context });
-    this.#queue.push({ type: "spawned", serial, pid: child.pid });
-    if (prefixed) {
-      // Not awaited: a slow destination backs up into the worker's pipe, never the loop.
-      const common = { id: slot, pid: child.pid, format: config.log_format };
-      pipePrefixed(child.stdout, { ...common, stream: "stdout", write: this.#stdoutLines });
-      pipePrefixed(child.stderr, { ...common, stream: "stderr", write: this.#stderrLines });
-    }
-    child.status.then((status) => {
-      this.#queue.push({ type: "exited", serial, code: status.code, signal: status.signal });
-    });
-  }
-
-  #kill(serial: number, signal: Deno.Signal): void {
-    const worker = this.#children.get(serial);
-    try {
-      if (worker?.child) worker.child.kill(signal);
-      // An inherited worker is still in #inherited until reaped here, so its
-      // pid cannot have been reused: it is our own child.
-      else if (worker && this.#inherited.has(worker.pid)) Deno.kill(worker.pid, signal);
-    } catch { /* it exited already; its exit event is on the queue */ }
   }
 
   #lastSystemdPing = 0;
@@ -587,7 +476,8 @@ class Master {
         this.#hooks.update(context.config);
         this.#watch(context.config);
         this.#pendingContexts.add(context);
-        this.#logListeners(context.listeners.filter((l) => !this.#isServed(l)));
+        const served = this.#workers!.listenersInUse();
+        this.#logListeners(context.listeners.filter((l) => !served.has(l)));
         this.#queue.push({ type: "config-loaded", settings: settingsOf(context.config), context });
       })
       .catch((error) => {
@@ -610,13 +500,6 @@ class Master {
     }
   }
 
-  #isServed(listener: Listener): boolean {
-    for (const { context } of this.#children.values()) {
-      if (context.listeners.includes(listener)) return true;
-    }
-    return false;
-  }
-
   #logListeners(listeners: Listener[]): void {
     for (const l of listeners) {
       this.#log.info("listening at {address} (fd {fd})", { address: l.address, fd: l.fd });
@@ -629,9 +512,7 @@ class Master {
     const current = this.#core?.currentContext;
     for (const l of current?.listeners ?? []) keep.add(l);
     for (const ctx of this.#pendingContexts) for (const l of ctx.listeners) keep.add(l);
-    for (const { context } of this.#children.values()) {
-      for (const l of context.listeners) keep.add(l);
-    }
+    for (const l of this.#workers?.listenersInUse() ?? []) keep.add(l);
     for (const l of this.#pool.release(keep)) {
       this.#log.info("closed listener {address}: no worker uses it any more", {
         address: l.address,
@@ -642,7 +523,6 @@ class Master {
   #exit(code: number): void {
     this.#systemd?.close();
     if (this.#systemdWatchdog !== undefined) clearInterval(this.#systemdWatchdog);
-    if (this.#inheritedPoll !== undefined) clearInterval(this.#inheritedPoll);
     for (const [signal, handler] of this.#signalHandlers) {
       Deno.removeSignalListener(signal, handler);
     }
