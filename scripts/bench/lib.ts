@@ -56,6 +56,13 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 }
 
+/** cutime + cstime: CPU seconds of the process's reaped (waited-for) children. */
+export function childCpuSeconds(pid: number): number {
+  const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const f = text.slice(text.lastIndexOf(")") + 2).trim().split(/\s+/);
+  return (Number(f[13]) + Number(f[14])) / CLK_TCK;
+}
+
 /** A numeric field of /proc/<pid>/status (kB for Vm*), or NaN. */
 export function statusField(pid: number, field: string, task?: number): number {
   try {
