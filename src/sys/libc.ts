@@ -15,6 +15,8 @@ const SYMBOLS = {
   dup2: { parameters: ["i32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
   listen: { parameters: ["i32", "i32"], result: "i32" },
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
@@ -124,6 +126,29 @@ export function close(fd: number): void {
 /** Re-issues listen(2) on a listening socket, which updates its backlog. */
 export function listen(fd: number, backlog: number): void {
   check("listen", lib().listen(fd, backlog));
+}
+
+/**
+ * A listening unix stream socket at `path`, made without the Deno runtime
+ * (so it is in no event loop's epoll set). Close-on-exec until prepared for
+ * hand-over. Throws {@link SysError} (errno EADDRINUSE, EACCES, ENOENT …).
+ */
+export function listenUnix(path: string, backlog: number): number {
+  const AF_UNIX = 1;
+  const SOCK_STREAM_CLOEXEC = 1 | 0o2000000;
+  const bytes = new TextEncoder().encode(path);
+  const addr = new Uint8Array(2 + bytes.length + 1);
+  new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
+  addr.set(bytes, 2);
+  const fd = check("socket", lib().socket(AF_UNIX, SOCK_STREAM_CLOEXEC, 0));
+  try {
+    check("bind", lib().bind(fd, addr, addr.length));
+    check("listen", lib().listen(fd, backlog));
+  } catch (error) {
+    lib().close(fd);
+    throw error;
+  }
+  return fd;
 }
 
 /** A socket's local address, decoded from its sockaddr. */

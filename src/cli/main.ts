@@ -1,0 +1,103 @@
+/**
+ * The start-up checklist of the master (and of `arbiter ctl`): each step
+ * throws a typed error, and {@link runCli} is the one exit path that turns it
+ * into a message and an exit code (SPEC §6). Loaded by `main.ts` only when the
+ * process is not the exec shim, so a shim never pays for this module graph.
+ *
+ * @module
+ */
+
+import denoJson from "../../deno.json" with { type: "json" };
+import { parseCli } from "../config/cli.ts";
+import { helpText } from "../config/cli.ts";
+import { formatConfig, loadConfig } from "../config/load.ts";
+import { ArbiterError, ExitCode } from "../errors.ts";
+import { getLog, type Logging, setupLogging } from "../logging/log.ts";
+import { PRIVATE_ENV } from "../master/generation.ts";
+import { runMaster } from "../master/master.ts";
+import { takeUpgradeState } from "../master/upgrade.ts";
+import { takeInheritedSockets } from "../sockets/inherited.ts";
+import { resolveCommand } from "../spawn/resolve.ts";
+import { runCtl } from "../control/ctl.ts";
+import { checkHooks } from "../hooks/run.ts";
+import { checkReloadPaths, reloadPathsOf } from "../reload/watch.ts";
+import { selfInvocation } from "../spawn/self.ts";
+
+/** The arbiter's version. */
+export const VERSION: string = denoJson.version;
+
+let logging: Logging | undefined;
+
+function print(text: string): void {
+  Deno.stdout.writeSync(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
+}
+
+async function main(argv: string[]): Promise<number> {
+  // 1. Socket activation variables and an upgrade hand-over go first, before
+  //    anything can see them.
+  const upgrade = takeUpgradeState();
+  const inherited = takeInheritedSockets();
+  // 2. The command line.
+  const request = parseCli(argv);
+  if (request.kind === "help") return print(helpText()), ExitCode.Ok;
+  if (request.kind === "version") return print(`arbiter ${VERSION}`), ExitCode.Ok;
+  if (request.kind === "ctl") return await runCtl(request, Deno.env.toObject(), Deno.cwd());
+  // 3. The config: file + command line, validated; nothing bound or written yet.
+  const env = Deno.env.toObject();
+  const inheritedFds = [...inherited.keys()];
+  const load = () => loadConfig({ ...request, inheritedFds }, env, Deno.cwd());
+  const config = await load();
+  const problems = [
+    ...checkHooks(config, env),
+    ...(config.reload ? checkReloadPaths(reloadPathsOf(config)) : []),
+  ];
+  if (request.checkConfig) {
+    try {
+      resolveCommand(config.command[0], { ...env, ...config.env }.PATH, config.chdir ?? Deno.cwd());
+    } catch (error) {
+      problems.unshift(`command: ${(error as Error).message}`);
+    }
+  }
+  if (problems.length > 0) throw new ArbiterError(ExitCode.Usage, problems.join("\n"));
+  if (request.checkConfig) {
+    print(formatConfig(config));
+    return ExitCode.Ok;
+  }
+  // 4. Logging, then the master loop until it stops.
+  logging = await setupLogging({
+    level: config.log_level,
+    format: config.log_format,
+    file: config.log_file,
+  });
+  const masterEnv = Object.fromEntries(
+    Object.entries(env).filter(([key]) => !PRIVATE_ENV.includes(key)),
+  );
+  return await runMaster({
+    config,
+    reloadConfig: load,
+    logging,
+    masterEnv,
+    self: selfInvocation(),
+    inheritedNames: inherited,
+    version: VERSION,
+    args: argv,
+    fullEnv: env,
+    upgrade,
+  });
+}
+
+/** Runs the program for `argv`; resolves with the exit code (never calls Deno.exit). */
+export async function runCli(argv: string[]): Promise<number> {
+  let code: number;
+  try {
+    code = await main(argv);
+  } catch (error) {
+    const known = error instanceof ArbiterError;
+    code = known ? error.exitCode : ExitCode.Runtime;
+    const message = known ? error.message : `internal error: ${(error as Error)?.stack ?? error}`;
+    if (logging) getLog().fatal("{message}", { message });
+    else Deno.stderr.writeSync(new TextEncoder().encode(`arbiter: ${message}\n`));
+  }
+  await logging?.close();
+  return code;
+}
