@@ -72,14 +72,11 @@ function bindError(spec: BindSpec, error: unknown): ArbiterError {
   });
 }
 
-/** Finds the fd that a `Deno.listen` call just created. */
-function newSocketFd(before: Set<number>, spec: BindSpec): number {
-  const created = [...socketFds()].filter((fd) => !before.has(fd));
-  const match = created.find((fd) => {
-    const name = libc.getsockname(fd);
-    if (spec.kind === "tcp") return name.family !== "unix" && libc.isListeningStreamSocket(fd);
-    return name.family === "unix" && name.path === (spec as { path: string }).path;
-  });
+/** Finds the fd of the TCP listener a `Deno.listen` call just created. */
+function newTcpListenerFd(before: Set<number>, spec: BindSpec): number {
+  const match = [...socketFds()].find((fd) =>
+    !before.has(fd) && libc.getsockname(fd).family !== "unix" && libc.isListeningStreamSocket(fd)
+  );
   if (match === undefined) throw new Error(`cannot find the fd of the new socket ${spec.text}`);
   return match;
 }
@@ -98,7 +95,7 @@ function openTcp(spec: Extract<BindSpec, { kind: "tcp" }>, opts: ListenOptions):
   // Deno's listener, which takes it out of the runtime's epoll set: otherwise
   // every incoming connection would wake the master (measured: hundreds of
   // wake-ups per thousand requests).
-  const fd = libc.fcntl(newSocketFd(before, spec), libc.F_DUPFD_CLOEXEC, 3);
+  const fd = libc.fcntl(newTcpListenerFd(before, spec), libc.F_DUPFD_CLOEXEC, 3);
   listener.close();
   prepare(fd, opts.backlog);
   return {
