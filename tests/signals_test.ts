@@ -159,7 +159,10 @@ Deno.test("USR1 reopens the log file and reaches every worker", async () => {
     "--",
     ...PY_WORKER,
   ]);
-  await waitFor(async () => (await Deno.readTextFile(log).catch(() => "")).includes("is ready"));
+  // USR1 goes to ready workers only: wait for the whole generation.
+  await waitFor(async () =>
+    (await Deno.readTextFile(log).catch(() => "")).includes("generation 1 is ready")
+  );
   await Deno.rename(log, `${log}.1`);
   master.signal("SIGUSR1");
   await master.waitForLog(/got USR1[^]*got USR1/, { stream: "stdout" });

@@ -21,6 +21,9 @@ import {
 export { freePort, isWorkerProgram, MAIN_TS, REPO_ROOT, startArbiter, waitFor, waitForHttp };
 export type { ArbiterProcess };
 
+// The Python apps import each other: keep __pycache__ out of the checkout.
+Deno.env.set("PYTHONDONTWRITEBYTECODE", "1");
+
 /** `scripts/bench/apps`. */
 export const APPS: string = `${REPO_ROOT}/scripts/bench/apps`;
 /** The Node app (same file under arbiter and PM2). */

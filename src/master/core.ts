@@ -284,8 +284,12 @@ export class MasterCore<C> {
         return;
       case "SIGUSR1":
         this.#emit({ type: "reopen-logs" });
+        // Only to ready workers: one still booting (or still the exec shim) may
+        // not handle USR1 yet, and its default action is to terminate.
         for (const w of this.#workers.values()) {
-          this.#emit({ type: "kill", serial: w.serial, signal: "SIGUSR1" });
+          if (w.state === "ready") {
+            this.#emit({ type: "kill", serial: w.serial, signal: "SIGUSR1" });
+          }
         }
         return;
       case "SIGCHLD":

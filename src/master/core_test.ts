@@ -262,11 +262,13 @@ Deno.test("WINCH stops all workers only without a controlling terminal", () => {
   assertEquals(exits(sim.exit(101)), [], "the master stays");
 });
 
-Deno.test("USR1 reopens logs and is forwarded to every worker", () => {
+Deno.test("USR1 reopens logs and is forwarded to every ready worker, not booting ones", () => {
   const sim = new Sim();
-  const effects = sim.send({ type: "signal", signal: "SIGUSR1" });
-  assert(effects.some((e) => e.type === "reopen-logs"));
-  assertEquals(sim.killed(effects, "SIGUSR1"), [100, 101]);
+  const booting = sim.send({ type: "signal", signal: "SIGUSR1" });
+  assert(booting.some((e) => e.type === "reopen-logs"));
+  assertEquals(sim.killed(booting, "SIGUSR1"), [], "a booting worker may not handle USR1 yet");
+  sim.advance(SETTLE_MS);
+  assertEquals(sim.killed(sim.send({ type: "signal", signal: "SIGUSR1" }), "SIGUSR1"), [100, 101]);
 });
 
 Deno.test("notify mode: ready at READY=1; silent past boot_timeout is aborted as a failed boot", () => {

@@ -16,6 +16,7 @@ import socket
 import sys
 import wsgiref.simple_server
 
+sys.dont_write_bytecode = True  # no __pycache__ in the checkout
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wsgi_app import app  # noqa: E402
 
