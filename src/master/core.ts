@@ -414,17 +414,18 @@ export class MasterCore<C> {
       workers: settings.workers,
       command: settings.commandName,
     });
-    this.#afterReload(now);
+    this.#runQueuedReload();
   }
 
   #onConfigFailed(error: string): void {
     this.#reloading = false;
     this.#log("error", "reload refused, keeping the running configuration: {error}", { error });
     this.#emit({ type: "reload-done" });
-    this.#afterReload(0);
+    this.#runQueuedReload();
   }
 
-  #afterReload(_now: number): void {
+  /** A HUP that came while the config was being read runs now. */
+  #runQueuedReload(): void {
     if (this.#reloadQueued && this.#phase.kind === "running") {
       this.#reloadQueued = false;
       this.#requestReload();
