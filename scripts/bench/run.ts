@@ -442,6 +442,8 @@ interface RecoverySample {
   execMs: number;
   servedMs: number;
   readyLogMs?: number;
+  /** The request sent right after the kill was answered (else only a later one was). */
+  firstAnswered?: boolean;
 }
 
 /** GET once on a fresh connection; resolves with the time it answered 200, or NaN (never hangs). */
@@ -468,12 +470,37 @@ function servedAt(port: number, timeoutMs: number): Promise<number> {
   });
 }
 
+/**
+ * PM2: the request sent right after the kill (answered or not within 3 s), and
+ * beside it a fresh request (100 ms timeout each) every 1 ms until one is
+ * answered. `t` = the first answer of either, NaN if none within `timeoutMs`.
+ */
+async function servedEventually(
+  port: number,
+  timeoutMs: number,
+): Promise<{ t: number; firstAnswered: boolean }> {
+  const end = now() + timeoutMs;
+  const first = servedAt(port, 3000);
+  let polled = NaN;
+  let firstT = NaN;
+  first.then((t) => firstT = t);
+  while (now() < end && Number.isNaN(firstT) && Number.isNaN(polled)) {
+    polled = await servedAt(port, 100);
+    if (Number.isNaN(polled)) await sleep(1);
+  }
+  const f = await first;
+  const t = Math.min(Number.isNaN(f) ? Infinity : f, Number.isNaN(polled) ? Infinity : polled);
+  return { t: Number.isFinite(t) ? t : NaN, firstAnswered: !Number.isNaN(f) };
+}
+
 async function recoveryRuns(
   label: string,
   runs: number,
   masterPid: number,
   port: number,
   afterKill: (oldPid: number, newPid: number, t0: number) => Promise<number | undefined>,
+  /** Re-send the request until answered (PM2: its master closes the socket with the last worker). */
+  retry = false,
 ): Promise<RecoverySample[]> {
   const out: RecoverySample[] = [];
   for (let i = 0; i < runs; i++) {
@@ -485,7 +512,9 @@ async function recoveryRuns(
     await waitForHttp(url(port), { timeoutMs: 30_000 });
     const t0 = now();
     Deno.kill(old, "SIGKILL");
-    const served = servedAt(port, 10_000);
+    const served = retry
+      ? servedEventually(port, 10_000)
+      : servedAt(port, 10_000).then((t) => ({ t, firstAnswered: !Number.isNaN(t) }));
     const newPid = await waitFor(() => {
       const c = liveChildren(masterPid).filter((p) => p !== old);
       return c.length > 0 ? c[0] : undefined;
@@ -496,13 +525,15 @@ async function recoveryRuns(
       intervalMs: 1,
     });
     const execMs = now() - t0;
-    const servedMs = (await served) - t0;
+    const { t: servedT, firstAnswered } = await served;
+    const servedMs = servedT - t0;
     const readyAt = await afterKill(old, newPid, t0);
     out.push({
       spawnMs,
       execMs,
       servedMs,
       readyLogMs: readyAt === undefined ? undefined : readyAt - t0,
+      firstAnswered,
     });
     await sleep(100);
   }
@@ -562,6 +593,36 @@ async function benchRecovery(_args: Args): Promise<string> {
       await p[Symbol.asyncDispose]();
     }
   }
+  {
+    const port = freePort();
+    const pm2 = new Pm2();
+    await pm2.kill();
+    try {
+      await pm2.run([
+        "start",
+        NODE_APP,
+        "-i",
+        "1",
+        "--name",
+        "arbiter-bench",
+        "--max-restarts",
+        "100000",
+      ], { PORT: String(port) });
+      await waitForHttp(url(port), { timeoutMs: 30_000 });
+      const samples = await recoveryRuns(
+        "pm2",
+        runs,
+        pm2.daemonPid(),
+        port,
+        () => Promise.resolve(undefined),
+        true,
+      );
+      results.push({ label: "pm2 -i 1 (node, cluster)", samples, note: "" });
+    } finally {
+      await pm2.run(["delete", "all"]).catch(() => "");
+      await pm2.kill();
+    }
+  }
   const hang = await measureHang();
   Deno.writeTextFileSync(`${OUT_DIR}/recovery.json`, JSON.stringify({ results, hang }, null, 2));
   const f = (xs: number[]) =>
@@ -578,21 +639,29 @@ async function benchRecovery(_args: Args): Promise<string> {
     `appears in /proc (polled every 1 ms). *Exec'd*: that child runs the worker program — ` +
     `arbiter starts each worker through its own executable in a hidden exec mode ` +
     `(src/spawn/exec_shim.ts), which boots a Deno runtime before it execs the command; ` +
-    `gunicorn forks its preloaded master (no exec). *Serving*: a request sent right after the kill ` +
+    `gunicorn forks its preloaded master (no exec); PM2 (cluster mode, \`--max-restarts 100000\` so ` +
+    `that 50 quick kills do not mark the app errored) forks a new \`node\` directly, so its two ` +
+    `columns coincide. *Serving*: a request sent right after the kill ` +
     `(it waits in the listen backlog, which the master keeps open) gets its 200 — i.e. the ` +
-    `replacement answering on its own; this is the number that matters. *"is ready" log*: ` +
+    `replacement answering on its own; this is the number that matters. PM2's master (Node's ` +
+    `cluster module) keeps accepting, but a request sent right after the kill is mostly lost ` +
+    `(no answer within 3 s; counted in the last column), so for PM2 a fresh request (100 ms ` +
+    `timeout) is also sent every 1 ms and _serving_ is the first answer of either. ` +
+    `*"is ready" log*: ` +
     `the master's "worker N (pid P) is ready" line, which with \`ready = "spawn"\` is by ` +
     `design spawn + 1 s settle delay. ms, median / p95 / max.`,
     "",
-    '| supervisor (worker) | spawned | worker program exec\'d | serving | "is ready" log line |',
-    "|---|---|---|---|---|",
+    '| supervisor (worker) | spawned | worker program exec\'d | serving | "is ready" log line | request sent right after the kill |',
+    "|---|---|---|---|---|---|",
   ];
   for (const r of results) {
     const ready = r.samples.map((s) => s.readyLogMs).filter((x): x is number => x !== undefined);
     lines.push(
       `| ${r.label} | ${f(r.samples.map((s) => s.spawnMs))} | ${
         f(r.samples.map((s) => s.execMs))
-      } | ${f(r.samples.map((s) => s.servedMs))} | ${ready.length ? f(ready) : "n/a"} |`,
+      } | ${f(r.samples.map((s) => s.servedMs))} | ${ready.length ? f(ready) : "n/a"} | ${
+        r.samples.filter((s) => s.firstAnswered).length
+      } of ${r.samples.length} answered |`,
     );
   }
   lines.push("", `**Hang → detection (watchdog):** ${hang}`);
@@ -724,6 +793,24 @@ async function benchFootprint(_args: Args): Promise<string> {
   } finally {
     await g[Symbol.asyncDispose]();
   }
+  log(`footprint: pm2 daemon idle 30 s`);
+  let pm;
+  {
+    const pport = freePort();
+    const pm2 = new Pm2();
+    await pm2.kill();
+    try {
+      await pm2.run(["start", NODE_APP, "-i", String(n), "--name", "arbiter-bench"], {
+        PORT: String(pport),
+      });
+      await waitForHttp(url(pport), { timeoutMs: 30_000 });
+      await sleep(2000);
+      pm = await idleReading(pm2.daemonPid(), 30);
+    } finally {
+      await pm2.run(["delete", "all"]).catch(() => "");
+      await pm2.kill();
+    }
+  }
   // 1,000 restarts: 50 workers killed 20 times (each time once they are all ready,
   // so no slot is in boot back-off).
   {
@@ -777,10 +864,12 @@ async function benchFootprint(_args: Args): Promise<string> {
   }
   Deno.writeTextFileSync(
     `${OUT_DIR}/footprint.json`,
-    JSON.stringify({ arb, gun, restarts }, null, 2),
+    JSON.stringify({ arb, gun, pm, restarts }, null, 2),
   );
   lines.push(
-    `Idle: master with N = ${n} workers (\`sleep infinity\` for arbiter; gunicorn's sync workers), ` +
+    `Idle: master with N = ${n} workers (\`sleep infinity\` for arbiter; gunicorn's sync workers; ` +
+      `for PM2 its daemon ("God" process, which is also the cluster master) with ${n} cluster ` +
+      `workers of the Node app), ` +
       `no traffic. CPU = utime+stime delta / wall time; wake-ups = voluntary context switches ` +
       `summed over all threads (/proc/PID/task/*/status) per second.`,
     "",
@@ -792,6 +881,9 @@ async function benchFootprint(_args: Args): Promise<string> {
     `| gunicorn | 30 s | ${gun.rss0} → ${gun.rss1} kB | ${gun.cpuPct.toFixed(3)} % | ${
       gun.wakeups.toFixed(1)
     } | ${gun.threads} (${gun.busyThreads}) | ${gun.perThread} |`,
+    `| pm2 (daemon) | 30 s | ${pm.rss0} → ${pm.rss1} kB | ${pm.cpuPct.toFixed(3)} % | ${
+      pm.wakeups.toFixed(1)
+    } | ${pm.threads} (${pm.busyThreads}) | ${pm.perThread} |`,
     "",
     `Restarts: ${restarts.workers} \`sleep infinity\` workers SIGKILLed ${restarts.rounds} times ` +
       `(each round once all replacements logged "is ready") = ${
@@ -858,10 +950,13 @@ async function benchScale(args: Args): Promise<string> {
       await p[Symbol.asyncDispose]();
     }
   }
+  const gun = await scaleGunicorn(n);
+  const pm = await scalePm2(n, 60_000);
   Deno.writeTextFileSync(
     `${OUT_DIR}/scale.json`,
-    JSON.stringify({ starts, allSpawned, reloads, oldGone, rss, fds }, null, 2),
+    JSON.stringify({ starts, allSpawned, reloads, oldGone, rss, fds, gun, pm }, null, 2),
   );
+  const ms = (x: number | string) => typeof x === "number" ? `${x.toFixed(0)} ms` : x;
   return [
     `${n} workers of \`sleep infinity\` (keeps fd 3 open), \`ready = "spawn"\` (1 s settle). ` +
     `Start is measured from spawning \`deno run main.ts\` (includes Deno start-up and ` +
@@ -874,7 +969,169 @@ async function benchScale(args: Args): Promise<string> {
     `| HUP → "generation 2 is ready" | ${spread(reloads, 0, " ms")} |`,
     `| HUP → no worker of generation 1 left | ${spread(oldGone, 0, " ms")} |`,
     `| master RSS / fds with ${n} workers | ${spread(rss, 0, " kB")} / ${spread(fds)} |`,
+    "",
+    `The same count under the others, 1 run each. Gunicorn: \`gunicorn --chdir scripts/bench/apps ` +
+    `-w ${n} -b 127.0.0.1:PORT --graceful-timeout 5 wsgi_app:app\` (sync workers, forked from ` +
+    `its master; gunicorn sleeps 0–0.1 s at random between spawns). PM2: \`pm2 start ` +
+    `node_app.cjs -i ${pm.instances}\` (cluster mode, a fresh daemon: the time includes its ` +
+    `start), then \`pm2 reload\`; ${pm.limitMs / 1000} s allowed for each step. ` +
+    `Booted = that many live children of the master (gunicorn also: as many "Booting worker" ` +
+    `log lines); replaced = that many children, none of them from before the reload.`,
+    "",
+    "| supervisor | workers | start → all booted | reload → all replaced | master RSS with the workers | notes |",
+    "|---|---|---|---|---|---|",
+    `| gunicorn (wsgi) | ${n} | ${ms(gun.startMs)} | HUP: ${
+      ms(gun.reloadMs)
+    } | ${gun.rssKb} kB | ${gun.note} |`,
+    `| pm2 (node) | ${pm.instances} | ${ms(pm.startMs)} | \`pm2 reload\`: ${
+      ms(pm.reloadMs)
+    } | ${pm.rssKb} kB (daemon) | ${pm.note} |`,
   ].join("\n");
+}
+
+interface ScaleOther {
+  instances: number;
+  limitMs: number;
+  startMs: number | string;
+  reloadMs: number | string;
+  rssKb: number | string;
+  note: string;
+}
+
+/** Poll `check` every 10 ms until true or `limitMs` passed since `t0`: elapsed ms, or undefined. */
+async function within(t0: number, limitMs: number, check: () => boolean | Promise<boolean>) {
+  while (now() - t0 < limitMs) {
+    if (await check()) return now() - t0;
+    await sleep(10);
+  }
+  return undefined;
+}
+
+async function scaleGunicorn(n: number): Promise<ScaleOther> {
+  const limitMs = 60_000;
+  const r: ScaleOther = {
+    instances: n,
+    limitMs,
+    startMs: "n/a",
+    reloadMs: "n/a",
+    rssKb: "n/a",
+    note: "",
+  };
+  log(`scale: gunicorn -w ${n}`);
+  const port = freePort();
+  const t0 = now();
+  const g = startGunicorn(port, n);
+  try {
+    const started = await within(
+      t0,
+      limitMs,
+      () => liveChildren(g.pid).length >= n && countLog(g, /Booting worker with pid/) >= n,
+    );
+    if (started === undefined) {
+      r.startMs = `not done in ${limitMs / 1000} s (${liveChildren(g.pid).length} workers)`;
+      return r;
+    }
+    r.startMs = started;
+    await sleep(1000);
+    r.rssKb = rssKb(g.pid);
+    const old = new Set(liveChildren(g.pid));
+    const off = g.logOffset();
+    const t1 = now();
+    g.signal("SIGHUP");
+    const reloaded = await within(t1, limitMs, () => {
+      const c = liveChildren(g.pid);
+      return c.length >= n && c.every((x) => !old.has(x)) &&
+        countLog(g, /Booting worker with pid/, off) >= n;
+    });
+    r.reloadMs = reloaded ?? `not done in ${limitMs / 1000} s`;
+    log(`scale: gunicorn start ${ms0(r.startMs)}, reload ${ms0(r.reloadMs)}`);
+  } finally {
+    g.signal("SIGTERM");
+    await g.waitExit(60_000).catch(() => {});
+    await g[Symbol.asyncDispose]();
+  }
+  return r;
+}
+
+function ms0(x: number | string): string {
+  return typeof x === "number" ? `${x.toFixed(0)} ms` : x;
+}
+
+async function scalePm2(n: number, limitMs: number): Promise<ScaleOther> {
+  const r: ScaleOther = {
+    instances: n,
+    limitMs,
+    startMs: "n/a",
+    reloadMs: "n/a",
+    rssKb: "n/a",
+    note: "",
+  };
+  log(`scale: pm2 -i ${n}`);
+  const pm2 = new Pm2();
+  await pm2.kill();
+  const port = freePort();
+  const cli = (args: string[], extra: Record<string, string> = {}) =>
+    new Deno.Command(pm2.bin, {
+      args,
+      env: { ...pm2.env(), ...extra },
+      stdout: "null",
+      stderr: "null",
+      signal: AbortSignal.timeout(limitMs + 5000),
+    }).output().then((o) => o.success).catch(() => false);
+  const daemon = () => {
+    try {
+      return pm2.daemonPid();
+    } catch {
+      return 0;
+    }
+  };
+  const cliDone: number[] = [];
+  try {
+    const t0 = now();
+    const start = cli(["start", NODE_APP, "-i", String(n), "--name", "arbiter-bench"], {
+      PORT: String(port),
+    }).then((ok) => (cliDone.push(now() - t0), ok));
+    const started = await within(t0, limitMs, () => {
+      const d = daemon();
+      return d > 0 && liveChildren(d).length >= n;
+    });
+    const startOk = await start;
+    if (started === undefined) {
+      const d = daemon();
+      r.startMs = `**not done in ${limitMs / 1000} s** (${
+        d ? liveChildren(d).length : 0
+      } of ${n} workers; CLI ${startOk ? "returned" : "failed or timed out"})`;
+      return r;
+    }
+    r.startMs = started;
+    r.note = `\`pm2 start\` returned after ${cliDone[0]?.toFixed(0)} ms`;
+    await waitForHttp(url(port), { timeoutMs: 10_000 }).catch(() => {});
+    await sleep(1000);
+    const d = daemon();
+    r.rssKb = rssKb(d);
+    const old = new Set(liveChildren(d));
+    const t1 = now();
+    const reload = cli(["reload", "arbiter-bench"]).then((ok) => (cliDone.push(now() - t1), ok));
+    const reloaded = await within(t1, limitMs, () => {
+      const c = liveChildren(d);
+      return c.length >= n && c.every((x) => !old.has(x));
+    });
+    const reloadOk = await reload;
+    if (reloaded === undefined) {
+      const c = liveChildren(d);
+      r.reloadMs = `**not done in ${limitMs / 1000} s** (${
+        c.filter((x) => !old.has(x)).length
+      } of ${n} replaced; CLI ${reloadOk ? "returned" : "failed or timed out"})`;
+    } else {
+      r.reloadMs = reloaded;
+      r.note += `; \`pm2 reload\` returned after ${cliDone[1]?.toFixed(0)} ms`;
+    }
+    log(`scale: pm2 start ${ms0(r.startMs)}, reload ${ms0(r.reloadMs)}`);
+  } finally {
+    await pm2.run(["delete", "all"]).catch(() => "");
+    await pm2.kill();
+  }
+  return r;
 }
 
 // ---------------------------------------------------------------------------
