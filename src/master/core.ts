@@ -201,7 +201,7 @@ export class MasterCore<C> {
       case "probe":
         break;
       case "config-loaded":
-        this.#onConfigLoaded(event.settings, event.context, now);
+        this.#onConfigLoaded(event.settings, event.context);
         break;
       case "config-failed":
         this.#onConfigFailed(event.error);
@@ -396,7 +396,7 @@ export class MasterCore<C> {
     this.#emit({ type: "load-config" });
   }
 
-  #onConfigLoaded(settings: Settings, context: C, now: number): void {
+  #onConfigLoaded(settings: Settings, context: C): void {
     this.#reloading = false;
     if (this.#phase.kind === "stopping") return;
     this.#previous = this.#current;
