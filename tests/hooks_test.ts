@@ -194,3 +194,29 @@ Deno.test("--check-config validates hook programs and reload paths, naming the k
   );
   assert(check.stderr().includes("reload_paths"), check.stderr());
 });
+
+Deno.test("worker_timeout fires with the hung worker's id and pid", async () => {
+  await using dir = await tempDir();
+  const log = `${dir.path}/hooks.jsonl`;
+  const port = freePort();
+  const config = `${dir.path}/app.toml`;
+  await Deno.writeTextFile(
+    config,
+    toml({
+      command: PY_WORKER,
+      workers: 1,
+      bind: `127.0.0.1:${port}`,
+      timeout: 2,
+      worker_timeout: recorder(log),
+    }) + `[env]\nWATCHDOG_PING = "1"\n`,
+  );
+  await using master = startArbiter(["--config", config]);
+  await master.waitForLog(generationReady(1));
+  const hung = await httpGetJson<{ pid: number }>(`http://127.0.0.1:${port}/`);
+  await httpGetJson(`http://127.0.0.1:${port}/stop-watchdog`).catch(() => {});
+  const record = await waitFor(async () =>
+    (await records(log)).find((r) => r.ARBITER_EVENT === "worker_timeout")
+  );
+  assertEquals(record.ARBITER_WORKER_PID, String(hung.pid));
+  assertEquals(record.ARBITER_WORKER_ID, "0");
+});
