@@ -13,11 +13,10 @@ import { helpText } from "../config/cli.ts";
 import { formatConfig, loadConfig } from "../config/load.ts";
 import { ArbiterError, ExitCode } from "../errors.ts";
 import { getLog, type Logging, setupLogging } from "../logging/log.ts";
-import { PRIVATE_ENV } from "../master/generation.ts";
+import { PRIVATE_ENV, workerProgram } from "../master/generation.ts";
 import { runMaster } from "../master/master.ts";
 import { takeUpgradeState } from "../master/upgrade.ts";
 import { takeInheritedSockets } from "../sockets/inherited.ts";
-import { resolveCommand } from "../spawn/resolve.ts";
 import { runCtl } from "../control/ctl.ts";
 import { checkHooks } from "../hooks/run.ts";
 import { checkReloadPaths, reloadPathsOf } from "../reload/watch.ts";
@@ -53,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
   ];
   if (request.checkConfig) {
     try {
-      resolveCommand(config.command[0], { ...env, ...config.env }.PATH, config.chdir ?? Deno.cwd());
+      workerProgram(config, env);
     } catch (error) {
       problems.unshift(`command: ${(error as Error).message}`);
     }

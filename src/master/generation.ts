@@ -53,6 +53,16 @@ export function settingsOf(config: Config): Settings {
 }
 
 /**
+ * The absolute path of the worker program: `command[0]` looked up in the
+ * worker's `PATH` (the master's environment plus `env`) from its directory.
+ * @throws {CommandNotExecutable} when it cannot be executed
+ */
+export function workerProgram(config: Config, masterEnv: Record<string, string>): string {
+  const path = { ...masterEnv, ...config.env }.PATH;
+  return resolveCommand(config.command[0], path, config.chdir ?? Deno.cwd());
+}
+
+/**
  * Prepares a generation for `config`.
  * @param masterEnv the master's environment, already without {@link PRIVATE_ENV}
  * @throws {ArbiterError} exit 3 when the command cannot be executed, 1 when a
@@ -65,10 +75,9 @@ export async function prepareGeneration(
 ): Promise<GenerationContext> {
   const env: Record<string, string> = { ...masterEnv, ...config.env };
   for (const key of PRIVATE_ENV) delete env[key];
-  const cwd = config.chdir ?? Deno.cwd();
   let program: string;
   try {
-    program = resolveCommand(config.command[0], env.PATH, cwd);
+    program = workerProgram(config, masterEnv);
   } catch (error) {
     if (!(error instanceof CommandNotExecutable)) throw error;
     throw new ArbiterError(ExitCode.WorkerBoot, `${error.message}`, { cause: error });
