@@ -163,7 +163,12 @@ Deno.test("pidfile: a symlink planted at the path is replaced, not followed", as
 const BAD_INPUT: [string, string[], Record<string, string> | null, RegExp][] = [
   ["unknown key", [], { "app.toml": 'command = ["x"]\nworkrs = 2' }, /unknown key "workrs"/],
   ["wrong type", [], { "app.toml": 'command = ["x"]\nworkers = "two"' }, /workers: expected/],
-  ["out of range", [], { "app.toml": 'command = ["x"]\nworkers = 0' }, /workers: .*≥ 1.*got 0/],
+  [
+    "out of range",
+    [],
+    { "app.toml": 'command = ["x"]\nworkers = 0' },
+    /workers: .*from 1 to 10000.*got 0/,
+  ],
   ["unparsable TOML", [], { "app.toml": 'command = ["x"\nworkers = 2' }, /app\.toml:\d+:\d+/],
   ["bad bind", ["-b", "nonsense"], { "app.toml": 'command = ["x"]' }, /bind.*nonsense/],
   ["missing config file", ["-c", "nowhere.toml"], null, /nowhere\.toml/],

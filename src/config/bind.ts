@@ -16,6 +16,7 @@ import { resolve } from "node:path";
 import { ConfigError } from "../errors.ts";
 import type { BindSpec } from "./types.ts";
 import { showValue as show } from "./_format.ts";
+import { MAX_FD } from "./limits.ts";
 
 /** What `parseBind` accepts, for error messages. */
 export const BIND_FORMS = "HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N";
@@ -61,10 +62,10 @@ export function parseBind(text: string, cwd: string, label = "bind"): BindSpec {
   if (text.startsWith("fd://")) {
     const digits = text.slice("fd://".length);
     const fd = /^\d+$/.test(digits) ? Number(digits) : NaN;
-    if (!Number.isSafeInteger(fd) || fd < 3) {
+    if (!Number.isSafeInteger(fd) || fd < 3 || fd > MAX_FD) {
       throw new ConfigError(
         `${label}: ${show(text)} is not an inherited socket; expected fd://N with N an ` +
-          `integer ≥ 3 (0, 1 and 2 are stdin, stdout and stderr)`,
+          `integer from 3 to ${MAX_FD} (0, 1 and 2 are stdin, stdout and stderr)`,
       );
     }
     return { kind: "fd", fd, text: `fd://${fd}` };

@@ -17,6 +17,7 @@ import { ConfigError } from "../errors.ts";
 import { describeIssues } from "./_issues.ts";
 import { keyPath, suggest } from "./_format.ts";
 import { configSchema } from "./schema.ts";
+import { MAX_WORKERS } from "./limits.ts";
 
 /** Config values given as command-line options; they override the file. */
 export interface CliOverrides {
@@ -182,9 +183,11 @@ function parseCtl(argv: string[]): CliRequest {
   let count: number | undefined;
   if (verb === "scale") {
     count = args.length === 1 && /^\d+$/.test(args[0]) ? Number(args[0]) : NaN;
-    if (!Number.isSafeInteger(count) || count < 1) {
+    if (!Number.isSafeInteger(count) || count < 1 || count > MAX_WORKERS) {
       const got = args.length === 0 ? "nothing" : JSON.stringify(args.join(" "));
-      throw new ConfigError(`ctl scale: expected a number of workers ≥ 1, got ${got}`);
+      throw new ConfigError(
+        `ctl scale: expected a number of workers from 1 to ${MAX_WORKERS}, got ${got}`,
+      );
     }
   } else if (args.length > 0) {
     throw new ConfigError(

@@ -83,13 +83,26 @@ Deno.test("parseCli() reads help and version", () => {
 Deno.test("parseCli() checks numbers", () => {
   assertConfigError(
     () => parseCli(["--workers", "abc"]),
-    '--workers: expected an integer ≥ 1, got "abc"',
+    '--workers: expected an integer from 1 to 10000, got "abc"',
   );
-  assertConfigError(() => parseCli(["-w", "0"]), "--workers: expected an integer ≥ 1, got 0");
+  assertConfigError(
+    () => parseCli(["-w", "0"]),
+    "--workers: expected an integer from 1 to 10000, got 0",
+  );
   assertConfigError(() => parseCli(["-w", "1.5"]), "--workers:", "got 1.5");
   assertConfigError(() => parseCli(["-w", ""]), "--workers:", 'got ""');
-  assertConfigError(() => parseCli(["--timeout", "-1"]), "--timeout:", "≥ 0", "got -1");
+  assertConfigError(
+    () => parseCli(["--timeout", "-1"]),
+    "--timeout:",
+    "from 0 to 31536000",
+    "got -1",
+  );
   assertConfigError(() => parseCli(["--boot-timeout=1e3"]), "--boot-timeout:", 'got "1e3"');
+  // The same upper bounds as the config file.
+  assertConfigError(() => parseCli(["-w", "10001"]), "--workers:", "from 1 to 10000", "got 10001");
+  assertConfigError(() => parseCli(["-t", "31536001"]), "--timeout:", "to 31536000", "got");
+  assertConfigError(() => parseCli(["--graceful-timeout", "99999999999"]), "--graceful-timeout:");
+  assertConfigError(() => parseCli(["--boot-timeout", "1" + "0".repeat(400)]), "--boot-timeout:");
 });
 
 Deno.test("parseCli() checks choices and paths", () => {
@@ -133,6 +146,8 @@ Deno.test("parseCli() reads ctl requests", () => {
   deepStrictEqual(parseCli(["ctl", "-c", "app.toml", "scale", "3"]), {
     ...ctl("scale", { configPath: "app.toml", count: 3 }),
   });
+  // The top of the range `workers` shares.
+  deepStrictEqual(parseCli(["ctl", "scale", "10000"]), ctl("scale", { count: 10000 }));
   for (const verb of ["reload", "stop", "quick-stop", "upgrade"]) {
     deepStrictEqual(parseCli(["ctl", verb]), ctl(verb));
   }
@@ -145,6 +160,7 @@ Deno.test("parseCli() rejects bad ctl requests", () => {
   assertConfigError(() => parseCli(["ctl", "scale", "0"]), "ctl scale:", 'got "0"');
   assertConfigError(() => parseCli(["ctl", "scale", "-1"]), "ctl scale:", 'got "-1"');
   assertConfigError(() => parseCli(["ctl", "scale", "two"]), "ctl scale:", 'got "two"');
+  assertConfigError(() => parseCli(["ctl", "scale", "10001"]), "from 1 to 10000", 'got "10001"');
   assertConfigError(() => parseCli(["ctl", "stop", "now"]), 'unexpected argument "now"');
   assertConfigError(() => parseCli(["ctl", "reload", "--json"]), "--json");
   assertConfigError(() => parseCli(["ctl", "--sock", "x", "status"]), 'unknown option "--sock"');

@@ -183,38 +183,73 @@ test("loadConfig() names an unknown key and suggests a near one", async () => {
 });
 
 test("loadConfig() names key, value and expectation of a bad value", async () => {
-  const cases: [string, string][] = [
-    ["workers = 0", "app.toml: workers: expected an integer ≥ 1, got 0"],
-    ['workers = "4"', 'app.toml: workers: expected an integer ≥ 1, got "4"'],
-    ["workers = 1.5", "app.toml: workers: expected an integer ≥ 1, got 1.5"],
-    ["backlog = -1", "app.toml: backlog: expected an integer ≥ 1, got -1"],
-    ["timeout = -0.5", "app.toml: timeout: expected a number of seconds ≥ 0, got -0.5"],
-    ["timeout = inf", "app.toml: timeout: expected a number of seconds ≥ 0, got inf"],
+  const cases: [string, ...string[]][] = [
+    ["workers = 0", "app.toml: workers: expected an integer from 1 to 10000, got 0"],
+    ['workers = "4"', 'app.toml: workers: expected an integer from 1 to 10000, got "4"'],
+    ["workers = 1.5", "app.toml: workers: expected an integer from 1 to 10000, got 1.5"],
+    ["backlog = -1", "app.toml: backlog: expected an integer from 1 to 2147483647, got -1"],
+    [
+      "timeout = -0.5",
+      "app.toml: timeout: expected a number of seconds from 0 to 31536000 (365 days), got -0.5",
+    ],
+    [
+      "timeout = inf",
+      "app.toml: timeout: expected a number of seconds from 0 to 31536000 (365 days), got inf",
+    ],
     ['ready = "now"', 'app.toml: ready: expected one of "spawn", "notify", got "now"'],
     ["env = { FOO = 1 }", 'app.toml: env.FOO: expected a string (quote numbers: FOO = "1"), got 1'],
     ['on_reload = ["a", ""]', 'app.toml: on_reload[1]: expected a non-empty string, got ""'],
     ["bind = []", "app.toml: bind: expected a non-empty array of listen addresses, got []"],
     ['bind = ["a:1", 2]', "app.toml: bind[1]: expected a listen address, got 2"],
     ["bind = 8000", "app.toml: bind: expected a listen address or an array of them, got 8000"],
-    ["user = -1", "app.toml: user: expected a user name or a numeric uid ≥ 0, got -1"],
+    [
+      "user = -1",
+      "app.toml: user: expected a user name or a numeric uid from 0 to 4294967294, got -1",
+    ],
     ["umask = 511.5", "app.toml: umask: expected an integer from 0 to 0o777"],
     ['umask = "0999"', "app.toml: umask: expected an integer from 0 to 0o777, or an octal"],
     ['reload = "yes"', 'app.toml: reload: expected true or false, got "yes"'],
     ['log_level = "loud"', 'app.toml: log_level: expected one of "trace", "debug"'],
     ["reload_paths = 1", "app.toml: reload_paths: expected an array of paths, got 1"],
+    // Absurd numbers: each key has an upper bound too (SPEC §9).
+    ["workers = 1e9", "app.toml: workers: expected an integer from 1 to 10000, got 1000000000"],
+    ["workers = 10001", "app.toml: workers: expected an integer from 1 to 10000, got 10001"],
+    ["backlog = 1e12", "app.toml: backlog: expected an integer from 1 to 2147483647, got"],
+    ["backlog = 2147483648", "app.toml: backlog: expected an integer from 1 to 2147483647"],
+    ["timeout = 1e300", "app.toml: timeout: expected a number of seconds from 0 to 31536000"],
+    ["graceful_timeout = 31536001", "app.toml: graceful_timeout: expected a number of seconds"],
+    ["boot_timeout = nan", "app.toml: boot_timeout: expected a number of seconds", "got nan"],
+    ["max_worker_lifetime = 1e10", "app.toml: max_worker_lifetime: expected a number of seconds"],
+    ["max_worker_lifetime_jitter = -1", "app.toml: max_worker_lifetime_jitter: expected a number"],
+    ["hook_timeout = 1e9", "app.toml: hook_timeout: expected a number of seconds from 0"],
+    ["user = 4294967295", "app.toml: user: expected a user name or a numeric uid from 0 to"],
+    ["group = 1e15", "app.toml: group: expected a group name or a numeric gid from 0 to"],
+    ["workers = 99999999999999999999", "app.toml:2:", "cannot be represented losslessly"],
   ];
-  for (const [line, message] of cases) {
+  for (const [line, ...message] of cases) {
     const dir = await withConfig(`command = ["x"]\n${line}\n`);
-    await assertConfigErrorAsync(loadFrom(dir), message);
+    await assertConfigErrorAsync(loadFrom(dir), ...message);
   }
+});
+
+test("loadConfig() accepts every bound itself", async () => {
+  const dir = await withConfig(
+    `command = ["x"]\nworkers = 10000\nbacklog = 2147483647\ntimeout = 31536000\n` +
+      `max_worker_lifetime = 2592000\nhook_timeout = 31536000\nuser = 4294967294\n`,
+  );
+  const config = await loadFrom(dir);
+  deepStrictEqual(
+    [config.workers, config.backlog, config.timeout, config.max_worker_lifetime, config.user],
+    [10000, 2147483647, 31536000, 2592000, "4294967294"],
+  );
 });
 
 test("loadConfig() reports every problem, one line each", async () => {
   const dir = await withConfig(`command = ["x"]\nworkers = 0\ntimeout = "1"\nwokers = 1\n`);
   const error = await assertConfigErrorAsync(loadFrom(dir));
   deepStrictEqual(error.message.split("\n"), [
-    "app.toml: workers: expected an integer ≥ 1, got 0",
-    'app.toml: timeout: expected a number of seconds ≥ 0, got "1"',
+    "app.toml: workers: expected an integer from 1 to 10000, got 0",
+    'app.toml: timeout: expected a number of seconds from 0 to 31536000 (365 days), got "1"',
     'app.toml: unknown key "wokers" (did you mean "workers"?)',
   ]);
 });
@@ -223,7 +258,7 @@ test("loadConfig() names the option for a bad option value", async () => {
   const dir = await withConfig(`command = ["x"]\n`);
   await assertConfigErrorAsync(
     loadFrom(dir, { workers: 0 }),
-    "--workers: expected an integer ≥ 1, got 0",
+    "--workers: expected an integer from 1 to 10000, got 0",
   );
   await assertConfigErrorAsync(loadFrom(dir, { bind: ["foo"] }), '--bind: "foo" is not');
   await assertConfigErrorAsync(loadFrom(dir, {}, [""]), "worker command[0]:", 'got ""');

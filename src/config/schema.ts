@@ -13,20 +13,17 @@
  */
 
 import { z } from "zod";
+import { MAX_BACKLOG, MAX_ID, MAX_SECONDS, MAX_WORKERS } from "./limits.ts";
 
 /** An integer in `[min, max]`, with one message for every way to miss. */
-function integer(min: number, max?: number, error?: string) {
-  error ??= max === undefined
-    ? `expected an integer ≥ ${min}`
-    : `expected an integer from ${min} to ${max}`;
-  const schema = z.int({ error }).min(min, { error });
-  return max === undefined ? schema : schema.max(max, { error });
+function integer(min: number, max: number, error = `expected an integer from ${min} to ${max}`) {
+  return z.int({ error }).min(min, { error }).max(max, { error });
 }
 
-/** A duration in seconds: a number ≥ 0, fractions allowed. */
+/** A duration in seconds: a number from 0 to {@link MAX_SECONDS}, fractions allowed. */
 function seconds() {
-  const error = "expected a number of seconds ≥ 0";
-  return z.number({ error }).min(0, { error });
+  const error = `expected a number of seconds from 0 to ${MAX_SECONDS} (365 days)`;
+  return z.number({ error }).min(0, { error }).max(MAX_SECONDS, { error });
 }
 
 /** A non-empty string. */
@@ -48,8 +45,9 @@ function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
 
 /** A user or group: a name, or a numeric id ≥ 0. */
 function identity(what: "user" | "group") {
-  const error = `expected a ${what} name or a numeric ${what === "user" ? "uid" : "gid"} ≥ 0`;
-  return z.union([text(`a ${what} name`), integer(0, undefined, error)], { error });
+  const id = what === "user" ? "uid" : "gid";
+  const error = `expected a ${what} name or a numeric ${id} from 0 to ${MAX_ID}`;
+  return z.union([text(`a ${what} name`), integer(0, MAX_ID, error)], { error });
 }
 
 /** An octal umask written as a string: "0o022", "022" or "0022". */
@@ -96,7 +94,7 @@ export const configSchema = z.strictObject({
   command: argv().optional().describe(
     "Worker argv, run without a shell. Required here or after `--` on the command line.",
   ),
-  workers: integer(1).default(1).describe("Number of workers."),
+  workers: integer(1, MAX_WORKERS).default(1).describe(`Number of workers, 1 to ${MAX_WORKERS}.`),
   bind: z.union([
     text("a listen address"),
     z.array(text("a listen address"), {
@@ -108,7 +106,9 @@ export const configSchema = z.strictObject({
     'Listen address(es): HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N. Default "127.0.0.1:8000",' +
       ' or "0.0.0.0:$PORT" when PORT is set.',
   ),
-  backlog: integer(1).default(2048).describe("Listen backlog."),
+  backlog: integer(1, MAX_BACKLOG).default(2048).describe(
+    "Listen backlog; the kernel caps it at net.core.somaxconn.",
+  ),
   timeout: seconds().default(30).describe(
     "Watchdog deadline in seconds after a worker's first WATCHDOG=1; 0 disables.",
   ),
@@ -116,7 +116,7 @@ export const configSchema = z.strictObject({
     "Seconds a stopping worker may drain before SIGKILL.",
   ),
   boot_timeout: seconds().default(30).describe(
-    "Seconds a worker may take to become ready (ready = notify).",
+    "Seconds a worker may take to become ready (ready = notify); 0 disables.",
   ),
   ready: oneOf(["spawn", "notify"]).default("spawn").describe(
     'What makes a worker ready: "spawn" (alive after 1 s) or "notify" (sends READY=1).',
@@ -163,7 +163,9 @@ export const configSchema = z.strictObject({
   worker_timeout: hook("when a worker misses its watchdog deadline"),
   nworkers_changed: hook("when the number of workers changes"),
   on_exit: hook("when the master exits"),
-  hook_timeout: seconds().default(30).describe("Seconds a hook may run before it is killed."),
+  hook_timeout: seconds().default(30).describe(
+    "Seconds a hook may run before it is killed; 0 disables.",
+  ),
   reload: z.boolean({ error: "expected true or false" }).default(false).describe(
     "Rolling reload when watched files change (development).",
   ),

@@ -25,8 +25,8 @@
 /** The path prefix of this version of the API. */
 export const API_PREFIX = "/v1";
 
-/** The largest `workers` a scale request may ask for. */
-export const MAX_WORKERS = 10_000;
+/** The largest `workers` a scale request may ask for: the same maximum as the config's. */
+export { MAX_WORKERS } from "../config/limits.ts";
 
 /** The largest request body the server reads. */
 export const MAX_BODY_BYTES = 64 * 1024;

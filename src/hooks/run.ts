@@ -28,6 +28,7 @@ import { PRIVATE_ENV } from "../master/generation.ts";
 import { resolveCommand } from "../spawn/resolve.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import { spawnWorker } from "../spawn/spawner.ts";
+import { longTimeout } from "./_timer.ts";
 import type { ChildRegistry } from "../spawn/children.ts";
 
 /** The name of a hook: one of the hook keys of the config. */
@@ -228,7 +229,8 @@ export async function runHook(
   };
   let killTimer: ReturnType<typeof setTimeout> | undefined;
   const limited = Number.isFinite(opts.timeoutMs) && opts.timeoutMs > 0;
-  const timer = !limited ? undefined : setTimeout(() => {
+  // Chained: a hook_timeout past ~24.8 days must not overflow into 1 ms.
+  const cancelLimit = !limited ? undefined : longTimeout(() => {
     timedOut = true;
     log.warning(
       "hook {hook} still running after {seconds} s (pid {pid}): SIGTERM, SIGKILL in {grace} s",
@@ -243,7 +245,7 @@ export async function runHook(
 
   const status = await child.status;
   exited = true;
-  clearTimeout(timer);
+  cancelLimit?.();
   let drainTimer: ReturnType<typeof setTimeout> | undefined;
   const drained = await Promise.race([
     reading.then(() => true),

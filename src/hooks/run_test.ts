@@ -222,6 +222,18 @@ Deno.test("runHook: timeoutMs 0 means no limit", async () => {
   deepStrictEqual(result, { ok: true, code: 0, signal: null, timedOut: false, output: "" });
 });
 
+Deno.test("runHook: a limit longer than one setTimeout holds does not kill the hook at once", async () => {
+  await using capture = await captureLog();
+  // hook_timeout = 3000000 (34.7 days): a plain setTimeout would fire after 1 ms.
+  const result = await runHook(
+    "on_starting",
+    ["sleep", "0.3"],
+    { event: "on_starting", masterPid: Deno.pid },
+    options(capture.log, { timeoutMs: 3_000_000_000 }),
+  );
+  deepStrictEqual(result, { ok: true, code: 0, signal: null, timedOut: false, output: "" });
+});
+
 Deno.test("runHook: a background process holding the output does not keep the result", async () => {
   await using capture = await captureLog();
   const result = await runHook(

@@ -12,6 +12,7 @@
  */
 
 import { monotonicUsec } from "../sys/libc.ts";
+import { MAX_TIMER_MS } from "../config/limits.ts";
 
 /** A connection to the service manager's notify socket. */
 export class SystemdNotifier {
@@ -41,7 +42,10 @@ export class SystemdNotifier {
     }
     const usec = Number(env.WATCHDOG_USEC);
     const forUs = env.WATCHDOG_PID === undefined || env.WATCHDOG_PID === String(Deno.pid);
-    const interval = forUs && usec > 0 ? Math.max(1, Math.floor(usec / 2000)) : undefined;
+    // From the environment, so bounded: past MAX_TIMER_MS setInterval would spin every 1 ms.
+    const interval = forUs && usec > 0
+      ? Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(usec / 2000)))
+      : undefined;
     const dir = await Deno.makeTempDir({ prefix: "arbiter-sd-" });
     return new SystemdNotifier(target, dir, interval);
   }

@@ -71,7 +71,9 @@ export class WorkerProcesses {
     const env: Record<string, string> = { ...context.env, ARBITER_WORKER_ID: String(slot) };
     const pidEnv: string[] = [];
     if (config.timeout > 0) {
-      env.WATCHDOG_USEC = String(Math.round(config.timeout * 1_000_000));
+      // An integer ≥ 1 (0 would read as "off" to sd_watchdog_enabled); the
+      // schema caps timeout, so this never needs exponent notation.
+      env.WATCHDOG_USEC = String(Math.max(1, Math.round(config.timeout * 1_000_000)));
       pidEnv.push("WATCHDOG_PID");
     }
     const prefixed = config.worker_output === "prefix";

@@ -170,8 +170,13 @@ function watchdogIntervalMs(): number | undefined {
   const pid = env("WATCHDOG_PID");
   if (!Number.isFinite(usec) || usec <= 0) return undefined;
   if (pid !== undefined && Number(pid) !== Deno.pid) return undefined;
-  return Math.max(1, Math.floor(usec / 2000));
+  // Pinging more often than asked is harmless; a setInterval past 2^31 − 1 ms
+  // would fire every 1 ms instead (a timeout above ~49.7 days).
+  return Math.min(MAX_INTERVAL_MS, Math.max(1, Math.floor(usec / 2000)));
 }
+
+/** The longest delay one setInterval holds. */
+const MAX_INTERVAL_MS = 2_147_483_647;
 
 /** A web `Request` for a `node:http` request. */
 function toRequest(req: IncomingMessage, signal: AbortSignal): Request {
