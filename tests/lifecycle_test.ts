@@ -147,17 +147,19 @@ Deno.test("pidfile naming a live process: exit 1, nothing bound; a stale one is 
   assertEquals(await Deno.readTextFile(pidfile), `${master.pid}\n`);
 });
 
-Deno.test("pidfile: a symlink planted at the path is replaced, not followed", async () => {
+Deno.test("pidfile: a symlink planted at the path is refused (exit 1), neither followed nor replaced", async () => {
   await using dir = await tempDir();
   const pidfile = `${dir.path}/arbiter.pid`;
   const victim = `${dir.path}/victim`;
   await Deno.writeTextFile(victim, "keep me");
   await Deno.symlink(victim, pidfile);
   const port = freePort();
-  await using master = await startServing(PY_WORKER, { port, workers: 1, args: ["-p", pidfile] });
+  await using master = startArbiter(["-p", pidfile, "-b", `127.0.0.1:${port}`, "--", ...PY_WORKER]);
+  assertEquals((await master.waitExit()).code, 1, master.stderr());
+  assert(master.stderr().includes("is a symbolic link"), master.stderr());
   assertEquals(await Deno.readTextFile(victim), "keep me");
-  assert(!(await Deno.lstat(pidfile)).isSymlink);
-  void master;
+  assert((await Deno.lstat(pidfile)).isSymlink);
+  Deno.listen({ hostname: "127.0.0.1", port }).close(); // the port was never bound
 });
 
 const BAD_INPUT: [string, string[], Record<string, string> | null, RegExp][] = [

@@ -13,13 +13,12 @@ import { helpText } from "../config/cli.ts";
 import { formatConfig, loadConfig } from "../config/load.ts";
 import { ArbiterError, ExitCode } from "../errors.ts";
 import { getLog, type Logging, setupLogging } from "../logging/log.ts";
-import { PRIVATE_ENV, workerProgram } from "../master/generation.ts";
+import { PRIVATE_ENV } from "../master/generation.ts";
 import { runMaster } from "../master/master.ts";
 import { takeUpgradeState } from "../master/upgrade.ts";
 import { takeInheritedSockets } from "../sockets/inherited.ts";
 import { runCtl } from "../control/ctl.ts";
-import { checkHooks } from "../hooks/run.ts";
-import { checkReloadPaths, reloadPathsOf } from "../reload/watch.ts";
+import { preflight } from "./preflight.ts";
 import { selfInvocation } from "../spawn/self.ts";
 
 /** The arbiter's version. */
@@ -46,23 +45,13 @@ async function main(argv: string[]): Promise<number> {
   const inheritedFds = [...inherited.keys()];
   const load = () => loadConfig({ ...request, inheritedFds }, env, Deno.cwd());
   const config = await load();
-  const problems = [
-    ...checkHooks(config, env),
-    ...(config.reload ? checkReloadPaths(reloadPathsOf(config)) : []),
-  ];
-  if (request.checkConfig) {
-    try {
-      workerProgram(config, env);
-    } catch (error) {
-      problems.unshift(`command: ${(error as Error).message}`);
-    }
-  }
-  if (problems.length > 0) throw new ArbiterError(ExitCode.Usage, problems.join("\n"));
+  // 4. Everything that can be found wrong before binding, the same checks for both.
+  preflight(config, { checkOnly: request.checkConfig, env });
   if (request.checkConfig) {
     print(formatConfig(config));
     return ExitCode.Ok;
   }
-  // 4. Logging, then the master loop until it stops.
+  // 5. Logging, then the master loop until it stops.
   logging = await setupLogging({
     level: config.log_level,
     format: config.log_format,

@@ -5,7 +5,8 @@
  *
  * The library is opened lazily on first use, so importing this module costs
  * nothing for code paths that never call into libc. Linux only; constants
- * are the generic Linux values, the same on x86_64 and arm64.
+ * are the generic Linux values, the same on x86_64 and arm64, except where
+ * marked.
  *
  * @module
  */
@@ -34,6 +35,8 @@ const SYMBOLS = {
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -121,6 +124,42 @@ export function dup2(from: number, to: number): void {
 
 export function close(fd: number): void {
   check("close", lib().close(fd));
+}
+
+// open(2) flags. O_NOFOLLOW is one of the few that differ between x86_64 and arm64.
+const O_NOFOLLOW = Deno.build.arch === "aarch64" ? 0o100000 : 0o400000;
+const O_CLOEXEC = 0o2000000;
+/** errno of open(2) with O_NOFOLLOW on a symbolic link. */
+export const ELOOP = 40;
+/** errno for a path that does not exist. */
+export const ENOENT = 2;
+const EINTR = 4;
+
+/**
+ * Opens `path` read-only, close-on-exec, without following a symbolic link
+ * at its last component (fails with {@link ELOOP}) and without blocking (a
+ * FIFO opens at once instead of waiting for a writer). Check the file's type
+ * through the fd before reading. Throws {@link SysError}.
+ */
+export function openNoFollow(path: string): number {
+  return check("open", lib().open(cString(path), O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+}
+
+/** Reads from `fd` until end of file or `max` bytes, whichever comes first. */
+export function readAtMost(fd: number, max: number): Uint8Array {
+  const buf = new Uint8Array(max);
+  let length = 0;
+  while (length < max) {
+    const got = Number(lib().read(fd, buf.subarray(length), BigInt(max - length)));
+    if (got < 0) {
+      const code = errno();
+      if (code === EINTR) continue;
+      throw new SysError("read", code);
+    }
+    if (got === 0) break;
+    length += got;
+  }
+  return buf.slice(0, length);
 }
 
 /** Re-issues listen(2) on a listening socket, which updates its backlog. */
