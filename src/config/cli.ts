@@ -17,7 +17,7 @@ import { ConfigError } from "../errors.ts";
 import { describeIssues } from "./_issues.ts";
 import { keyPath, suggest } from "./_format.ts";
 import { configSchema } from "./schema.ts";
-import { MAX_WORKERS } from "./limits.ts";
+import { MAX_SECONDS, MAX_WORKERS } from "./limits.ts";
 
 /** Config values given as command-line options; they override the file. */
 export interface CliOverrides {
@@ -303,7 +303,7 @@ config file, and each option overrides the file's value.
 
 Options:
   -c, --config FILE         TOML config file (default: none)
-  -w, --workers N           number of workers (default: 1)
+  -w, --workers N           number of workers, 1 to ${MAX_WORKERS} (default: 1)
   -b, --bind ADDR           listen address, repeatable: HOST:PORT, [IPV6]:PORT,
                             unix:PATH or fd://N (default: 127.0.0.1:8000, or
                             0.0.0.0:$PORT when PORT is set)
@@ -343,6 +343,8 @@ Signals to the master:
   USR1       reopen log files
   USR2       upgrade the master in place, keeping its pid
   WINCH      stop all workers, keep the master (ignored on a terminal)
+
+Durations are seconds from 0 to ${MAX_SECONDS} (365 days); fractions are allowed.
 
 Exit codes: 0 stopped cleanly, 1 runtime error, 2 usage or config error,
 3 a worker failed to boot, 4 a worker failed to load its app.
