@@ -34,7 +34,7 @@ export interface CliOverrides {
 }
 
 /** The verbs of `arbiter ctl`. */
-export type CtlVerb = "status" | "reload" | "scale" | "stop" | "quick-stop" | "upgrade";
+export type CtlVerb = "status" | "reload" | "scale" | "stop" | "quick-stop" | "upgrade" | "top";
 
 /** What the command line asks for. */
 export type CliRequest =
@@ -59,6 +59,10 @@ export type CliRequest =
     json: boolean;
     /** The N of `scale N`. */
     count?: number;
+    /** `top --interval S`: seconds between refreshes (issue 15). */
+    interval?: number;
+    /** `top -n N`: refreshes before it ends; forever when undefined. */
+    iterations?: number;
   };
 
 type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
@@ -86,6 +90,8 @@ const CTL_OPTIONS = {
   config: { type: "string", short: "c" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
+  interval: { type: "string" },
+  iterations: { type: "string", short: "n" },
 } as const satisfies Record<string, OptionSpec>;
 
 const CTL_VERBS: readonly CtlVerb[] = [
@@ -95,6 +101,7 @@ const CTL_VERBS: readonly CtlVerb[] = [
   "stop",
   "quick-stop",
   "upgrade",
+  "top",
 ];
 
 /** Options that map to a config key and are checked against its schema field. */
@@ -191,7 +198,54 @@ function parseCtl(argv: string[]): CliRequest {
       `ctl ${verb}: unexpected argument ${JSON.stringify(args[0])}; see arbiter --help`,
     );
   }
-  return { kind: "ctl", socket: values.socket, configPath: values.config, verb, json, count };
+  const { interval, iterations } = parseTopOptions(verb, values);
+  return {
+    kind: "ctl",
+    socket: values.socket,
+    configPath: values.config,
+    verb,
+    json,
+    count,
+    ...(interval === undefined ? {} : { interval }),
+    ...(iterations === undefined ? {} : { iterations }),
+  };
+}
+
+/** `ctl top --interval S -n N` (issue 15): checked here, refused for other requests. */
+function parseTopOptions(
+  verb: CtlVerb,
+  values: { interval?: string; iterations?: string },
+): { interval?: number; iterations?: number } {
+  if (verb !== "top") {
+    const given = values.interval !== undefined
+      ? "--interval"
+      : values.iterations !== undefined
+      ? "-n/--iterations"
+      : undefined;
+    if (given) throw new ConfigError(`ctl ${verb}: ${given} applies only to \`ctl top\``);
+    return {};
+  }
+  let interval: number | undefined;
+  if (values.interval !== undefined) {
+    interval = /^\d+(\.\d+)?$/.test(values.interval) ? Number(values.interval) : NaN;
+    if (!(interval >= 0.2 && interval <= 3600)) {
+      throw new ConfigError(
+        `ctl top --interval: expected seconds from 0.2 to 3600, got ${
+          JSON.stringify(values.interval)
+        }`,
+      );
+    }
+  }
+  let iterations: number | undefined;
+  if (values.iterations !== undefined) {
+    iterations = /^\d+$/.test(values.iterations) ? Number(values.iterations) : NaN;
+    if (!Number.isSafeInteger(iterations) || iterations < 1) {
+      throw new ConfigError(
+        `ctl top -n: expected a number of refreshes ≥ 1, got ${JSON.stringify(values.iterations)}`,
+      );
+    }
+  }
+  return { interval, iterations };
 }
 
 function isCtlVerb(word: string): word is CtlVerb {
@@ -331,6 +385,9 @@ Control requests (arbiter ctl), sent to the master's \`control_socket\`:
   reload                    like HUP        scale N      run N workers
   stop                      like TERM       quick-stop   like INT
   upgrade                   like USR2
+  top [--interval S] [-n N] live view: accept queue, RSS and CPU per worker,
+                            redrawn every S seconds (default 1); plain lines
+                            when piped; ends after N refreshes or Ctrl-C
 
 Signals to the master:
   HUP        reload the config, replace the workers

@@ -123,15 +123,3 @@ export class MemoryWatch {
     this.#firstSeen.delete(serial);
   }
 }
-
-/** Sizes for people: `512.0 MiB`, `1.5 GiB`, `800 KiB`. */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
-}

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { formatBytes, memorySampleIntervalMs, MemoryWatch } from "./memory.ts";
+import { memorySampleIntervalMs, MemoryWatch } from "./memory.ts";
 
 const MiB = 1024 * 1024;
 
@@ -57,11 +57,4 @@ Deno.test("sampling interval: twice per window, between 1 s and 5 s", () => {
   assertEquals(memorySampleIntervalMs(4000), 2000);
   assertEquals(memorySampleIntervalMs(10_000), 5000);
   assertEquals(memorySampleIntervalMs(3_600_000), 5000);
-});
-
-Deno.test("formatBytes", () => {
-  assertEquals(formatBytes(512), "512 B");
-  assertEquals(formatBytes(800 * 1024), "800 KiB");
-  assertEquals(formatBytes(52.4 * MiB), "52.4 MiB");
-  assertEquals(formatBytes(1.5 * 1024 * MiB), "1.5 GiB");
 });

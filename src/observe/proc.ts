@@ -123,3 +123,15 @@ export class CpuMeter {
     for (const pid of this.#last.keys()) if (!keep.has(pid)) this.#last.delete(pid);
   }
 }
+
+/** Sizes for people: `512.0 MiB`, `1.5 GiB`, `800 KiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`;
+}

@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { CpuMeter, parseProc, readProc } from "./proc.ts";
+import { CpuMeter, formatBytes, parseProc, readProc } from "./proc.ts";
 
 const MiB = 1024 * 1024;
 
@@ -100,4 +100,11 @@ Deno.test("CpuMeter: lifetime average first, then the rate since the previous sa
   assertEquals(meter.percent(10, 0.1, 3000, 1000), 10);
   meter.retain([]);
   assertEquals(meter.percent(10, 0.1, 3100, 0), 0);
+});
+
+Deno.test("formatBytes", () => {
+  assertEquals(formatBytes(512), "512 B");
+  assertEquals(formatBytes(800 * 1024), "800 KiB");
+  assertEquals(formatBytes(52.4 * MiB), "52.4 MiB");
+  assertEquals(formatBytes(1.5 * 1024 * MiB), "1.5 GiB");
 });
