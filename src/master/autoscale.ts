@@ -44,6 +44,8 @@
  * @module
  */
 
+import type { Config } from "../config/types.ts";
+
 /** What the autoscaler needs to know. */
 export interface AutoscaleSettings {
   /** `workers_min`, ≥ 1. */
@@ -80,6 +82,18 @@ export const UP_SAMPLES = 3;
 export const MAX_BACKOFF = 16;
 /** One step adds at most this many times the current count (×4 in all). */
 export const MAX_STEP = 3;
+
+/** The autoscaler's settings from a config, or undefined when `autoscale` is off. */
+export function autoscaleSettingsOf(config: Config): AutoscaleSettings | undefined {
+  if (!config.autoscale) return undefined;
+  const min = config.workers_min ?? 1;
+  return {
+    min,
+    max: Math.max(min, config.workers_max ?? config.workers),
+    intervalMs: config.autoscale_interval * 1000,
+    quietMs: config.autoscale_quiet_period * 1000,
+  };
+}
 
 /** `n` within the bounds. */
 export function clampWorkers(n: number, s: Pick<AutoscaleSettings, "min" | "max">): number {

@@ -7,7 +7,14 @@
  * open-loop (arrivals at a rate, evenly or Poisson).
  */
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { Autoscaler, type AutoscaleSettings, clampWorkers, UP_SAMPLES } from "./autoscale.ts";
+import type { Config } from "../config/types.ts";
+import {
+  Autoscaler,
+  type AutoscaleSettings,
+  autoscaleSettingsOf,
+  clampWorkers,
+  UP_SAMPLES,
+} from "./autoscale.ts";
 
 const SETTLE_MS = 1000;
 
@@ -243,4 +250,18 @@ Deno.test("a manual change is clamped to the bounds and restarts the judgement",
   // A desired count outside the bounds (a reload narrowed them) comes back inside.
   assertEquals(scaler.observe({ now: 81_000, queued: 0, desired: 9, ready: 9 })?.workers, 6);
   assertEquals(clampWorkers(0, { min: 1, max: 3 }), 1);
+});
+
+Deno.test("autoscaleSettingsOf: off gives none; seconds become ms", () => {
+  const base = {
+    autoscale: false,
+    workers: 3,
+    autoscale_interval: 0.5,
+    autoscale_quiet_period: 30,
+  } as Config;
+  assertEquals(autoscaleSettingsOf(base), undefined);
+  assertEquals(
+    autoscaleSettingsOf({ ...base, autoscale: true, workers_min: 2, workers_max: 9 }),
+    { min: 2, max: 9, intervalMs: 500, quietMs: 30_000 },
+  );
 });

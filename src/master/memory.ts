@@ -28,12 +28,22 @@
  * @module
  */
 
+import type { Config } from "../config/types.ts";
+
 /** What the memory watch needs to know. */
 export interface MemorySettings {
   /** The limit in bytes; 0 turns the watch off. */
   limitBytes: number;
   /** How long a worker must stay above the limit before it is recycled, in ms. */
   windowMs: number;
+}
+
+/** The memory watch's settings from a config (`max_worker_memory` is in MiB there). */
+export function memorySettingsOf(config: Config): MemorySettings {
+  return {
+    limitBytes: Math.round(config.max_worker_memory * 1024 * 1024),
+    windowMs: config.max_worker_memory_window * 1000,
+  };
 }
 
 /** One ready worker's RSS in a sampling round. */

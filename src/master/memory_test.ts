@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { memorySampleIntervalMs, MemoryWatch } from "./memory.ts";
+import type { Config } from "../config/types.ts";
+import { memorySampleIntervalMs, memorySettingsOf, MemoryWatch } from "./memory.ts";
 
 const MiB = 1024 * 1024;
 
@@ -57,4 +58,9 @@ Deno.test("sampling interval: twice per window, between 1 s and 5 s", () => {
   assertEquals(memorySampleIntervalMs(4000), 2000);
   assertEquals(memorySampleIntervalMs(10_000), 5000);
   assertEquals(memorySampleIntervalMs(3_600_000), 5000);
+});
+
+Deno.test("memorySettingsOf: MiB to bytes, seconds to ms", () => {
+  const config = { max_worker_memory: 1.5, max_worker_memory_window: 10 } as Config;
+  assertEquals(memorySettingsOf(config), { limitBytes: 1.5 * MiB, windowMs: 10_000 });
 });
