@@ -38,8 +38,6 @@ export const EXIT_REASONS = [
   "timeout",
   /** Ended before it was ready (including a boot timeout). */
   "boot_failure",
-  /** Recycled for staying above `max_worker_memory` (issue 15). */
-  "memory",
 ] as const;
 
 /** One of {@link EXIT_REASONS}. */
