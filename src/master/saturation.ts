@@ -18,16 +18,19 @@
  * @module
  */
 
+import type { Config } from "../config/types.ts";
 import {
   type AutoscaleDecision,
   Autoscaler,
   type AutoscaleSettings,
+  autoscaleSettingsOf,
   clampWorkers,
 } from "./autoscale.ts";
 import {
   type MemorySample,
   memorySampleIntervalMs,
   type MemorySettings,
+  memorySettingsOf,
   type MemoryVerdict,
   MemoryWatch,
 } from "./memory.ts";
@@ -40,6 +43,12 @@ export interface SaturationSettings {
   /** Undefined when `autoscale` is off. */
   autoscale?: AutoscaleSettings;
   memory: MemorySettings;
+}
+
+/** The policy's settings from a config (for `settingsOf` in generation.ts). */
+export function saturationSettingsOf(config: Config): SaturationSettings {
+  const autoscale = autoscaleSettingsOf(config);
+  return { ...(autoscale ? { autoscale } : {}), memory: memorySettingsOf(config) };
 }
 
 /** The samples due at a deadline. */

@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { SaturationPolicy, type SaturationSettings } from "./saturation.ts";
+import type { Config } from "../config/types.ts";
+import { SaturationPolicy, type SaturationSettings, saturationSettingsOf } from "./saturation.ts";
 
 const MiB = 1024 * 1024;
 const OFF: SaturationSettings = { memory: { limitBytes: 0, windowMs: 10_000 } };
@@ -72,4 +73,20 @@ Deno.test("max_worker_memory alone: one wake-up every 5 s with the default windo
     wakeups++;
   }
   assertEquals(wakeups, 12);
+});
+
+Deno.test("saturationSettingsOf: from the config's keys", () => {
+  const config = {
+    workers: 2,
+    max_worker_memory: 0,
+    max_worker_memory_window: 10,
+    autoscale: false,
+    autoscale_interval: 1,
+    autoscale_quiet_period: 30,
+  } as Config;
+  assertEquals(saturationSettingsOf(config), OFF);
+  assertEquals(
+    saturationSettingsOf({ ...config, autoscale: true, workers_min: 2, workers_max: 8 }).autoscale,
+    { min: 2, max: 8, intervalMs: 1000, quietMs: 30_000 },
+  );
 });
