@@ -14,6 +14,7 @@
 
 import { parseArgs } from "node:util";
 import { ConfigError } from "../errors.ts";
+import { parseTopOptions } from "./_top_options.ts";
 import { describeIssues } from "./_issues.ts";
 import { keyPath, suggest } from "./_format.ts";
 import { configSchema } from "./schema.ts";
@@ -35,7 +36,7 @@ export interface CliOverrides {
 }
 
 /** The verbs of `arbiter ctl`. */
-export type CtlVerb = "status" | "reload" | "scale" | "stop" | "quick-stop" | "upgrade";
+export type CtlVerb = "status" | "reload" | "scale" | "stop" | "quick-stop" | "upgrade" | "top";
 
 /** What the command line asks for. */
 export type CliRequest =
@@ -60,6 +61,10 @@ export type CliRequest =
     json: boolean;
     /** The N of `scale N`. */
     count?: number;
+    /** `top --interval S`: seconds between refreshes (issue 15). */
+    interval?: number;
+    /** `top -n N`: refreshes before it ends; forever when undefined. */
+    iterations?: number;
   };
 
 type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
@@ -87,6 +92,8 @@ const CTL_OPTIONS = {
   config: { type: "string", short: "c" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
+  interval: { type: "string" },
+  iterations: { type: "string", short: "n" },
 } as const satisfies Record<string, OptionSpec>;
 
 const CTL_VERBS: readonly CtlVerb[] = [
@@ -96,6 +103,7 @@ const CTL_VERBS: readonly CtlVerb[] = [
   "stop",
   "quick-stop",
   "upgrade",
+  "top",
 ];
 
 /** Options that map to a config key and are checked against its schema field. */
@@ -194,7 +202,17 @@ function parseCtl(argv: string[]): CliRequest {
       `ctl ${verb}: unexpected argument ${JSON.stringify(args[0])}; see arbiter --help`,
     );
   }
-  return { kind: "ctl", socket: values.socket, configPath: values.config, verb, json, count };
+  const { interval, iterations } = parseTopOptions(verb, values);
+  return {
+    kind: "ctl",
+    socket: values.socket,
+    configPath: values.config,
+    verb,
+    json,
+    count,
+    ...(interval === undefined ? {} : { interval }),
+    ...(iterations === undefined ? {} : { iterations }),
+  };
 }
 
 function isCtlVerb(word: string): word is CtlVerb {
@@ -334,6 +352,9 @@ Control requests (arbiter ctl), sent to the master's \`control_socket\`:
   reload                    like HUP        scale N      run N workers
   stop                      like TERM       quick-stop   like INT
   upgrade                   like USR2
+  top [--interval S] [-n N] live view: accept queue, RSS and CPU per worker,
+                            redrawn every S seconds (default 1); plain lines
+                            when piped; ends after N refreshes or Ctrl-C
 
 Signals to the master:
   HUP        reload the config, replace the workers

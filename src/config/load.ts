@@ -25,6 +25,7 @@ import type { CliOverrides } from "./cli.ts";
 import { keyPath, showValue } from "./_format.ts";
 import { describeIssues } from "./_issues.ts";
 import { CONFIG_KEYS, configSchema, HOOK_KEYS, parseUmask } from "./schema.ts";
+import { saturationConfig } from "./saturation.ts";
 import type { BindSpec, Config } from "./types.ts";
 
 /** What `loadConfig` reads: the parts of a `run` request from `parseCli`. */
@@ -114,7 +115,6 @@ export async function loadConfig(
   const config: Config = {
     config_file: file?.path,
     command: v.command,
-    workers: v.workers,
     bind: binds(v.bind, env, cliLabels.get("bind") ?? name, baseDir("bind"), req.inheritedFds),
     backlog: v.backlog,
     timeout: v.timeout,
@@ -144,6 +144,7 @@ export async function loadConfig(
     max_worker_lifetime: v.max_worker_lifetime,
     max_worker_lifetime_jitter: v.max_worker_lifetime_jitter,
     hook_timeout: v.hook_timeout,
+    ...saturationConfig(v, name), // issue 15: also `workers`, kept within workers_min..max
     reload: v.reload,
     reload_paths: v.reload_paths.map((p) => path("reload_paths", p)),
     reload_extensions: v.reload_extensions,

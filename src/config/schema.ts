@@ -65,6 +65,41 @@ export function parseUmask(value: number | string): number {
   return typeof value === "number" ? value : parseInt(value.replace(/^0o?/, "") || "0", 8);
 }
 
+/** The largest `max_worker_memory`, in MiB (1 TiB). */
+export const MAX_MEMORY_MIB = 1024 * 1024;
+/** The largest `workers_min` / `workers_max` (the control API's scale limit too). */
+export const MAX_AUTOSCALE_WORKERS = 10_000;
+/** A memory size written with a unit: "512MB", "512M", "512MiB", "1.5G", "800K". */
+const MEMORY_STRING = /^\s*(\d+(?:\.\d+)?)\s*([KMGT])(?:I?B)?\s*$/i;
+const MEMORY_ERROR = `expected 0 (off), a number of MiB from 1 to ${MAX_MEMORY_MIB}, ` +
+  'or a size such as "512MB" or "1.5G" (K/M/G/T, binary: 1M = 1024 KiB)';
+
+/**
+ * The MiB of a valid `max_worker_memory` setting: a number is MiB already
+ * (uWSGI's `reload-on-rss`); a string has a binary unit as PM2's
+ * `max_memory_restart` does ("512M", "1.5G"; "MB" and "MiB" mean the same).
+ *
+ * @param value A value the schema accepted for `max_worker_memory`.
+ * @returns The limit in MiB (0 means off); NaN for a malformed string.
+ */
+export function parseMemoryMib(value: number | string): number {
+  if (typeof value === "number") return value;
+  const match = MEMORY_STRING.exec(value);
+  if (!match) return NaN;
+  const power = { K: -1, M: 0, G: 1, T: 2 }[match[2].toUpperCase() as "K" | "M" | "G" | "T"];
+  return Number(match[1]) * 1024 ** power;
+}
+
+function memoryMibInRange(mib: number): boolean {
+  return mib === 0 || (mib >= 1 && mib <= MAX_MEMORY_MIB);
+}
+
+/** A duration in seconds within `[min, max]`. */
+function secondsIn(min: number, max: number) {
+  const error = `expected a number of seconds from ${min} to ${max}`;
+  return z.number({ error }).min(min, { error }).max(max, { error });
+}
+
 /** The log levels a config may name; `warn` is read as `warning`. */
 export const LOG_LEVELS = ["trace", "debug", "info", "warning", "warn", "error", "fatal"] as const;
 
@@ -155,6 +190,33 @@ export const configSchema = z.strictObject({
   max_worker_lifetime_jitter: seconds().default(0).describe(
     "Up to this many seconds added at random to max_worker_lifetime per worker.",
   ),
+  // ---- saturation (issue 15): memory recycling and autoscaling; keep this block together ----
+  max_worker_memory: z.union([
+    z.number({ error: MEMORY_ERROR }).refine(memoryMibInRange, { error: MEMORY_ERROR }),
+    z.string({ error: MEMORY_ERROR }).regex(MEMORY_STRING, { error: MEMORY_ERROR })
+      .refine((v) => memoryMibInRange(parseMemoryMib(v)), { error: MEMORY_ERROR }),
+  ], { error: MEMORY_ERROR }).default(0).describe(
+    'Recycle a worker whose resident memory stays above this: MiB, or "512MB", "1.5G"; 0 disables.',
+  ),
+  max_worker_memory_window: secondsIn(0, 3600).default(10).describe(
+    "Seconds a worker must stay above max_worker_memory before it is recycled (spikes are ignored).",
+  ),
+  autoscale: z.boolean({ error: "expected true or false" }).default(false).describe(
+    "Add workers while the accept queue stays non-empty, remove them after a quiet period.",
+  ),
+  workers_min: integer(1, MAX_AUTOSCALE_WORKERS).optional().describe(
+    "Fewest workers autoscaling keeps (default 1).",
+  ),
+  workers_max: integer(1, MAX_AUTOSCALE_WORKERS).optional().describe(
+    "Most workers autoscaling starts (default: twice the CPUs, at least `workers`).",
+  ),
+  autoscale_interval: secondsIn(0.1, 60).default(1).describe(
+    "Seconds between two looks at the accept queue when autoscale = true.",
+  ),
+  autoscale_quiet_period: secondsIn(1, 86400).default(30).describe(
+    "Seconds without a sustained accept queue before autoscaling removes one worker.",
+  ),
+  // ---- end of the saturation block ----
   on_starting: hook("when the master starts"),
   when_ready: hook("when all workers of a generation are ready"),
   on_reload: hook("on a reload"),

@@ -62,6 +62,18 @@ export interface Config extends Hooks {
   max_worker_lifetime: number;
   max_worker_lifetime_jitter: number;
   hook_timeout: number;
+  // ---- saturation (issue 15); see src/config/saturation.ts ----
+  /** Memory limit per worker in MiB (may be fractional); 0 is off. */
+  max_worker_memory: number;
+  /** Seconds over the limit before a worker is recycled. */
+  max_worker_memory_window: number;
+  autoscale: boolean;
+  /** Set when given, and always when `autoscale` is on (then `workers` lies within min..max). */
+  workers_min?: number;
+  workers_max?: number;
+  autoscale_interval: number;
+  autoscale_quiet_period: number;
+  // ---- end of saturation ----
   reload: boolean;
   reload_paths: string[];
   reload_extensions: string[];

@@ -45,6 +45,16 @@ export interface StatusReport {
     phase: "running" | "stopping";
     /** A reload is being prepared or rolled out. */
     reloading: boolean;
+    /**
+     * Saturation (issue 15): each listener's accept queue at the time of the
+     * request. Absent from masters without it; a listener whose queue cannot
+     * be read is left out.
+     */
+    listeners?: { address: string; queue_length: number; queue_capacity: number }[];
+    /** Saturation (issue 15): the autoscaling bounds, or null when autoscale is off. */
+    autoscale?: { min: number; max: number } | null;
+    /** Saturation (issue 15): `max_worker_memory` in bytes, or null when off. */
+    max_worker_memory_bytes?: number | null;
   };
   workers: {
     /** The worker's slot (`ARBITER_WORKER_ID`). */
@@ -61,6 +71,18 @@ export interface StatusReport {
     last_exit: string | null;
     /** The worker's last `STATUS=` notification, or null. */
     status: string | null;
+    /** Saturation (issue 15): resident memory in bytes; null when /proc could not be read. */
+    rss_bytes?: number | null;
+    /** Saturation (issue 15): user + system CPU time in seconds; null when unknown. */
+    cpu_s?: number | null;
+    /**
+     * Saturation (issue 15): recent CPU use in percent of one core (the
+     * average since the previous status request, or over its life the first
+     * time, like `pm2 list`); null when unknown.
+     */
+    cpu_percent?: number | null;
+    /** Why a stopping worker is stopping (`"scaled down"`, `"max_worker_memory"` …), or null. */
+    stop_reason?: string | null;
   }[];
 }
 

@@ -3,6 +3,7 @@
  *
  *     arbiter ctl [--socket PATH | --config FILE] status [--json]
  *     arbiter ctl ... reload | scale N | stop | quick-stop | upgrade
+ *     arbiter ctl ... top [--interval S] [-n N]
  *
  * The socket is `--socket PATH`, or else the `control_socket` of the
  * `--config` file (resolved against the file's directory, as the master
@@ -19,7 +20,12 @@ import { parse as parseToml } from "smol-toml";
 import type { CliRequest } from "../config/cli.ts";
 import { checkSocketPath } from "../config/bind.ts";
 import { ConfigError, ExitCode } from "../errors.ts";
+import { formatBytes } from "../observe/proc.ts";
+import { formatDuration, formatQueues, formatTable } from "./_table.ts";
 import { API_PREFIX, type StatusReport } from "./api.ts";
+import { runTop } from "./top.ts";
+
+export { formatDuration };
 
 /** A `ctl` request as parsed by `parseCli`. */
 export type CtlRequest = Extract<CliRequest, { kind: "ctl" }>;
@@ -28,6 +34,8 @@ export type CtlRequest = Extract<CliRequest, { kind: "ctl" }>;
 export interface CtlOutput {
   out(text: string): void;
   err(text: string): void;
+  /** Whether `out` is a terminal (`ctl top` redraws in place); stdout's by default. */
+  tty?: boolean;
 }
 
 /** How long `ctl` waits for the master's answer. */
@@ -80,6 +88,20 @@ export async function runCtl(
   try {
     const path = await socketPath(req, cwd);
     checkSocketFile(path);
+    if (req.verb === "top") {
+      await runTop(
+        {
+          status: async () => parseAnswer(await exchange(path, "GET", "status")) as StatusReport,
+          out: output.out,
+          tty: output.tty ?? Deno.stdout.isTerminal(),
+          wait: (ms) => new Promise((resolve) => setTimeout(() => resolve(true), ms)),
+          now: () => performance.now(),
+        },
+        (req.interval ?? 1) * 1000,
+        req.iterations,
+      );
+      return ExitCode.Ok;
+    }
     if (req.verb === "status") {
       const text = await exchange(path, "GET", "status");
       if (req.json) {
@@ -239,16 +261,20 @@ function parseAnswer(text: string): unknown {
 // The status table
 
 /**
- * A status report as `arbiter ctl status` prints it for people.
+ * A status report as `arbiter ctl status` prints it for people. The
+ * saturation parts (issue 15) appear only when the master reports them:
+ * the accept queue per listener, the autoscaling bounds, and RSS and CPU
+ * columns like `pm2 list`.
  *
  * @example Output
  * ```text
  * master   pid 4242, arbiter 0.1.0, up 2h05m, running
  * config   /app/app.toml
- * workers  4 desired, 4 ready, generation 2
+ * workers  4 desired (autoscale 2..16), 4 ready, generation 2
+ * queue    127.0.0.1:8000 0/2048
  *
- * ID  PID   GEN  STATE  AGE    RESTARTS  LAST EXIT  STATUS
- * 0   4250  2    ready  3m12s  0         -          -
+ * ID  PID   GEN  STATE  AGE    RSS       CPU    RESTARTS  LAST EXIT  STATUS
+ * 0   4250  2    ready  3m12s  52.4 MiB  12.5%  0         -          -
  * ```
  */
 export function formatStatus(report: StatusReport): string {
@@ -258,39 +284,52 @@ export function formatStatus(report: StatusReport): string {
     .filter((s) => s === "ready" || count(s) > 0)
     .map((s) => `${count(s)} ${s}`);
   const flags = [m.phase, ...(m.reloading ? ["reloading"] : [])].join(", ");
+  const bounds = m.autoscale ? ` (autoscale ${m.autoscale.min}..${m.autoscale.max})` : "";
   const lines = [
     `master   pid ${m.pid}, arbiter ${m.version}, up ${formatDuration(m.uptime_s)}, ${flags}`,
     `config   ${m.config_file ?? "(none: command line only)"}`,
-    `workers  ${m.workers_desired} desired, ${states.join(", ")}, generation ${m.generation}`,
-    "",
+    `workers  ${m.workers_desired} desired${bounds}, ${
+      states.join(", ")
+    }, generation ${m.generation}`,
   ];
-  const header = ["ID", "PID", "GEN", "STATE", "AGE", "RESTARTS", "LAST EXIT", "STATUS"];
+  if (m.listeners !== undefined && m.listeners.length > 0) {
+    lines.push(`queue    ${formatQueues(m.listeners)}`);
+  }
+  if (typeof m.max_worker_memory_bytes === "number") {
+    lines.push(`memory   workers above ${formatBytes(m.max_worker_memory_bytes)} are recycled`);
+  }
+  lines.push("");
+  const resources = report.workers.some((w) => w.rss_bytes !== undefined || w.cpu_s !== undefined);
+  const header = [
+    "ID",
+    "PID",
+    "GEN",
+    "STATE",
+    "AGE",
+    ...(resources ? ["RSS", "CPU"] : []),
+    "RESTARTS",
+    "LAST EXIT",
+    "STATUS",
+  ];
   const rows = report.workers.map((w) => [
     String(w.id),
     w.pid === null ? "-" : String(w.pid),
     String(w.generation),
-    w.state,
+    w.stop_reason ? `${w.state} (${w.stop_reason})` : w.state,
     formatDuration(w.age_s),
+    ...(resources ? [formatRss(w.rss_bytes), formatCpu(w.cpu_percent)] : []),
     String(w.restarts),
     w.last_exit ?? "-",
     w.status ?? "-",
   ]);
   if (rows.length === 0) return [...lines, "(no workers)"].join("\n") + "\n";
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const row of [header, ...rows]) {
-    lines.push(
-      row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join("  "),
-    );
-  }
-  return lines.map((l) => l.trimEnd()).join("\n") + "\n";
+  return [...lines, ...formatTable(header, rows)].map((l) => l.trimEnd()).join("\n") + "\n";
 }
 
-/** A duration for people: `42s`, `3m05s`, `2h05m`, `3d04h`. */
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
-  const pad = (n: number) => String(n).padStart(2, "0");
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h${pad(Math.floor(s / 60) % 60)}m`;
-  return `${Math.floor(s / 86400)}d${pad(Math.floor(s / 3600) % 24)}h`;
+function formatRss(bytes: number | null | undefined): string {
+  return typeof bytes === "number" ? formatBytes(bytes) : "-";
+}
+
+function formatCpu(percent: number | null | undefined): string {
+  return typeof percent === "number" ? `${percent.toFixed(1)}%` : "-";
 }

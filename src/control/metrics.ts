@@ -62,6 +62,20 @@ export interface MetricsSnapshot {
   uptimeSeconds: number;
   /** The current generation. */
   generation: number;
+  /** Saturation (issue 15): each listener's accept queue, when it could be read. */
+  listenQueues?: readonly { listener: string; length: number; capacity: number }[];
+  /** Saturation (issue 15): each live worker's resident memory and CPU time. */
+  workerResources?: readonly WorkerResources[];
+  /** Saturation (issue 15): the autoscaling bounds, when autoscale is on. */
+  autoscale?: { min: number; max: number };
+}
+
+/** One worker's resources, labelled by slot and pid (two workers share a slot during a rollout). */
+export interface WorkerResources {
+  id: number;
+  pid: number;
+  rssBytes: number;
+  cpuSeconds: number;
 }
 
 /** Where the metrics server gets its answers. Called on every request. */
@@ -269,6 +283,7 @@ export function formatPrometheus(s: MetricsSnapshot): string {
       samples: [{ value: s.generation }],
     },
   ];
+  families.push(...saturationFamilies(s));
   let out = "";
   for (const f of families) {
     out += `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`;
@@ -282,6 +297,62 @@ export function formatPrometheus(s: MetricsSnapshot): string {
     }
   }
   return out;
+}
+
+/**
+ * The families of issue 15, each only when its data is in the snapshot: a
+ * master that cannot read a queue (no unix_diag) leaves the series out
+ * rather than reporting a false 0.
+ */
+function saturationFamilies(s: MetricsSnapshot): Family[] {
+  const families: Family[] = [];
+  if (s.listenQueues !== undefined) {
+    const per = (value: (q: { length: number; capacity: number }) => number) =>
+      s.listenQueues!.map((q) => ({ labels: { listener: q.listener }, value: value(q) }));
+    families.push({
+      name: "arbiter_listen_queue_length",
+      type: "gauge",
+      help: "Connections waiting in the kernel's accept queue of a listener (every worker busy).",
+      samples: per((q) => q.length),
+    }, {
+      name: "arbiter_listen_queue_capacity",
+      type: "gauge",
+      help: "Most connections the accept queue of a listener holds (its effective backlog).",
+      samples: per((q) => q.capacity),
+    });
+  }
+  if (s.workerResources !== undefined) {
+    const per = (value: (w: WorkerResources) => number) =>
+      s.workerResources!.map((w) => ({
+        labels: { worker: String(w.id), pid: String(w.pid) },
+        value: value(w),
+      }));
+    families.push({
+      name: "arbiter_worker_resident_memory_bytes",
+      type: "gauge",
+      help: "Resident memory (RSS) of a worker process, from /proc.",
+      samples: per((w) => w.rssBytes),
+    }, {
+      name: "arbiter_worker_cpu_seconds_total",
+      type: "counter",
+      help: "User and system CPU time of a worker process, from /proc.",
+      samples: per((w) => w.cpuSeconds),
+    });
+  }
+  if (s.autoscale !== undefined) {
+    families.push({
+      name: "arbiter_autoscale_workers_min",
+      type: "gauge",
+      help: "Fewest workers autoscaling keeps (workers_min).",
+      samples: [{ value: s.autoscale.min }],
+    }, {
+      name: "arbiter_autoscale_workers_max",
+      type: "gauge",
+      help: "Most workers autoscaling starts (workers_max).",
+      samples: [{ value: s.autoscale.max }],
+    });
+  }
+  return families;
 }
 
 function escapeHelp(text: string): string {

@@ -37,6 +37,10 @@ const SYMBOLS = {
   strerror: { parameters: ["i32"], result: "pointer" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // issue 15 (saturation): kernel counters read by src/observe/.
+  sysconf: { parameters: ["i32"], result: "i64" },
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
 } as const;
 
 type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
@@ -226,6 +230,49 @@ function intSockopt(fd: number, option: number): number {
   const len = new Uint32Array([4]);
   check("getsockopt", lib().getsockopt(fd, SOL_SOCKET, option, value, len));
   return value[0];
+}
+
+/**
+ * getsockopt(2) into a buffer of `size` bytes; returns the bytes the kernel
+ * filled in. Throws {@link SysError}.
+ */
+export function getsockoptBytes(
+  fd: number,
+  level: number,
+  option: number,
+  size: number,
+): Uint8Array {
+  const value = new Uint8Array(size);
+  const len = new Uint32Array([size]);
+  check("getsockopt", lib().getsockopt(fd, level, option, value, len));
+  return value.subarray(0, Math.min(len[0], size));
+}
+
+/** A socket of any domain, close-on-exec. Throws {@link SysError}. */
+export function socket(domain: number, type: number, protocol: number): number {
+  const SOCK_CLOEXEC = 0o2000000;
+  return check("socket", lib().socket(domain, type | SOCK_CLOEXEC, protocol));
+}
+
+/** send(2); returns the bytes sent. Throws {@link SysError}. */
+export function send(fd: number, data: Uint8Array<ArrayBuffer>, flags = 0): number {
+  return Number(checkBig("send", lib().send(fd, data, BigInt(data.length), flags)));
+}
+
+/** recv(2) into `buf`; returns the bytes received. Throws {@link SysError} (EAGAIN too). */
+export function recv(fd: number, buf: Uint8Array<ArrayBuffer>, flags = 0): number {
+  return Number(checkBig("recv", lib().recv(fd, buf, BigInt(buf.length), flags)));
+}
+
+function checkBig(call: string, result: number | bigint): bigint {
+  const value = BigInt(result);
+  if (value < 0n) throw new SysError(call, errno());
+  return value;
+}
+
+/** sysconf(3): `_SC_PAGESIZE` (30), `_SC_CLK_TCK` (2) …; -1 when unknown. */
+export function sysconf(name: number): number {
+  return Number(lib().sysconf(name));
 }
 
 /** Whether `fd` is a stream socket in the listening state. */

@@ -1,0 +1,42 @@
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { SAMPLE_STATUS } from "./_test_helpers.ts";
+import type { MetricsSnapshot } from "./metrics.ts";
+import { withSaturationMetrics, withSaturationStatus } from "./saturation_report.ts";
+
+const view = {
+  queues: [{ listener: "127.0.0.1:8000", length: 2, capacity: 2048 }],
+  usage: new Map([
+    [4250, { serial: 1, pid: 4250, rssBytes: 1000, cpuSeconds: 1.234, cpuPercent: 12.5 }],
+    [4251, { serial: 2, pid: 4251, rssBytes: 3000, cpuSeconds: 9, cpuPercent: 0 }],
+  ]),
+  stopReasons: new Map([[4251, "max_worker_memory"]]),
+  autoscale: { min: 1, max: 4 },
+  maxWorkerMemoryBytes: 2000,
+};
+
+Deno.test("withSaturationStatus fills the optional fields; a worker without a pid gets nulls", () => {
+  const r = withSaturationStatus(SAMPLE_STATUS, view);
+  assertEquals(r.master.listeners, [
+    { address: "127.0.0.1:8000", queue_length: 2, queue_capacity: 2048 },
+  ]);
+  assertEquals(r.master.autoscale, { min: 1, max: 4 });
+  assertEquals(r.master.max_worker_memory_bytes, 2000);
+  assertEquals(
+    r.workers.map((w) => [w.rss_bytes, w.cpu_s, w.cpu_percent, w.stop_reason]),
+    [[1000, 1.23, 12.5, null], [3000, 9, 0, "max_worker_memory"], [null, null, null, null]],
+  );
+  const off = withSaturationStatus(SAMPLE_STATUS, { queues: [], usage: new Map() });
+  assertEquals([off.master.autoscale, off.master.max_worker_memory_bytes], [null, null]);
+});
+
+Deno.test("withSaturationMetrics labels usage by slot and pid, only for live workers", () => {
+  const base = { generation: 1 } as MetricsSnapshot;
+  const m = withSaturationMetrics(base, view, new Map([[4251, 1], [4250, 0]]));
+  assertEquals(m.workerResources, [
+    { id: 0, pid: 4250, rssBytes: 1000, cpuSeconds: 1.234 },
+    { id: 1, pid: 4251, rssBytes: 3000, cpuSeconds: 9 },
+  ]);
+  assertEquals(m.listenQueues, view.queues);
+  assertEquals(m.autoscale, { min: 1, max: 4 });
+  assertEquals(withSaturationMetrics(base, view, new Map([[4250, 0]])).workerResources!.length, 1);
+});
