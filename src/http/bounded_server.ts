@@ -1,0 +1,428 @@
+/**
+ * The bounded HTTP/1.1 server under both of the master's servers (control
+ * socket, metrics; SPEC §8, §9): one request per connection, every resource
+ * a client can hold capped in count, size and time, so that no client can
+ * stop the master or make it stop answering for longer than a timeout.
+ *
+ * Why not `Deno.serve`: it has no connection cap, no header or idle timeout,
+ * and its internal accept loop rejects unhandled on EMFILE (seen: the master
+ * died under `ulimit -n 256` with ~230 idle connections). `Deno.listen`'s
+ * `accept()` instead rejects catchably on EMFILE and the listener keeps
+ * working once descriptors are free again (verified on Deno 2.9.6), so this
+ * module owns the accept loop and the connections on top of it. `node:http`
+ * survives EMFILE too, but silently (nothing to log or back off on) and
+ * without a connection cap that refuses rather than queues.
+ *
+ * Invariants:
+ * - At most `maxConnections` connections are open; one more is accepted and
+ *   closed at once (keeping the kernel queue short and the refusal fast).
+ *   Together with the timeouts this caps the descriptors and memory the
+ *   server holds: `maxConnections × (maxHeadBytes + maxBodyBytes)` bytes.
+ * - A failing `accept()` (EMFILE, ENFILE, ENOBUFS, ...) never ends the
+ *   loop: it is logged (rate-limited) and retried after a back-off doubling
+ *   from {@link MIN_BACKOFF_MS} to {@link MAX_BACKOFF_MS}.
+ * - Every await on a client is under a deadline that closes the connection
+ *   when it passes: idle (no byte for `idleTimeoutMs`), the head complete
+ *   within `headerTimeoutMs` of accept, the body within `requestTimeoutMs`,
+ *   the handler within `handlerTimeoutMs` (else 503), the answer written
+ *   within `writeTimeoutMs`.
+ * - Nothing here rejects unhandled: each connection's task ends in a catch;
+ *   a handler that throws gives a 500.
+ * - Every answer says `Connection: close`, and the connection is closed after
+ *   it: no keep-alive state to bound.
+ *
+ * @module
+ */
+
+import type { Logger } from "@logtape/logtape";
+import { getLog } from "../logging/log.ts";
+import { HttpError, parseRequestHead, type RequestHead } from "./request_head.ts";
+import { findHeadEnd } from "./request_head.ts";
+
+/** What the server allows a client; see {@link DEFAULT_LIMITS}. */
+export interface ServerLimits {
+  /** Open connections at most; one more is closed at once. */
+  maxConnections: number;
+  /** Longest gap with no byte from the client while a request is read. */
+  idleTimeoutMs: number;
+  /** The request line and headers must be in within this time of accept. */
+  headerTimeoutMs: number;
+  /** The whole request (head and body) must be in within this time of accept. */
+  requestTimeoutMs: number;
+  /** The handler must produce its answer within this time, else 503. */
+  handlerTimeoutMs: number;
+  /** The client must take the whole answer within this time. */
+  writeTimeoutMs: number;
+  /** Largest request head (request line and headers) in bytes; larger is a 431. */
+  maxHeadBytes: number;
+  /** Largest request body in bytes; larger is a 413. */
+  maxBodyBytes: number;
+}
+
+/** The limits of both servers unless a caller overrides some (README "Security"). */
+export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
+  maxConnections: 64,
+  idleTimeoutMs: 5_000,
+  headerTimeoutMs: 10_000,
+  requestTimeoutMs: 15_000,
+  handlerTimeoutMs: 10_000,
+  writeTimeoutMs: 10_000,
+  maxHeadBytes: 8 * 1024,
+  maxBodyBytes: 0,
+});
+
+/** The first and the longest pause after a failed accept. */
+export const MIN_BACKOFF_MS = 10;
+export const MAX_BACKOFF_MS = 1_000;
+/** A repeated warning (failed accepts, refused connections) is logged at most this often. */
+export const WARN_INTERVAL_MS = 10_000;
+/** How long `close()` lets requests being handled finish before closing them. */
+const CLOSE_GRACE_MS = 2_000;
+
+/** How to start a {@link BoundedServer}. */
+export interface BoundedServerOptions {
+  /** For log lines: `"control socket"`, `"metrics"`. */
+  name: string;
+  /** A listening socket; the server owns it from now on and closes it. */
+  listener: Deno.Listener;
+  /** Answers one request; may throw (500) or take too long (503). */
+  handler: (request: Request) => Response | Promise<Response>;
+  /** The answer to a request refused before the handler (400, 413, 503, ...). */
+  errorResponse?: (status: number, message: string) => Response;
+  limits?: Partial<ServerLimits>;
+  /** Defaults to the master's logger. */
+  log?: Logger;
+}
+
+/** A running server. */
+export interface BoundedServer {
+  /** Open connections now. */
+  readonly connections: number;
+  /** Stop accepting, let requests being handled finish (briefly), close everything. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serve `handler` on `listener` within {@link ServerLimits}.
+ *
+ * @throws {RangeError} when a limit is not a positive integer (0 allowed for `maxBodyBytes`).
+ *
+ * @example Usage
+ * ```ts
+ * import { serveBounded } from "./bounded_server.ts";
+ * const server = serveBounded({
+ *   name: "metrics",
+ *   listener: Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+ *   handler: () => new Response("ok\n"),
+ * });
+ * await server.close();
+ * ```
+ */
+export function serveBounded(options: BoundedServerOptions): BoundedServer {
+  return new Server(options);
+}
+
+class Server implements BoundedServer {
+  readonly #limits: ServerLimits;
+  readonly #open = new Set<Connection>();
+  readonly #log: Logger;
+  readonly #warnings = new Map<string, { last: number; suppressed: number }>();
+  readonly #acceptLoop: Promise<void>;
+  #closing = false;
+  #wake?: () => void;
+
+  constructor(readonly options: BoundedServerOptions) {
+    this.#limits = checkLimits({ ...DEFAULT_LIMITS, ...options.limits });
+    this.#log = options.log ?? getLog();
+    this.#acceptLoop = this.#accept().catch((error) =>
+      // Unreachable by design; logged rather than left to reject unhandled.
+      this.#log.error("{server}: accept loop ended: {error}", { server: options.name, error })
+    );
+  }
+
+  get connections(): number {
+    return this.#open.size;
+  }
+
+  async close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      try {
+        this.options.listener.close();
+      } catch { /* already closed */ }
+      this.#wake?.();
+    }
+    await this.#acceptLoop;
+    for (const c of this.#open) if (!c.handling) c.close();
+    const all = Promise.all([...this.#open].map((c) => c.done));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([all, new Promise((r) => timer = setTimeout(r, CLOSE_GRACE_MS))]);
+    clearTimeout(timer);
+    for (const c of this.#open) c.close();
+    await all;
+  }
+
+  async #accept(): Promise<void> {
+    let backoff = 0;
+    while (!this.#closing) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.options.listener.accept();
+      } catch (error) {
+        if (this.#closing) return;
+        backoff = Math.min(Math.max(backoff * 2, MIN_BACKOFF_MS), MAX_BACKOFF_MS);
+        this.#warn("accept", "{server}: accept failed ({error}); retrying in {ms} ms", {
+          error: errorText(error),
+          ms: backoff,
+        });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, backoff);
+          this.#wake = () => (clearTimeout(timer), resolve());
+        });
+        this.#wake = undefined;
+        continue;
+      }
+      backoff = 0;
+      if (this.#open.size >= this.#limits.maxConnections || this.#closing) {
+        closeQuietly(conn);
+        this.#warn("cap", "{server}: {max} connections open; refusing new ones", {
+          max: this.#limits.maxConnections,
+        });
+        continue;
+      }
+      const connection = new Connection(conn, this.#limits, this.options);
+      this.#open.add(connection);
+      connection.done = connection.serve()
+        .catch((error) =>
+          this.#log.debug("{server}: connection ended: {error}", {
+            server: this.options.name,
+            error: errorText(error),
+          })
+        )
+        .finally(() => {
+          connection.close();
+          this.#open.delete(connection);
+        });
+    }
+  }
+
+  /** Logs the first of a kind, then at most one line per {@link WARN_INTERVAL_MS} with a count. */
+  #warn(kind: string, message: string, props: Record<string, unknown>): void {
+    const now = performance.now();
+    const seen = this.#warnings.get(kind);
+    if (seen && now - seen.last < WARN_INTERVAL_MS) {
+      seen.suppressed++;
+      return;
+    }
+    const suppressed = seen?.suppressed ?? 0;
+    this.#warnings.set(kind, { last: now, suppressed: 0 });
+    const more = suppressed > 0 ? ` (${suppressed} more since the last warning)` : "";
+    this.#log.warn(message + more, { server: this.options.name, ...props });
+  }
+}
+
+/** One client connection: read one request, answer it, close. */
+class Connection {
+  done: Promise<void> = Promise.resolve();
+  /** The request is complete and in the handler or being written. */
+  handling = false;
+  #closed = false;
+  #timer?: ReturnType<typeof setTimeout>;
+  readonly #accepted = performance.now();
+
+  constructor(
+    readonly conn: Deno.Conn,
+    readonly limits: ServerLimits,
+    readonly options: BoundedServerOptions,
+  ) {}
+
+  close(): void {
+    clearTimeout(this.#timer);
+    if (this.#closed) return;
+    this.#closed = true;
+    closeQuietly(this.conn);
+  }
+
+  async serve(): Promise<void> {
+    let head: RequestHead;
+    let body: Uint8Array<ArrayBuffer>;
+    try {
+      ({ head, body } = await this.#readRequest());
+    } catch (error) {
+      if (error instanceof HttpError) await this.#answer(await this.#error(error), false);
+      return; // A timeout or a client that went away: nothing to answer.
+    }
+    this.handling = true;
+    let answer: Answer;
+    try {
+      answer = await this.#handle(head, body);
+    } catch (error) {
+      answer = await this.#error(
+        error instanceof HttpError
+          ? error
+          : new HttpError(500, `internal error: ${errorText(error)}`),
+      );
+    }
+    await this.#answer(answer, head.method === "HEAD");
+  }
+
+  async #readRequest(): Promise<{ head: RequestHead; body: Uint8Array<ArrayBuffer> }> {
+    const { limits } = this;
+    const buf = new Uint8Array(limits.maxHeadBytes);
+    let filled = 0;
+    let headEnd = -1;
+    while (headEnd < 0) {
+      if (filled === buf.length) {
+        throw new HttpError(431, `the request head is larger than ${limits.maxHeadBytes} bytes`);
+      }
+      const n = await this.#read(buf.subarray(filled), limits.headerTimeoutMs);
+      if (n === null) throw new Error("closed by the client before a request");
+      headEnd = findHeadEnd(buf, filled, filled + n);
+      filled += n;
+    }
+    const head = parseRequestHead(buf.subarray(0, headEnd));
+    if (head.contentLength > limits.maxBodyBytes) {
+      throw new HttpError(413, `the request body is larger than ${limits.maxBodyBytes} bytes`);
+    }
+    const body = new Uint8Array(head.contentLength);
+    let got = Math.min(filled - headEnd, body.length);
+    body.set(buf.subarray(headEnd, headEnd + got));
+    while (got < body.length) {
+      const n = await this.#read(body.subarray(got), limits.requestTimeoutMs);
+      if (n === null) throw new HttpError(400, "the request body ended before Content-Length");
+      got += n;
+    }
+    return { head, body };
+  }
+
+  /** One read under the idle deadline and the phase's deadline (from accept). */
+  #read(into: Uint8Array, phaseMs: number): Promise<number | null> {
+    const left = phaseMs - (performance.now() - this.#accepted);
+    this.#arm(Math.min(this.limits.idleTimeoutMs, Math.max(0, left)));
+    return this.conn.read(into).finally(() => clearTimeout(this.#timer));
+  }
+
+  /** Closes the connection after `ms`, which ends any pending read or write. */
+  #arm(ms: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.close(), ms);
+  }
+
+  async #handle(head: RequestHead, body: Uint8Array<ArrayBuffer>): Promise<Answer> {
+    let request: Request;
+    try {
+      const hasBody = head.method !== "GET" && head.method !== "HEAD";
+      request = new Request(`http://localhost${head.target}`, {
+        method: head.method,
+        headers: head.headers,
+        body: hasBody ? body : null,
+      });
+    } catch (error) {
+      throw new HttpError(400, `unusable request: ${errorText(error)}`);
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new HttpError(503, "the answer took too long; try again")),
+        this.limits.handlerTimeoutMs,
+      );
+    });
+    const answer = (async () => answerOf(await this.options.handler(request)))();
+    // A handler that loses the race must not reject unhandled later.
+    answer.catch(() => {});
+    try {
+      return await Promise.race([answer, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #error(error: HttpError): Promise<Answer> {
+    const make = this.options.errorResponse ?? plainError;
+    let response: Response;
+    try {
+      response = make(error.status, error.message);
+    } catch {
+      response = plainError(error.status, error.message);
+    }
+    return answerOf(response);
+  }
+
+  /** Writes the answer under the write deadline; never throws. */
+  async #answer(answer: Answer, headOnly: boolean): Promise<void> {
+    if (this.#closed) return;
+    try {
+      let text = `HTTP/1.1 ${answer.status} ${REASONS[answer.status] ?? ""}\r\n`;
+      for (const [name, value] of answer.headers) {
+        if (!HOP_BY_HOP.has(name)) text += `${name}: ${value}\r\n`;
+      }
+      text += `content-length: ${answer.body.length}\r\nconnection: close\r\n\r\n`;
+      const headBytes = new TextEncoder().encode(text);
+      const out = new Uint8Array(headBytes.length + (headOnly ? 0 : answer.body.length));
+      out.set(headBytes);
+      if (!headOnly) out.set(answer.body, headBytes.length);
+      this.#arm(this.limits.writeTimeoutMs);
+      for (let sent = 0; sent < out.length;) sent += await this.conn.write(out.subarray(sent));
+      await this.conn.closeWrite();
+    } catch {
+      // The client went away or was too slow: the connection closes either way.
+    } finally {
+      this.close();
+    }
+  }
+}
+
+/** A response with its body read, ready to be written. */
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: Uint8Array;
+}
+
+async function answerOf(response: Response): Promise<Answer> {
+  const body = new Uint8Array(await response.arrayBuffer());
+  return { status: response.status, headers: response.headers, body };
+}
+
+const HOP_BY_HOP = new Set(["connection", "content-length", "transfer-encoding", "keep-alive"]);
+
+const REASONS: Record<number, string> = {
+  200: "OK",
+  400: "Bad Request",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  413: "Content Too Large",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+  501: "Not Implemented",
+  503: "Service Unavailable",
+  505: "HTTP Version Not Supported",
+};
+
+function plainError(status: number, message: string): Response {
+  return new Response(`${message}\n`, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+function checkLimits(limits: ServerLimits): ServerLimits {
+  for (const [key, value] of Object.entries(limits)) {
+    const min = key === "maxBodyBytes" ? 0 : 1;
+    if (!Number.isSafeInteger(value) || value < min) {
+      throw new RangeError(`${key}: expected an integer of at least ${min}, got ${value}`);
+    }
+  }
+  return limits;
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* already closed */ }
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
