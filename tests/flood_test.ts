@@ -82,7 +82,7 @@ async function assertSurvivesAndRecovers(setup: Setup, conns: Deno.Conn[]): Prom
   assertEquals(app.status, 200);
   assert(isAlive(master.pid), "the master is alive");
   for (const pid of setup.workers) assert(isAlive(pid), `worker ${pid} is alive`);
-  assertEquals(master.children().filter(isAlive).sort(), setup.workers);
+  assertEquals(master.children().filter(isAlive).sort((a, b) => a - b), setup.workers);
 
   for (const conn of conns) {
     try {
