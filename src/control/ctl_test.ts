@@ -8,7 +8,7 @@ import type { StatusReport } from "./api.ts";
 import { FakeHandler, makeStaleSocket, SAMPLE_STATUS } from "./_test_helpers.ts";
 import { type CtlRequest, formatDuration, formatStatus, runCtl } from "./ctl.ts";
 import { startControlServer } from "./server.ts";
-import { DEFAULT_LIMITS } from "../http/bounded_server.ts";
+import { connectionCap, softFileLimit } from "../http/bounded_server.ts";
 
 /** Runs `arbiter ctl ARGS` (parsed by the real command-line parser) and captures its output. */
 async function ctl(
@@ -154,7 +154,7 @@ Deno.test("ctl: a control socket at its connection cap is one clear line and exi
     const held: Deno.Conn[] = [];
     try {
       // One more than the cap: the last one is closed by the server, so all slots are taken.
-      for (let i = 0; i <= DEFAULT_LIMITS.maxConnections; i++) {
+      for (let i = 0; i <= connectionCap(softFileLimit()); i++) {
         held.push(await Deno.connect({ transport: "unix", path }));
       }
       assertEquals(await held.at(-1)!.read(new Uint8Array(1)), null);

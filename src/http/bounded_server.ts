@@ -14,8 +14,9 @@
  * without a connection cap that refuses rather than queues.
  *
  * Invariants:
- * - At most `maxConnections` connections are open; one more is accepted and
- *   closed at once (keeping the kernel queue short and the refusal fast).
+ * - At most `maxConnections` connections are open (64, fewer under a low
+ *   `ulimit -n`: {@link connectionCap}); one more is accepted and closed at
+ *   once (keeping the kernel queue short and the refusal fast).
  *   Together with the timeouts this caps the descriptors and memory the
  *   server holds: `maxConnections × (maxHeadBytes + maxBodyBytes)` bytes.
  * - A failing `accept()` (EMFILE, ENFILE, ENOBUFS, ...) never ends the
@@ -59,7 +60,11 @@ export interface ServerLimits {
   maxBodyBytes: number;
 }
 
-/** The limits of both servers unless a caller overrides some (README "Security"). */
+/**
+ * The limits of both servers unless a caller overrides some (README
+ * "Security"). `maxConnections` is the most it can be: the default is
+ * {@link connectionCap} of the process's open-file limit.
+ */
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxConnections: 64,
   idleTimeoutMs: 5_000,
@@ -70,6 +75,31 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxHeadBytes: 8 * 1024,
   maxBodyBytes: 0,
 });
+
+/**
+ * The connection cap for a soft open-file limit (`ulimit -n`): 64, or an
+ * eighth of the limit when that is lower (never below 4), so that both
+ * servers flooded at once hold at most a quarter of the descriptors and the
+ * rest stays for the master's own files and for spawning workers.
+ */
+export function connectionCap(softFileLimit: number | undefined): number {
+  if (softFileLimit === undefined || !Number.isFinite(softFileLimit)) {
+    return DEFAULT_LIMITS.maxConnections;
+  }
+  return Math.max(4, Math.min(DEFAULT_LIMITS.maxConnections, Math.floor(softFileLimit / 8)));
+}
+
+/** The soft `RLIMIT_NOFILE` of this process, or undefined when it cannot be read or is unlimited. */
+export function softFileLimit(): number | undefined {
+  try {
+    const line = Deno.readTextFileSync("/proc/self/limits").split("\n")
+      .find((l) => l.startsWith("Max open files"));
+    const soft = Number(line?.slice("Max open files".length).trim().split(/\s+/)[0]);
+    return Number.isSafeInteger(soft) && soft > 0 ? soft : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The first and the longest pause after a failed accept. */
 export const MIN_BACKOFF_MS = 10;
@@ -132,7 +162,11 @@ class Server implements BoundedServer {
   #wake?: () => void;
 
   constructor(readonly options: BoundedServerOptions) {
-    this.#limits = checkLimits({ ...DEFAULT_LIMITS, ...options.limits });
+    this.#limits = checkLimits({
+      ...DEFAULT_LIMITS,
+      maxConnections: connectionCap(softFileLimit()),
+      ...options.limits,
+    });
     this.#log = options.log ?? getLog();
     this.#acceptLoop = this.#accept().catch((error) =>
       // Unreachable by design; logged rather than left to reject unhandled.

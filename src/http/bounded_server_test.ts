@@ -3,7 +3,13 @@ import {
   match as assertMatch,
   ok as assert,
 } from "node:assert/strict";
-import { type BoundedServer, serveBounded, type ServerLimits } from "./bounded_server.ts";
+import {
+  type BoundedServer,
+  connectionCap,
+  serveBounded,
+  type ServerLimits,
+  softFileLimit,
+} from "./bounded_server.ts";
 
 const encoder = new TextEncoder();
 
@@ -277,4 +283,15 @@ Deno.test("bounded server: EMFILE on accept is logged and backed off; the server
   const { code } = await child.status;
   assertEquals(code, 0, `the fixture died: ${stderr}`);
   assert(!stderr.includes("Uncaught"), stderr);
+});
+
+Deno.test("connectionCap: 64, an eighth of a low open-file limit, never below 4", () => {
+  assertEquals(connectionCap(undefined), 64);
+  assertEquals(connectionCap(1_048_576), 64);
+  assertEquals(connectionCap(1024), 64);
+  assertEquals(connectionCap(256), 32);
+  assertEquals(connectionCap(96), 12);
+  assertEquals(connectionCap(16), 4);
+  const soft = softFileLimit();
+  assert(soft === undefined || soft > 0, `read ${soft}`);
 });
