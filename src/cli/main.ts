@@ -14,6 +14,7 @@ import { formatConfig, loadConfig } from "../config/load.ts";
 import { ArbiterError, ExitCode } from "../errors.ts";
 import { getLog, type Logging, setupLogging } from "../logging/log.ts";
 import { PRIVATE_ENV } from "../master/generation.ts";
+import { containUncaughtErrors } from "../master/last_resort.ts";
 import { runMaster } from "../master/master.ts";
 import { takeUpgradeState } from "../master/upgrade.ts";
 import { takeInheritedSockets } from "../sockets/inherited.ts";
@@ -60,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
   const masterEnv = Object.fromEntries(
     Object.entries(env).filter(([key]) => !PRIVATE_ENV.includes(key)),
   );
+  // From here on an error nobody caught is logged, not the end of every worker.
+  const releaseContainment = containUncaughtErrors(getLog());
   return await runMaster({
     config,
     reloadConfig: load,
@@ -71,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     fullEnv: env,
     upgrade,
-  });
+  }).finally(releaseContainment);
 }
 
 /** Runs the program for `argv`; resolves with the exit code (never calls Deno.exit). */

@@ -17,7 +17,9 @@
  * malformed body or a value out of range, 404 for an unknown path, 405 for a
  * wrong method (with `Allow`), 409 when the master refuses the action (for
  * example while it is stopping), 413 for a body over {@link MAX_BODY_BYTES},
- * 500 when the handler itself failed.
+ * 500 when the handler itself failed. The bounded server underneath adds 431
+ * (head over 8 KiB), 501 (`Transfer-Encoding`), 503 (no answer within 10 s)
+ * and 505 (not HTTP/1.x); see `src/http/bounded_server.ts`.
  *
  * @module
  */

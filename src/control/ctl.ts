@@ -239,6 +239,11 @@ function connectError(path: string, error: unknown): string {
   if (/permission denied/i.test(text)) {
     return `cannot connect to ${path}: permission denied (run as the master's user)`;
   }
+  if (/connection reset|connection closed|broken pipe|incomplete message/i.test(text)) {
+    // What the bounded server does past its connection cap (or to a client too slow).
+    return `the master closed the connection at ${path} without an answer: its control ` +
+      `socket may be at its connection limit (see the master's log); try again`;
+  }
   if (/no such file/i.test(text)) {
     return `no control socket at ${path}: is the master running, with control_socket set?`;
   }

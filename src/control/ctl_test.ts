@@ -8,6 +8,7 @@ import type { StatusReport } from "./api.ts";
 import { FakeHandler, makeStaleSocket, SAMPLE_STATUS } from "./_test_helpers.ts";
 import { type CtlRequest, formatDuration, formatStatus, runCtl } from "./ctl.ts";
 import { startControlServer } from "./server.ts";
+import { connectionCap, softFileLimit } from "../http/bounded_server.ts";
 
 /** Runs `arbiter ctl ARGS` (parsed by the real command-line parser) and captures its output. */
 async function ctl(
@@ -146,6 +147,24 @@ Deno.test("ctl: a stale socket (connection refused) and a non-socket are exit 1"
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("ctl: a control socket at its connection cap is one clear line and exit 1", async () => {
+  await withServer(async (path) => {
+    const held: Deno.Conn[] = [];
+    try {
+      // One more than the cap: the last one is closed by the server, so all slots are taken.
+      for (let i = 0; i <= connectionCap(softFileLimit()); i++) {
+        held.push(await Deno.connect({ transport: "unix", path }));
+      }
+      assertEquals(await held.at(-1)!.read(new Uint8Array(1)), null);
+      const { code, out, err } = await ctl(["--socket", path, "status"]);
+      assertEquals([code, out], [1, ""]);
+      assertMatch(err, /closed the connection .* without an answer: .*connection limit/);
+    } finally {
+      for (const conn of held) conn.close();
+    }
+  });
 });
 
 Deno.test("ctl: the socket comes from --config's control_socket, relative to the file", async () => {

@@ -12,11 +12,13 @@
  * - The server only reads: every answer comes from the {@link MetricsSource}
  *   at the time of the request; nothing here changes the master.
  * - A failing source gives a 500, never a crash; unknown paths 404, methods
- *   other than GET and HEAD 405.
+ *   other than GET and HEAD 405. Connections, sizes and times are bounded by
+ *   {@link serveBounded} with its defaults (no request body).
  *
  * @module
  */
 
+import { serveBounded } from "../http/bounded_server.ts";
 import { listenErrorReason } from "../sockets/errors.ts";
 import { ArbiterError, ExitCode } from "../errors.ts";
 
@@ -122,17 +124,9 @@ export function startMetricsServer(
   port: number,
   source: MetricsSource,
 ): Promise<MetricsServer> {
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let listener: Deno.Listener<Deno.TcpConn, Deno.NetAddr>;
   try {
-    server = Deno.serve(
-      {
-        hostname,
-        port,
-        onListen: () => {},
-        onError: (error) => text(500, `internal error: ${message(error)}\n`),
-      },
-      (req) => handleMetricsRequest(req, source),
-    );
+    listener = Deno.listen({ hostname, port });
   } catch (error) {
     const host = hostname.includes(":") ? `[${hostname}]` : hostname;
     const reason = listenErrorReason(error);
@@ -146,10 +140,16 @@ export function startMetricsServer(
       ),
     );
   }
+  const server = serveBounded({
+    name: "metrics",
+    listener,
+    handler: (req) => handleMetricsRequest(req, source),
+    errorResponse: (status, body) => text(status, `${body}\n`),
+  });
   let closed: Promise<void> | undefined;
   return Promise.resolve({
-    port: server.addr.port,
-    close: () => closed ??= server.shutdown(),
+    port: listener.addr.port,
+    close: () => closed ??= server.close(),
   });
 }
 

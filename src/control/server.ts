@@ -13,12 +13,14 @@
  *   refused.
  * - A request can never crash the master: every bad request gets a 4xx with
  *   `{"error": "..."}`, a failing handler a 500, and the server keeps serving.
+ *   Connections, sizes and times are bounded by {@link serveBounded}.
  * - `close()` stops serving and removes the socket file, but only if the
  *   file at the path is still the one this server created.
  *
  * @module
  */
 
+import { serveBounded, type ServerLimits } from "../http/bounded_server.ts";
 import { listenErrorReason } from "../sockets/errors.ts";
 import { ArbiterError, ExitCode } from "../errors.ts";
 import * as libc from "../sys/libc.ts";
@@ -29,6 +31,12 @@ import {
   MAX_BODY_BYTES,
   MAX_WORKERS,
 } from "./api.ts";
+
+/**
+ * The bounds of the control socket (README "Security"): the shared defaults,
+ * with room for the largest control request body.
+ */
+export const CONTROL_LIMITS: Partial<ServerLimits> = { maxBodyBytes: MAX_BODY_BYTES };
 
 /** The umask that makes a new socket file mode 0600 (0o777 & ~0o177). */
 const SOCKET_UMASK = 0o177;
@@ -66,13 +74,10 @@ export async function startControlServer(
   handler: ControlHandler,
 ): Promise<ControlServer> {
   await clearSocketPath(path);
-  let server: Deno.HttpServer<Deno.UnixAddr>;
+  let listener: Deno.Listener;
   const previousMask = libc.umask(SOCKET_UMASK);
   try {
-    server = Deno.serve(
-      { path, transport: "unix", onListen: () => {}, onError: internalError },
-      (req) => handleRequest(req, handler),
-    );
+    listener = Deno.listen({ path, transport: "unix" });
   } catch (error) {
     throw socketError(path, error);
   } finally {
@@ -87,15 +92,22 @@ export async function startControlServer(
       throw new Error(`expected a socket of mode 0600, found mode 0${mode.toString(8)}`);
     }
   } catch (error) {
-    await server.shutdown();
+    listener.close();
     throw socketError(path, error);
   }
+  const server = serveBounded({
+    name: "control socket",
+    listener,
+    handler: (req) => handleRequest(req, handler),
+    errorResponse: (status, message) => json(status, { error: message }),
+    limits: CONTROL_LIMITS,
+  });
   let closed: Promise<void> | undefined;
   return {
     path,
     close: () =>
       closed ??= (async () => {
-        await server.shutdown();
+        await server.close();
         removeIfOurs(path, inode);
       })(),
   };

@@ -174,7 +174,9 @@ Deno.test("control socket: garbage on the wire does not stop the server", async 
       const timer = setTimeout(() => conn.close(), 500);
       try {
         const n = await conn.read(buf);
-        if (n !== null) assertMatch(new TextDecoder().decode(buf.subarray(0, n)), /^HTTP\/1\.1 4/);
+        if (n !== null) {
+          assertMatch(new TextDecoder().decode(buf.subarray(0, n)), /^HTTP\/1\.1 [45]/);
+        }
       } catch { /* closed */ }
       clearTimeout(timer);
       try {
