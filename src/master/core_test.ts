@@ -304,3 +304,33 @@ Deno.test("max_worker_lifetime recycles one worker at a time, gated on readiness
   const ready = sim.advance(SETTLE_MS);
   assertEquals(sim.killed(ready, "SIGTERM").length, 1);
 });
+
+Deno.test("ready = spawn with boot_timeout under the settle delay: no deadline spins", () => {
+  // Regression: nextDeadline counted boot_timeout in spawn mode, but nothing
+  // acted on it there, so the timer re-armed at zero delay until the settle.
+  const sim = new Sim(settings({ workers: 1, ready: "spawn", bootTimeoutMs: 500 }));
+  let ticks = 0;
+  for (let due = sim.core.nextDeadline(); due !== undefined; due = sim.core.nextDeadline()) {
+    if (++ticks > 10) throw new Error(`deadline ${due} never clears`);
+    sim.now = Math.max(sim.now, due);
+    sim.send({ type: "tick" });
+  }
+  assertEquals(sim.live().map((w) => w.state), ["ready"]);
+  assert(ticks <= 2, `${ticks} ticks to become ready`);
+});
+
+Deno.test("an abandoned reload re-adopts the serving generation's config", () => {
+  const sim = new Sim();
+  sim.advance(SETTLE_MS);
+  sim.send({ type: "signal", signal: "SIGHUP" });
+  const loaded = sim.send({
+    type: "config-loaded",
+    settings: settings(),
+    context: { name: "gen2" },
+  });
+  const adopted = (effects: Effect<Ctx>[]) =>
+    effects.flatMap((e) => e.type === "adopt-config" ? [e.context.name] : []);
+  assertEquals(adopted(loaded), ["gen2"]);
+  const abandoned = sim.exit(102, 4);
+  assertEquals(adopted(abandoned), ["gen1"], "the old generation serves under its own config");
+});

@@ -122,6 +122,11 @@ export class WorkerProcesses {
     } catch { /* it exited already; its exit event is on the queue */ }
   }
 
+  /** The process of worker `serial`, while it is ours. */
+  get(serial: number): WorkerProcess | undefined {
+    return this.#bySerial.get(serial);
+  }
+
   /** Drops worker `serial` once its exit has been handled; returns its record. */
   forget(serial: number): WorkerProcess | undefined {
     const worker = this.#bySerial.get(serial);
