@@ -18,7 +18,6 @@
  */
 
 import type { Config } from "../config/types.ts";
-import type { Logging } from "../logging/log.ts";
 import { getLog } from "../logging/log.ts";
 import { Pidfile } from "../pidfile/pidfile.ts";
 import { parseBind } from "../config/bind.ts";
@@ -26,62 +25,23 @@ import { ArbiterError, ExitCode } from "../errors.ts";
 import { HookRunner } from "../hooks/runner.ts";
 import { Operations } from "./operations.ts";
 import { NotifyHub } from "../notify/hub.ts";
-import { type Listener, ListenerPool } from "../sockets/listeners.ts";
+import { ListenerPool } from "../sockets/listeners.ts";
 import { ChildRegistry } from "../spawn/children.ts";
-import type { SelfInvocation } from "../spawn/self.ts";
 import { MasterCore } from "./core.ts";
-import { timerDelay } from "./deadlines.ts";
-import type { Effect, Event, MasterSignal } from "./events.ts";
+import type { Effect, Event } from "./events.ts";
 import { type GenerationContext, prepareGeneration, settingsOf } from "./generation.ts";
-import { upgradeEnv, upgradeState } from "./handover.ts";
+import { checkBeforeUpgrade, receiveHandover, upgradeEnv, upgradeState } from "./handover.ts";
 import { EventQueue } from "./queue.ts";
 import { loadConfig, MasterSettings } from "./reload.ts";
 import { WorkerProcesses } from "./workers.ts";
-import { blockAllSignals } from "../sys/libc.ts";
+import { ListenerKeeper } from "./listener_keeper.ts";
+import { SignalListeners } from "./signals.ts";
+import { DeadlineTimer } from "./timer.ts";
 import { ServiceManager } from "./systemd.ts";
-import { type AdoptedState, checkUpgrade, execUpgrade } from "./upgrade.ts";
+import { execUpgrade } from "./upgrade.ts";
+import type { MasterOptions } from "./options.ts";
 
-/** What the master is started with. */
-export interface MasterOptions {
-  config: Config;
-  /** Reads and validates the config again (SIGHUP), with the same command-line overrides. */
-  reloadConfig: () => Promise<Config>;
-  logging: Logging;
-  /** The master's environment without the variables that must not reach workers. */
-  masterEnv: Record<string, string>;
-  self: SelfInvocation;
-  /** LISTEN_FDNAMES of sockets inherited from systemd, by fd. */
-  inheritedNames?: Map<number, string>;
-  version: string;
-  /** The master's own arguments, for re-executing it (USR2). */
-  args: string[];
-  /** The master's full environment (with its own systemd variables), for USR2. */
-  fullEnv: Record<string, string>;
-  /** What the previous image handed over, when this one comes from an in-place upgrade. */
-  upgrade?: AdoptedState;
-}
-
-const SIGNALS: MasterSignal[] = [
-  "SIGCHLD",
-  "SIGHUP",
-  "SIGTERM",
-  "SIGINT",
-  "SIGQUIT",
-  "SIGTTIN",
-  "SIGTTOU",
-  "SIGUSR1",
-  "SIGUSR2",
-  "SIGWINCH",
-];
-
-function hasControllingTerminal(): boolean {
-  try {
-    Deno.openSync("/dev/tty").close();
-    return true;
-  } catch {
-    return false;
-  }
-}
+export type { MasterOptions } from "./options.ts";
 
 type MasterEvent = Event<GenerationContext>;
 type MasterEffect = Effect<GenerationContext>;
@@ -97,8 +57,6 @@ export async function runMaster(options: MasterOptions): Promise<number> {
 class Master {
   readonly #options: MasterOptions;
   readonly #queue = new EventQueue<MasterEvent>();
-  /** Contexts loaded by a reload whose event the core has not handled yet. */
-  readonly #pendingContexts = new Set<GenerationContext>();
   readonly #log = getLog();
   readonly #pool: ListenerPool;
   readonly #registry = new ChildRegistry();
@@ -110,10 +68,10 @@ class Master {
   #core?: MasterCore<GenerationContext>;
   #ops?: Operations<GenerationContext>;
   #startedAt: number;
-  #timer?: ReturnType<typeof setTimeout>;
-  #timerAt?: number;
+  readonly #timer = new DeadlineTimer(() => this.#queue.push({ type: "tick" }));
+  readonly #signals = new SignalListeners();
+  readonly #listeners: ListenerKeeper;
   #exitCode?: number;
-  #signalHandlers = new Map<MasterSignal, () => void>();
 
   constructor(options: MasterOptions) {
     this.#options = options;
@@ -131,6 +89,10 @@ class Master {
       umask: config.umask,
       inheritedNames: options.inheritedNames,
     });
+    this.#listeners = new ListenerKeeper(this.#pool, this.#log, {
+      inUse: () => this.#workers?.listenersInUse() ?? new Set(),
+      current: () => this.#core?.currentContext,
+    });
   }
 
   async run(): Promise<number> {
@@ -140,28 +102,15 @@ class Master {
       throw new ArbiterError(ExitCode.Runtime, "the on_starting hook failed; not starting");
     }
     const context = await this.#startResources(config);
-    if (upgrade?.state.notifyDir) {
-      await Deno.remove(upgrade.state.notifyDir, { recursive: true }).catch(() => {});
-    }
-    // Sockets an upgrade handed over stay while the old workers may hold them.
-    const inheritedWorkers = (upgrade?.state.workers.length ?? 0) > 0;
-    this.#pool.release(inheritedWorkers ? this.#pool.list() : context.listeners);
-    for (const warning of upgrade?.warnings ?? []) {
-      this.#log.warn("upgrade: {warning}", { warning });
-    }
+    const inherited = await receiveHandover(upgrade, this.#pool, context.listeners, this.#log);
     const started = upgrade
       ? "arbiter {version} master re-executed in place (pid {pid}); took over {count} worker(s)"
       : "arbiter {version} master started (pid {pid})";
-    this.#log.info(started, { version, pid: Deno.pid, count: upgrade?.state.workers.length });
-    this.#logListeners(context.listeners);
-    this.#installSignals();
+    this.#log.info(started, { version, pid: Deno.pid, count: inherited?.workers.length ?? 0 });
+    this.#listeners.logListening(context.listeners);
+    this.#signals.install((event) => this.#queue.push(event));
     const now = performance.now();
-    this.#core = new MasterCore(settingsOf(config), context, {
-      now,
-      inherited: inheritedWorkers
-        ? { generation: upgrade!.state.generation, workers: upgrade!.state.workers }
-        : undefined,
-    });
+    this.#core = new MasterCore(settingsOf(config), context, { now, inherited });
     this.#workers!.adopt(
       this.#core.snapshot().workers.map((w) => ({ ...w, pid: w.pid! })),
       { ...context, listeners: this.#pool.list() },
@@ -169,12 +118,12 @@ class Master {
     this.#systemd!.startWatchdog(() => this.#queue.push({ type: "tick" }));
     this.#settings!.watch();
     await this.#apply(this.#core.start(now));
-    this.#armTimer();
+    this.#timer.arm(this.#core.nextDeadline());
     while (this.#exitCode === undefined) {
       const event = await this.#queue.next();
       this.#beforeHandling(event);
       await this.#apply(this.#core.handle(event, performance.now()));
-      this.#armTimer();
+      this.#timer.arm(this.#exitCode === undefined ? this.#core.nextDeadline() : undefined);
     }
     this.#settings!.stopWatching();
     this.#workers?.close();
@@ -224,7 +173,7 @@ class Master {
 
   /** Executor-side bookkeeping an event needs before the core sees it. */
   #beforeHandling(event: MasterEvent): void {
-    if (event.type === "config-loaded") this.#pendingContexts.delete(event.context);
+    if (event.type === "config-loaded") this.#listeners.handled(event.context);
     if (event.type === "signal" && event.signal === "SIGCHLD") this.#workers!.reapForeign();
     if (event.type === "spawn-failed") this.#workers!.forget(event.serial);
     if (event.type === "exited") {
@@ -251,36 +200,6 @@ class Master {
     });
   }
 
-  #installSignals(): void {
-    for (const signal of SIGNALS) {
-      const handler = () =>
-        this.#queue.push({
-          type: "signal",
-          signal,
-          hasTerminal: signal === "SIGWINCH" ? hasControllingTerminal() : undefined,
-        });
-      Deno.addSignalListener(signal, handler);
-      this.#signalHandlers.set(signal, handler);
-    }
-    // An image started by an in-place upgrade inherits a fully blocked mask
-    // (see execUpgrade); now that every signal has a listener, let them in.
-    blockAllSignals(false);
-  }
-
-  #armTimer(): void {
-    const deadline = this.#exitCode === undefined ? this.#core?.nextDeadline() : undefined;
-    if (deadline === this.#timerAt) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = deadline;
-    if (deadline === undefined) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerAt = undefined;
-      this.#queue.push({ type: "tick" });
-    }, timerDelay(deadline, performance.now()));
-  }
-
   async #apply(effects: MasterEffect[]): Promise<void> {
     this.#systemd!.pingIfDue(performance.now());
     for (const effect of effects) await this.#carryOut(effect);
@@ -290,12 +209,7 @@ class Master {
     switch (effect.type) {
       case "spawn":
         this.#hooks.fire("pre_spawn", { workerId: effect.slot, generation: effect.generation });
-        return await this.#workers!.spawn(
-          effect.serial,
-          effect.slot,
-          effect.generation,
-          effect.context,
-        );
+        return await this.#workers!.spawn(effect);
       case "kill":
         this.#workers!.kill(effect.serial, effect.signal);
         if (effect.reason === "boot-timeout" || effect.reason === "watchdog-timeout") {
@@ -323,31 +237,25 @@ class Master {
       case "stopping":
         return await this.#systemd!.sendNow("STOPPING=1");
       case "reload-done":
-        return this.#systemd!.send("READY=1", `STATUS=${this.#statusLine()}`);
+        return this.#systemd!.ready(this.#core!.snapshot());
       case "check-upgrade":
-        return this.#checkUpgrade();
+        return checkBeforeUpgrade(this.#options, this.#registry, (e) => this.#queue.push(e));
       case "exec-upgrade":
         return await this.#execUpgrade(effect.generation);
       case "reopen-logs":
         return this.#options.logging.reopen();
       case "generation-ready":
-        this.#systemd!.send("READY=1", `STATUS=${this.#statusLine()}`);
+        this.#systemd!.ready(this.#core!.snapshot());
         this.#hooks.fire("when_ready", {
           generation: effect.generation,
           newWorkers: this.#core!.snapshot().desiredWorkers,
         });
         return;
       case "retire-generation":
-        return this.#releaseListeners();
+        return this.#listeners.release();
       case "exit":
         return this.#exit(effect.code);
     }
-  }
-
-  #statusLine(): string {
-    const snapshot = this.#core!.snapshot();
-    const ready = snapshot.workers.filter((w) => w.state === "ready").length;
-    return `${ready} of ${snapshot.desiredWorkers} worker(s) ready, generation ${snapshot.generation}`;
   }
 
   #loadConfig(): void {
@@ -358,20 +266,9 @@ class Master {
       hooks: this.#hooks,
       push: (event) => this.#queue.push(event),
       desiredWorkers: () => this.#core!.snapshot().desiredWorkers,
-      prepared: (context) => {
-        this.#pendingContexts.add(context);
-        const served = this.#workers!.listenersInUse();
-        this.#logListeners(context.listeners.filter((l) => !served.has(l)));
-      },
-      releaseListeners: () => this.#releaseListeners(),
+      prepared: (context) => this.#listeners.prepared(context),
+      releaseListeners: () => this.#listeners.release(),
     });
-  }
-
-  #checkUpgrade(): void {
-    const { self, args, fullEnv } = this.#options;
-    checkUpgrade(self, args, fullEnv, this.#registry)
-      .then((error) => this.#queue.push({ type: "upgrade-checked", error }))
-      .catch((error) => this.#queue.push({ type: "upgrade-checked", error: String(error) }));
   }
 
   async #execUpgrade(generation: number): Promise<void> {
@@ -392,33 +289,12 @@ class Master {
     this.#queue.push({ type: "upgrade-checked", error });
   }
 
-  #logListeners(listeners: Listener[]): void {
-    for (const l of listeners) {
-      this.#log.info("listening at {address} (fd {fd})", { address: l.address, fd: l.fd });
-    }
-  }
-
-  /** Closes listeners that neither the current generation nor any live worker uses. */
-  #releaseListeners(): void {
-    const keep = new Set<Listener>(this.#core?.currentContext.listeners ?? []);
-    for (const ctx of this.#pendingContexts) for (const l of ctx.listeners) keep.add(l);
-    for (const l of this.#workers?.listenersInUse() ?? []) keep.add(l);
-    for (const l of this.#pool.release(keep)) {
-      this.#log.info("closed listener {address}: no worker uses it any more", {
-        address: l.address,
-      });
-    }
-  }
-
   #exit(code: number): void {
     this.#systemd?.close();
-    for (const [signal, handler] of this.#signalHandlers) {
-      Deno.removeSignalListener(signal, handler);
-    }
-    this.#signalHandlers.clear();
+    this.#signals.remove();
     this.#pool.closeAll();
     this.#settings?.removePidfile();
     this.#exitCode = code;
-    clearTimeout(this.#timer);
+    this.#timer.arm(undefined);
   }
 }

@@ -12,6 +12,7 @@
  */
 
 import { monotonicUsec } from "../sys/libc.ts";
+import type { CoreSnapshot } from "./core.ts";
 
 /** A connection to the service manager's notify socket. */
 export class SystemdNotifier {
@@ -120,6 +121,16 @@ export class ServiceManager {
   async sendNow(...fields: string[]): Promise<void> {
     await this.notifier?.send(...fields).catch((error) =>
       this.log.warn("cannot notify systemd: {error}", { error: String(error) })
+    );
+  }
+
+  /** `READY=1` with a status line from the core's snapshot. */
+  ready(snapshot: CoreSnapshot): void {
+    const ready = snapshot.workers.filter((w) => w.state === "ready").length;
+    const { desiredWorkers, generation } = snapshot;
+    this.send(
+      "READY=1",
+      `STATUS=${ready} of ${desiredWorkers} worker(s) ready, generation ${generation}`,
     );
   }
 
