@@ -12,7 +12,7 @@ import {
   rejectsWith,
   SAMPLE_STATUS,
   unixFetch,
-} from "./_test_helpers.ts";
+} from "./_testing.ts";
 import { startControlServer } from "./server.ts";
 
 async function withServer(
