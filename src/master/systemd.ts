@@ -6,7 +6,7 @@
  *
  * Sending is best effort: a notify failure is logged by the caller, never
  * fatal. The variables are read once at start; they never reach a worker
- * (see PRIVATE_ENV in generation.ts).
+ * (see src/spawn/private_env.ts).
  *
  * @module
  */
