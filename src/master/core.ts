@@ -236,9 +236,11 @@ export class MasterCore<C> {
   #reopenLogs(): void {
     this.#s.emit({ type: "reopen-logs" });
     // Only to ready workers: one still booting (or still the exec shim) may
-    // not handle USR1 yet, and its default action is to terminate.
+    // not handle USR1 yet, and its default action is to terminate. A booting
+    // one gets it once it is ready, so no worker misses a log rotation.
     for (const w of this.#s.workers.values()) {
       if (w.state === "ready") this.#s.emit({ type: "kill", serial: w.serial, signal: "SIGUSR1" });
+      else if (w.state === "booting") w.usr1Pending = true;
     }
   }
 

@@ -58,6 +58,8 @@ export interface WorkerRecord {
   recycleAt?: number;
   /** Last `STATUS=` it sent. */
   status?: string;
+  /** A USR1 came while it was booting: it gets it once ready. */
+  usr1Pending?: boolean;
 }
 
 /** Per-slot history. */
@@ -244,6 +246,10 @@ export class CoreState<C> {
       w.recycleAt = now + s.maxLifetimeMs + Math.floor(this.random() * s.maxLifetimeJitterMs);
     }
     this.log("info", "worker {id} (pid {pid}) is ready ({why})", { id: w.slot, pid: w.pid, why });
+    if (w.usr1Pending) {
+      w.usr1Pending = false;
+      this.emit({ type: "kill", serial: w.serial, signal: "SIGUSR1" });
+    }
   }
 
   /** Makes `generation` the serving one and tells the executor to adopt its config. */

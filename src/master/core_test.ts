@@ -184,6 +184,31 @@ Deno.test("USR1 reopens logs and is forwarded to every ready worker, not booting
   assertEquals(sim.killed(sim.send({ type: "signal", signal: "SIGUSR1" }), "SIGUSR1"), [100, 101]);
 });
 
+Deno.test("USR1 is never lost: a worker booting when it came gets it once ready, once", () => {
+  const sim = new Sim(settings({ workers: 2, ready: "notify" }));
+  sim.send({ type: "notify", serial: sim.serialOf.get(100)!, fields: { READY: "1" } });
+  const usr1 = sim.send({ type: "signal", signal: "SIGUSR1" });
+  assertEquals(sim.killed(usr1, "SIGUSR1"), [100], "the ready one at once");
+  sim.send({ type: "signal", signal: "SIGUSR1" }); // two USR1s while booting: still one
+  const ready = sim.send({
+    type: "notify",
+    serial: sim.serialOf.get(101)!,
+    fields: { READY: "1" },
+  });
+  assertEquals(sim.killed(ready, "SIGUSR1"), [101], "the booting one as it becomes ready");
+  const later = sim.send({
+    type: "notify",
+    serial: sim.serialOf.get(101)!,
+    fields: { STATUS: "x" },
+  });
+  assertEquals(sim.killed(later, "SIGUSR1"), []);
+  // A booting worker that dies before ready takes its pending USR1 with it.
+  const s2 = new Sim(settings({ workers: 1, ready: "notify" }));
+  s2.send({ type: "signal", signal: "SIGUSR1" });
+  const replaced = s2.exit(100, 1);
+  assertEquals(s2.killed(replaced, "SIGUSR1"), []);
+});
+
 Deno.test("notify mode: ready at READY=1; silent past boot_timeout is aborted as a failed boot", () => {
   const sim = new Sim(settings({ workers: 2, ready: "notify", bootTimeoutMs: 5000 }));
   sim.send({ type: "notify", serial: sim.serialOf.get(100)!, fields: { READY: "1" } });
