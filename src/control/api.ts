@@ -45,6 +45,12 @@ export interface StatusReport {
     phase: "running" | "stopping";
     /** A reload is being prepared or rolled out. */
     reloading: boolean;
+    /**
+     * Worker ids whose worker failed to boot the same way on each of the last
+     * `tries` tries (at least 3): most likely a command that cannot work.
+     * Absent from masters that predate it.
+     */
+    cannot_boot?: { id: number; ended_with: string; tries: number }[];
   };
   workers: {
     /** The worker's slot (`ARBITER_WORKER_ID`). */

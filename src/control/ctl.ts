@@ -262,6 +262,9 @@ export function formatStatus(report: StatusReport): string {
     `master   pid ${m.pid}, arbiter ${m.version}, up ${formatDuration(m.uptime_s)}, ${flags}`,
     `config   ${m.config_file ?? "(none: command line only)"}`,
     `workers  ${m.workers_desired} desired, ${states.join(", ")}, generation ${m.generation}`,
+    ...(m.cannot_boot ?? []).map((f) =>
+      `failing  worker ${f.id} cannot boot: ${f.ended_with} before ready on each of the last ${f.tries} tries`
+    ),
     "",
   ];
   const header = ["ID", "PID", "GEN", "STATE", "AGE", "RESTARTS", "LAST EXIT", "STATUS"];

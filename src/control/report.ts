@@ -39,6 +39,7 @@ export interface MasterView {
     reloads: number;
     exits: Partial<Record<ExitReason, number>>;
   };
+  failing: ReadonlyArray<{ slot: number; what: string; tries: number }>;
 }
 
 /** What the master adds to the core's view for a status report. */
@@ -80,6 +81,7 @@ export function statusReport(core: MasterView, info: MasterInfo): StatusReport {
       workers_desired: core.desiredWorkers,
       phase: core.phase,
       reloading: core.reloading,
+      cannot_boot: core.failing.map((f) => ({ id: f.slot, ended_with: f.what, tries: f.tries })),
     },
     workers,
   };

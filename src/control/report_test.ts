@@ -58,6 +58,7 @@ Deno.test("statusReport: the core's workers, ages and master info", () => {
       workers_desired: 2,
       phase: "running",
       reloading: false,
+      cannot_boot: [],
     },
     workers: [
       {

@@ -29,7 +29,12 @@
  * @module
  */
 
-import { type CoreSnapshot, CoreState, type GenerationRecord } from "./core_state.ts";
+import {
+  CANNOT_BOOT_AFTER,
+  type CoreSnapshot,
+  CoreState,
+  type GenerationRecord,
+} from "./core_state.ts";
 import { nextDeadline } from "./deadlines.ts";
 import type {
   Effect,
@@ -47,6 +52,7 @@ export {
   ABANDON_AFTER_FAILURES,
   BACKOFF_BASE_MS,
   BACKOFF_MAX_MS,
+  CANNOT_BOOT_AFTER,
   type CoreCounters,
   type CoreSnapshot,
   QUICK_GRACE_MS,
@@ -201,6 +207,11 @@ export class MasterCore<C> {
         lastExit: s.slots.get(w.slot)?.lastExit,
       })),
       counters: { ...s.counters, exits: { ...s.counters.exits } },
+      failing: [...s.slots.entries()]
+        .filter(([slot, r]) =>
+          slot < s.desired && (r.bootFailure?.inARow ?? 0) >= CANNOT_BOOT_AFTER
+        )
+        .map(([slot, r]) => ({ slot, what: r.bootFailure!.what, tries: r.bootFailure!.inARow })),
     };
   }
 

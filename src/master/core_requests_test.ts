@@ -142,3 +142,28 @@ Deno.test("spawn failure: counted as a failed boot and retried with back-off", (
   assertEquals(spawns(sim.advance(BACKOFF_BASE_MS)).map((e) => e.slot), [0]);
   assertEquals(sim.core.snapshot().counters.bootFailures, 1);
 });
+
+Deno.test("a slot that fails to boot the same way every time is said plainly, once, and shown", () => {
+  const sim = new Sim(settings({ workers: 1 }));
+  const cannot = (effects: Effect<Ctx>[]) =>
+    effects.filter((e) => e.type === "log" && e.message.includes("cannot boot"));
+  let said = 0;
+  for (let i = 0; i < 5; i++) {
+    said += cannot(sim.exit(sim.pidsOf()[0], 1)).length;
+    sim.advance(sim.core.nextDeadline()! - sim.now);
+  }
+  assertEquals(said, 1, "said once, at the third failure in a row");
+  assertEquals(sim.core.snapshot().failing, [{ slot: 0, what: "exit code 1", tries: 5 }]);
+  // Once a worker of the slot becomes ready, it could boot after all.
+  sim.advance(SETTLE_MS);
+  assertEquals(sim.core.snapshot().failing, []);
+});
+
+Deno.test("boot failures that differ are not reported as 'cannot boot'", () => {
+  const sim = new Sim(settings({ workers: 1 }));
+  for (const code of [1, 2, 1, 2]) {
+    sim.exit(sim.pidsOf()[0], code);
+    sim.advance(sim.core.nextDeadline()! - sim.now);
+  }
+  assertEquals(sim.core.snapshot().failing, []);
+});

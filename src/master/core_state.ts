@@ -35,6 +35,8 @@ export const BACKOFF_MAX_MS = 10_000;
 export const STABLE_MS = 5000;
 /** Boot failures of a new generation, while an older one serves, that abandon a reload. */
 export const ABANDON_AFTER_FAILURES = 3;
+/** Boot failures of a slot in a row, all ending the same way, that say "this cannot boot". */
+export const CANNOT_BOOT_AFTER = 3;
 
 /** A worker as the core sees it. */
 export interface WorkerRecord {
@@ -68,6 +70,17 @@ export interface SlotRecord {
   retryAt: number;
   restarts: number;
   lastExit?: string;
+  /** How the last failed boots ended, while they all ended the same way. */
+  bootFailure?: { what: string; inARow: number };
+}
+
+/** A slot whose worker failed to boot the same way every time, lately. */
+export interface FailingSlot {
+  slot: number;
+  /** How each try ended (`exit code 1`, `killed by SIGSEGV`, `spawn failed`). */
+  what: string;
+  /** Tries in a row that ended so. */
+  tries: number;
 }
 
 /** Counters for `/metrics`, kept by the core as it judges each exit. */
@@ -92,6 +105,8 @@ export interface CoreSnapshot {
   reloading: boolean;
   workers: ReadonlyArray<Readonly<WorkerRecord> & { restarts: number; lastExit?: string }>;
   counters: Readonly<CoreCounters>;
+  /** Slots that look as if they can never boot (at least {@link CANNOT_BOOT_AFTER} same failures). */
+  failing: ReadonlyArray<FailingSlot>;
 }
 
 /** What the master is doing as a whole. */
@@ -178,6 +193,7 @@ export class CoreState<C> {
     for (const slot of this.slots.values()) {
       slot.bootFailures = 0;
       slot.retryAt = 0;
+      slot.bootFailure = undefined;
     }
   }
 
@@ -246,6 +262,7 @@ export class CoreState<C> {
       w.recycleAt = now + s.maxLifetimeMs + Math.floor(this.random() * s.maxLifetimeJitterMs);
     }
     this.log("info", "worker {id} (pid {pid}) is ready ({why})", { id: w.slot, pid: w.pid, why });
+    this.slot(w.slot).bootFailure = undefined; // it can boot after all
     if (w.usr1Pending) {
       w.usr1Pending = false;
       this.emit({ type: "kill", serial: w.serial, signal: "SIGUSR1" });

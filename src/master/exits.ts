@@ -16,6 +16,7 @@ import {
   ABANDON_AFTER_FAILURES,
   BACKOFF_BASE_MS,
   BACKOFF_MAX_MS,
+  CANNOT_BOOT_AFTER,
   type CoreState,
   STABLE_MS,
   stopReasonText,
@@ -160,6 +161,18 @@ function countBootFailure<C>(state: CoreState<C>, w: WorkerRecord, now: number, 
   if (generation) generation.bootFailures++;
   const delay = Math.min(BACKOFF_BASE_MS * 2 ** (slot.bootFailures - 1), BACKOFF_MAX_MS);
   slot.retryAt = now + delay;
+  const same = slot.bootFailure?.what === what;
+  slot.bootFailure = { what, inARow: same ? slot.bootFailure!.inARow + 1 : 1 };
+  if (slot.bootFailure.inARow === CANNOT_BOOT_AFTER) {
+    // Said once, plainly: retrying quietly forever hides a command that cannot work.
+    state.log(
+      "error",
+      "worker {id} cannot boot: it ended with {what} before it was ready on each of the last " +
+        "{count} tries; still retrying, with back-off. Check the command and its output above " +
+        "(arbiter ctl status shows this too)",
+      { id: w.slot, what, count: CANNOT_BOOT_AFTER },
+    );
+  }
   const level: Level = delay === BACKOFF_MAX_MS && slot.bootFailures > 8 ? "debug" : "warning";
   state.log(
     level,
