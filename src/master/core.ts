@@ -29,12 +29,7 @@
  * @module
  */
 
-import {
-  CANNOT_BOOT_AFTER,
-  type CoreSnapshot,
-  CoreState,
-  type GenerationRecord,
-} from "./core_state.ts";
+import { type CoreSnapshot, CoreState, type GenerationRecord } from "./core_state.ts";
 import { nextDeadline } from "./deadlines.ts";
 import type {
   Effect,
@@ -195,24 +190,7 @@ export class MasterCore<C> {
 
   /** A read-only view of the state, for status and metrics (a copy). */
   snapshot(): CoreSnapshot {
-    const s = this.#s;
-    return {
-      generation: s.current.number,
-      desiredWorkers: s.desired,
-      phase: s.phase.kind,
-      reloading: s.reloading || s.previous !== undefined,
-      workers: [...s.workers.values()].map((w) => ({
-        ...w,
-        restarts: s.slots.get(w.slot)?.restarts ?? 0,
-        lastExit: s.slots.get(w.slot)?.lastExit,
-      })),
-      counters: { ...s.counters, exits: { ...s.counters.exits } },
-      failing: [...s.slots.entries()]
-        .filter(([slot, r]) =>
-          slot < s.desired && (r.bootFailure?.inARow ?? 0) >= CANNOT_BOOT_AFTER
-        )
-        .map(([slot, r]) => ({ slot, what: r.bootFailure!.what, tries: r.bootFailure!.inARow })),
-    };
+    return this.#s.snapshot();
   }
 
   /** The spawn context of the current generation. */

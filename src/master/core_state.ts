@@ -269,6 +269,27 @@ export class CoreState<C> {
     }
   }
 
+  /** A copy of the state for status and metrics. */
+  snapshot(): CoreSnapshot {
+    return {
+      generation: this.current.number,
+      desiredWorkers: this.desired,
+      phase: this.phase.kind,
+      reloading: this.reloading || this.previous !== undefined,
+      workers: [...this.workers.values()].map((w) => ({
+        ...w,
+        restarts: this.slots.get(w.slot)?.restarts ?? 0,
+        lastExit: this.slots.get(w.slot)?.lastExit,
+      })),
+      counters: { ...this.counters, exits: { ...this.counters.exits } },
+      failing: [...this.slots.entries()]
+        .filter(([slot, r]) =>
+          slot < this.desired && (r.bootFailure?.inARow ?? 0) >= CANNOT_BOOT_AFTER
+        )
+        .map(([slot, r]) => ({ slot, what: r.bootFailure!.what, tries: r.bootFailure!.inARow })),
+    };
+  }
+
   /** Makes `generation` the serving one and tells the executor to adopt its config. */
   serve(generation: GenerationRecord<C>): void {
     this.current = generation;
