@@ -1,6 +1,8 @@
 /**
  * Named exit codes and the one error type that carries them to the single
- * exit path in `main.ts`. Nothing else in the program calls `Deno.exit`.
+ * exit path in `main.ts`. Nothing else in the master calls `Deno.exit` (the exec
+ * shim, src/spawn/exec_shim.ts, is a separate short-lived process that exits
+ * with its own codes).
  *
  * @module
  */

@@ -1,5 +1,5 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
-import { assertConfigError } from "./_assert.ts";
+import { assertConfigError } from "./_testing.ts";
 import { parseBind, parseHostPort, UNIX_PATH_MAX } from "./bind.ts";
 
 Deno.test("parseBind() reads HOST:PORT with a hostname or IPv4 address", () => {

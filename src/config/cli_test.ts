@@ -1,5 +1,5 @@
 import { deepStrictEqual, ok } from "node:assert/strict";
-import { assertConfigError } from "./_assert.ts";
+import { assertConfigError } from "./_testing.ts";
 import { helpText, parseCli } from "./cli.ts";
 
 const run = (overrides = {}, extra = {}) => ({

@@ -1,6 +1,6 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
-import { assertConfigErrorAsync } from "./_assert.ts";
+import { assertConfigErrorAsync } from "./_testing.ts";
 import { formatConfig, loadConfig } from "./load.ts";
 import type { Config } from "./types.ts";
 

@@ -1,6 +1,6 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
-import { assertConfigErrorAsync } from "./_assert.ts";
+import { assertConfigErrorAsync } from "./_testing.ts";
 import { formatConfig, loadConfig } from "./load.ts";
 import { saturationConfig } from "./saturation.ts";
 import { configSchema, MAX_MEMORY_MIB, parseMemoryMib } from "./schema.ts";

@@ -57,6 +57,12 @@ export interface StatusReport {
     autoscale?: { min: number; max: number } | null;
     /** Saturation (issue 15): `max_worker_memory` in bytes, or null when off. */
     max_worker_memory_bytes?: number | null;
+    /**
+     * Worker ids whose worker failed to boot the same way on each of the last
+     * `tries` tries (at least 3): most likely a command that cannot work.
+     * Absent from masters that predate it.
+     */
+    cannot_boot?: { id: number; ended_with: string; tries: number }[];
   };
   workers: {
     /** The worker's slot (`ARBITER_WORKER_ID`). */

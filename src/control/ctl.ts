@@ -296,6 +296,9 @@ export function formatStatus(report: StatusReport): string {
     `workers  ${m.workers_desired} desired${bounds}, ${
       states.join(", ")
     }, generation ${m.generation}`,
+    ...(m.cannot_boot ?? []).map((f) =>
+      `failing  worker ${f.id} cannot boot: ${f.ended_with} before ready on each of the last ${f.tries} tries`
+    ),
   ];
   if (m.listeners !== undefined && m.listeners.length > 0) {
     lines.push(`queue    ${formatQueues(m.listeners)}`);

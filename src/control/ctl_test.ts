@@ -5,7 +5,7 @@ import {
 } from "node:assert/strict";
 import { parseCli } from "../config/cli.ts";
 import type { StatusReport } from "./api.ts";
-import { FakeHandler, makeStaleSocket, SAMPLE_STATUS } from "./_test_helpers.ts";
+import { FakeHandler, makeStaleSocket, SAMPLE_STATUS } from "./_testing.ts";
 import { type CtlRequest, formatDuration, formatStatus, runCtl } from "./ctl.ts";
 import { startControlServer } from "./server.ts";
 import { connectionCap, softFileLimit } from "../http/bounded_server.ts";

@@ -110,7 +110,8 @@ export interface MetricsServer {
  *
  * @example Usage
  * ```ts
- * import { startMetricsServer } from "./metrics.ts";
+ * import { type MetricsSnapshot, startMetricsServer } from "./metrics.ts";
+ * declare const master: { isReady(): boolean; metrics(): MetricsSnapshot };
  * const metrics = await startMetricsServer("0.0.0.0", 9100, {
  *   alive: () => true,
  *   ready: () => master.isReady(),
@@ -213,7 +214,8 @@ type Family = {
  *
  * @example Usage
  * ```ts
- * import { formatPrometheus } from "./metrics.ts";
+ * import { formatPrometheus, type MetricsSnapshot } from "./metrics.ts";
+ * declare const snapshot: MetricsSnapshot; // with 4 ready workers
  * formatPrometheus(snapshot).includes('arbiter_workers{state="ready"} 4'); // true
  * ```
  */

@@ -8,7 +8,7 @@ import {
 // deno-lint-ignore no-import-prefix
 import parsePrometheus from "npm:parse-prometheus-text-format@1.1.1";
 import { ArbiterError, ExitCode } from "../errors.ts";
-import { rejectsWith } from "./_test_helpers.ts";
+import { rejectsWith } from "./_testing.ts";
 import {
   EXIT_REASONS,
   formatPrometheus,

@@ -2,14 +2,7 @@ import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { MasterCore, SETTLE_MS } from "../master/core.ts";
 import type { Effect, Settings } from "../master/events.ts";
 import { formatPrometheus } from "./metrics.ts";
-import {
-  type ExitingWorker,
-  exitReason,
-  isReady,
-  MasterCounters,
-  metricsSnapshot,
-  statusReport,
-} from "./report.ts";
+import { isReady, metricsSnapshot, statusReport } from "./report.ts";
 
 const SETTINGS: Settings = {
   workers: 2,
@@ -65,6 +58,7 @@ Deno.test("statusReport: the core's workers, ages and master info", () => {
       workers_desired: 2,
       phase: "running",
       reloading: false,
+      cannot_boot: [],
     },
     workers: [
       {
@@ -108,82 +102,34 @@ Deno.test("isReady: running with enough ready workers; never while stopping", ()
   assertEquals(isReady(core.snapshot()), false);
 });
 
-Deno.test("exitReason: each reason", () => {
-  const base: ExitingWorker = {
-    state: "ready",
-    stopReason: undefined,
-    failedBoot: false,
-    killSent: false,
-    readyAt: 1,
-  };
-  const cases: [Partial<ExitingWorker>, number, string | null, string][] = [
-    [{ state: "stopping", stopReason: "stop" }, 0, null, "stopped"],
-    [{ state: "stopping", stopReason: "scaled down" }, 0, "SIGTERM", "stopped"],
-    [
-      { state: "stopping", stopReason: "stop", killSent: true },
-      137,
-      "SIGKILL",
-      "killed_after_grace",
-    ],
-    [{ state: "stopping", stopReason: "timeout" }, 134, "SIGABRT", "timeout"],
-    [
-      { state: "stopping", stopReason: "boot timeout", failedBoot: true },
-      0,
-      "SIGABRT",
-      "boot_failure",
-    ],
-    [{ state: "booting", readyAt: undefined }, 1, null, "boot_failure"],
-    [{}, 0, null, "exited"],
-    [{}, 2, null, "error"],
-    [{}, 137, "SIGKILL", "sigkill"],
-    [{}, 139, "SIGSEGV", "signal"],
-  ];
-  for (const [over, code, signal, reason] of cases) {
-    assertEquals(exitReason({ ...base, ...over }, code, signal), reason, JSON.stringify(over));
-  }
-});
-
-Deno.test("MasterCounters and metricsSnapshot", () => {
-  const counters = new MasterCounters();
-  const ready: ExitingWorker = { state: "ready", failedBoot: false, killSent: false, readyAt: 1 };
-  counters.workerExited(ready, 1, null, false);
-  counters.workerExited({ ...ready, state: "booting", readyAt: undefined }, 1, null, false);
-  counters.workerExited(
-    { ...ready, state: "stopping", stopReason: "timeout" },
-    0,
-    "SIGABRT",
-    false,
-  );
-  counters.workerExited({ ...ready, state: "stopping", stopReason: "stop" }, 0, null, true);
-  counters.workerExited(ready, 0, "SIGKILL", true); // the master was stopping: not replaced
-  counters.spawnFailed(false);
-  counters.reloaded();
-
-  const { core, absorb } = runningCore();
+Deno.test("metricsSnapshot: counters come from the core's snapshot, every reason listed", () => {
+  const { core, serials, absorb } = runningCore();
   absorb(core.handle({ type: "tick" }, 1000 + SETTLE_MS), 1000 + SETTLE_MS);
-  const snap = metricsSnapshot(core.snapshot(), counters, 12.5);
+  // A ready worker dies with code 1: an "error" exit and a restart.
+  absorb(core.handle({ type: "exited", serial: serials[0], code: 1, signal: null }, 3000), 3000);
+  const snap = metricsSnapshot(core.snapshot(), 12.5);
   assertEquals(snap, {
-    workers: { booting: 0, ready: 2, stopping: 0 },
+    workers: { booting: 1, ready: 1, stopping: 0 },
     workersDesired: 2,
-    restarts: 4,
-    bootFailures: 2,
-    timeouts: 1,
-    reloads: 1,
+    restarts: 1,
+    bootFailures: 0,
+    timeouts: 0,
+    reloads: 0,
     exits: {
-      stopped: 1,
+      stopped: 0,
       killed_after_grace: 0,
       exited: 0,
       error: 1,
       signal: 0,
-      sigkill: 1,
-      timeout: 1,
-      boot_failure: 1,
+      sigkill: 0,
+      timeout: 0,
+      boot_failure: 0,
     },
     uptimeSeconds: 12.5,
     generation: 1,
   });
-  // The snapshot is a copy: later counts do not change it.
-  counters.workerExited(ready, 1, null, false);
+  // The snapshot is a copy: later exits do not change it.
+  absorb(core.handle({ type: "exited", serial: serials[1], code: 1, signal: null }, 3100), 3100);
   assertEquals(snap.exits.error, 1);
   formatPrometheus(snap);
 });

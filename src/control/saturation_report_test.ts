@@ -1,5 +1,5 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { SAMPLE_STATUS } from "./_test_helpers.ts";
+import { SAMPLE_STATUS } from "./_testing.ts";
 import type { MetricsSnapshot } from "./metrics.ts";
 import { withSaturationMetrics, withSaturationStatus } from "./saturation_report.ts";
 

@@ -60,7 +60,9 @@ export interface ControlServer {
  *
  * @example Usage
  * ```ts
+ * import type { ControlHandler } from "./api.ts";
  * import { startControlServer } from "./server.ts";
+ * declare const master: { statusReport: ControlHandler["status"]; control: ControlHandler["act"] };
  * const server = await startControlServer("/run/app/ctl.sock", {
  *   status: () => master.statusReport(),
  *   act: (action) => master.control(action),

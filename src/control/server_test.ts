@@ -6,13 +6,7 @@ import {
 import { ArbiterError, ExitCode } from "../errors.ts";
 import * as libc from "../sys/libc.ts";
 import { MAX_BODY_BYTES } from "./api.ts";
-import {
-  FakeHandler,
-  makeStaleSocket,
-  rejectsWith,
-  SAMPLE_STATUS,
-  unixFetch,
-} from "./_test_helpers.ts";
+import { FakeHandler, makeStaleSocket, rejectsWith, SAMPLE_STATUS, unixFetch } from "./_testing.ts";
 import { startControlServer } from "./server.ts";
 
 async function withServer(

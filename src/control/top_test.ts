@@ -5,7 +5,7 @@ import {
 } from "node:assert/strict";
 import { parseCli } from "../config/cli.ts";
 import { ConfigError } from "../errors.ts";
-import { FakeHandler, SAMPLE_STATUS } from "./_test_helpers.ts";
+import { FakeHandler, SAMPLE_STATUS } from "./_testing.ts";
 import type { StatusReport } from "./api.ts";
 import { type CtlRequest, formatStatus, runCtl } from "./ctl.ts";
 import { startControlServer } from "./server.ts";

@@ -3,99 +3,12 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import {
   ABANDON_AFTER_FAILURES,
   BACKOFF_BASE_MS,
-  MasterCore,
   QUICK_GRACE_MS,
   SETTLE_MS,
   STABLE_MS,
 } from "./core.ts";
-import type { Effect, Event, Settings } from "./events.ts";
-
-type Ctx = { name: string };
-
-function settings(over: Partial<Settings> = {}): Settings {
-  return {
-    workers: 2,
-    gracefulTimeoutMs: 30_000,
-    bootTimeoutMs: 30_000,
-    ready: "spawn",
-    watchdogMs: 0,
-    maxLifetimeMs: 0,
-    maxLifetimeJitterMs: 0,
-    commandName: "app",
-    ...over,
-  };
-}
-
-/** Drives a core like the executor would: spawns get pids, time moves on demand. */
-class Sim {
-  core: MasterCore<Ctx>;
-  now = 0;
-  nextPid = 100;
-  effects: Effect<Ctx>[] = [];
-  pids = new Map<number, number>(); // serial -> pid
-  serialOf = new Map<number, number>(); // pid -> serial
-
-  constructor(s: Settings = settings(), ctx: Ctx = { name: "gen1" }) {
-    this.core = new MasterCore(s, ctx, { random: () => 0.5 });
-    this.#absorb(this.core.start(this.now));
-  }
-
-  #absorb(effects: Effect<Ctx>[]): void {
-    this.effects.push(...effects);
-    for (const e of effects) {
-      if (e.type === "spawn") {
-        const pid = this.nextPid++;
-        this.pids.set(e.serial, pid);
-        this.serialOf.set(pid, e.serial);
-        this.#absorb(this.core.handle({ type: "spawned", serial: e.serial, pid }, this.now));
-      }
-    }
-  }
-
-  send(event: Event<Ctx>): Effect<Ctx>[] {
-    const before = this.effects.length;
-    this.#absorb(this.core.handle(event, this.now));
-    return this.effects.slice(before);
-  }
-
-  /** Moves the clock to `ms` later, firing ticks at every deadline on the way. */
-  advance(ms: number): Effect<Ctx>[] {
-    const before = this.effects.length;
-    const end = this.now + ms;
-    for (let spins = 0;; spins++) {
-      const due = this.core.nextDeadline();
-      if (due === undefined || due > end) break;
-      // A deadline that handling does not move would spin the real timer.
-      if (spins > 10_000) throw new Error(`deadline ${due} never clears`);
-      this.now = Math.max(this.now, due);
-      this.#absorb(this.core.handle({ type: "tick" }, this.now));
-    }
-    this.now = end;
-    return this.effects.slice(before);
-  }
-
-  exit(pid: number, code = 0, signal: string | null = null): Effect<Ctx>[] {
-    return this.send({ type: "exited", serial: this.serialOf.get(pid)!, code, signal });
-  }
-
-  live() {
-    return this.core.snapshot().workers;
-  }
-
-  pidsOf(filter: (w: ReturnType<Sim["live"]>[number]) => boolean = () => true): number[] {
-    return this.live().filter(filter).map((w) => w.pid!).sort((a, b) => a - b);
-  }
-
-  /** Pids sent `signal` within `effects`. */
-  killed(effects: Effect<Ctx>[], signal: string): number[] {
-    return effects.filter((e) => e.type === "kill" && e.signal === signal)
-      .map((e) => this.pids.get((e as { serial: number }).serial)!).sort((a, b) => a - b);
-  }
-}
-
-const spawns = (effects: Effect<Ctx>[]) =>
-  effects.filter((e) => e.type === "spawn") as Extract<Effect<Ctx>, { type: "spawn" }>[];
-const exits = (effects: Effect<Ctx>[]) => effects.filter((e) => e.type === "exit");
+import type { Effect } from "./events.ts";
+import { type Ctx, exits, settings, Sim, spawns } from "./_testing.ts";
 
 Deno.test("start spawns one worker per slot and they become ready after the settle delay", () => {
   const sim = new Sim(settings({ workers: 3 }));
@@ -271,6 +184,31 @@ Deno.test("USR1 reopens logs and is forwarded to every ready worker, not booting
   assertEquals(sim.killed(sim.send({ type: "signal", signal: "SIGUSR1" }), "SIGUSR1"), [100, 101]);
 });
 
+Deno.test("USR1 is never lost: a worker booting when it came gets it once ready, once", () => {
+  const sim = new Sim(settings({ workers: 2, ready: "notify" }));
+  sim.send({ type: "notify", serial: sim.serialOf.get(100)!, fields: { READY: "1" } });
+  const usr1 = sim.send({ type: "signal", signal: "SIGUSR1" });
+  assertEquals(sim.killed(usr1, "SIGUSR1"), [100], "the ready one at once");
+  sim.send({ type: "signal", signal: "SIGUSR1" }); // two USR1s while booting: still one
+  const ready = sim.send({
+    type: "notify",
+    serial: sim.serialOf.get(101)!,
+    fields: { READY: "1" },
+  });
+  assertEquals(sim.killed(ready, "SIGUSR1"), [101], "the booting one as it becomes ready");
+  const later = sim.send({
+    type: "notify",
+    serial: sim.serialOf.get(101)!,
+    fields: { STATUS: "x" },
+  });
+  assertEquals(sim.killed(later, "SIGUSR1"), []);
+  // A booting worker that dies before ready takes its pending USR1 with it.
+  const s2 = new Sim(settings({ workers: 1, ready: "notify" }));
+  s2.send({ type: "signal", signal: "SIGUSR1" });
+  const replaced = s2.exit(100, 1);
+  assertEquals(s2.killed(replaced, "SIGUSR1"), []);
+});
+
 Deno.test("notify mode: ready at READY=1; silent past boot_timeout is aborted as a failed boot", () => {
   const sim = new Sim(settings({ workers: 2, ready: "notify", bootTimeoutMs: 5000 }));
   sim.send({ type: "notify", serial: sim.serialOf.get(100)!, fields: { READY: "1" } });
@@ -303,4 +241,34 @@ Deno.test("max_worker_lifetime recycles one worker at a time, gated on readiness
   assertEquals(sim.killed(due, "SIGTERM"), [], "the old one serves until its replacement is ready");
   const ready = sim.advance(SETTLE_MS);
   assertEquals(sim.killed(ready, "SIGTERM").length, 1);
+});
+
+Deno.test("ready = spawn with boot_timeout under the settle delay: no deadline spins", () => {
+  // Regression: nextDeadline counted boot_timeout in spawn mode, but nothing
+  // acted on it there, so the timer re-armed at zero delay until the settle.
+  const sim = new Sim(settings({ workers: 1, ready: "spawn", bootTimeoutMs: 500 }));
+  let ticks = 0;
+  for (let due = sim.core.nextDeadline(); due !== undefined; due = sim.core.nextDeadline()) {
+    if (++ticks > 10) throw new Error(`deadline ${due} never clears`);
+    sim.now = Math.max(sim.now, due);
+    sim.send({ type: "tick" });
+  }
+  assertEquals(sim.live().map((w) => w.state), ["ready"]);
+  assert(ticks <= 2, `${ticks} ticks to become ready`);
+});
+
+Deno.test("an abandoned reload re-adopts the serving generation's config", () => {
+  const sim = new Sim();
+  sim.advance(SETTLE_MS);
+  sim.send({ type: "signal", signal: "SIGHUP" });
+  const loaded = sim.send({
+    type: "config-loaded",
+    settings: settings(),
+    context: { name: "gen2" },
+  });
+  const adopted = (effects: Effect<Ctx>[]) =>
+    effects.flatMap((e) => e.type === "adopt-config" ? [e.context.name] : []);
+  assertEquals(adopted(loaded), ["gen2"]);
+  const abandoned = sim.exit(102, 4);
+  assertEquals(adopted(abandoned), ["gen1"], "the old generation serves under its own config");
 });

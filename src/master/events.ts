@@ -5,7 +5,10 @@
  *
  * Events arrive from: signal listeners, child `status` promises, the spawn
  * call itself, the single deadline timer, config reloads, worker notify
- * sockets and (later) the control socket.
+ * sockets, the control socket and the file watcher. A request that someone
+ * waits on (control socket, `/livez` probe) carries a `reply` callback; the
+ * core answers it with a `reply` effect, so what the caller hears is what the
+ * core decided.
  *
  * @module
  */
@@ -26,6 +29,15 @@ export type MasterSignal =
 /** Signals the master sends to workers. */
 export type WorkerSignal = "SIGTERM" | "SIGQUIT" | "SIGKILL" | "SIGUSR1" | "SIGABRT";
 
+/** The answer to a request: what was done, or why it was refused. */
+export type Reply = { ok: true; message: string } | { ok: false; error: string };
+
+/** Where a {@link Reply} goes; the executor calls it when it applies the `reply` effect. */
+export type ReplyTo = (reply: Reply) => void;
+
+/** Actions that arrive as requests rather than signals. */
+export type RequestAction = "reload" | "upgrade" | "stop" | "quick-stop";
+
 /** An input to the master. `C` is the spawn context of a generation (opaque to the core). */
 export type Event<C> =
   /** A signal to the master; `hasTerminal` says whether it has a controlling terminal. */
@@ -40,8 +52,8 @@ export type Event<C> =
   | { type: "notify"; serial: number; fields: Record<string, string> }
   /** The deadline timer fired. */
   | { type: "tick" }
-  /** A liveness probe (/livez): the loop calls `reply` when it reaches it in the queue. */
-  | { type: "probe"; reply: () => void }
+  /** A liveness probe (/livez): answered when the loop reaches it in the queue. */
+  | { type: "probe"; reply: ReplyTo }
   /** A reload's config was loaded and its listeners opened. */
   | { type: "config-loaded"; settings: Settings; context: C }
   /** A reload's config was refused; the running one stays. */
@@ -50,9 +62,9 @@ export type Event<C> =
    * The same requests as HUP, USR2, TERM and INT from elsewhere (control
    * socket, file watcher); `source` names it in the log.
    */
-  | { type: "request"; action: "reload" | "upgrade" | "stop" | "quick-stop"; source: string }
+  | { type: "request"; action: RequestAction; source: string; reply?: ReplyTo }
   /** A request to change the number of workers (control socket). */
-  | { type: "scale"; workers: number }
+  | { type: "scale"; workers: number; reply?: ReplyTo }
   /** The pre-upgrade check ended (or the exec failed): `error` unset means go ahead. */
   | { type: "upgrade-checked"; error?: string };
 
@@ -77,10 +89,21 @@ export type Level = "debug" | "info" | "warning" | "error";
 /** An action for the executor. */
 export type Effect<C> =
   | { type: "spawn"; serial: number; slot: number; generation: number; context: C }
-  | { type: "kill"; serial: number; signal: WorkerSignal }
+  /** Signal worker `serial`; `reason` is set when this asks it to stop (hooks key on it). */
+  | { type: "kill"; serial: number; signal: WorkerSignal; reason?: StopReason }
+  /** The desired number of workers changed (the `nworkers_changed` hook). */
+  | { type: "workers-changed"; from: number; to: number }
   | { type: "log"; level: Level; message: string; props?: Record<string, unknown> }
   /** Re-read the config file and answer with config-loaded or config-failed. */
   | { type: "load-config" }
+  /**
+   * The serving generation changed (a reload was accepted, or abandoned and
+   * the previous one serves again): apply the master-level parts of its
+   * config (logging, pidfile, hooks, file watcher).
+   */
+  | { type: "adopt-config"; context: C }
+  /** Answer a request with what the core decided. */
+  | { type: "reply"; to: ReplyTo; reply: Reply }
   | { type: "reopen-logs" }
   /** Every worker of `generation` is ready (first time only): systemd READY=1, when_ready. */
   | { type: "generation-ready"; generation: number }
@@ -96,3 +119,28 @@ export type Effect<C> =
   | { type: "retire-generation"; generation: number }
   /** The master is done: clean up (pidfile, sockets) and exit with `code`. */
   | { type: "exit"; code: number };
+
+/** Why the core asked a worker to stop; log text comes from {@link STOP_REASON_TEXT}. */
+export type StopReason =
+  | "master-stopping"
+  | "master-quick-stop"
+  | "scaled-down"
+  | "replaced"
+  | "max-age"
+  | "reload-abandoned"
+  | "boot-timeout"
+  | "watchdog-timeout"
+  | "worker-stopping";
+
+/** How each {@link StopReason} reads in the log. */
+export const STOP_REASON_TEXT: Record<StopReason, string> = {
+  "master-stopping": "the master is stopping",
+  "master-quick-stop": "the master is stopping quickly",
+  "scaled-down": "scaled down",
+  "replaced": "replaced by a new generation",
+  "max-age": "reached its maximum age",
+  "reload-abandoned": "reload abandoned",
+  "boot-timeout": "boot timeout",
+  "watchdog-timeout": "timeout",
+  "worker-stopping": "worker said STOPPING=1",
+};

@@ -14,6 +14,7 @@ import type { Listener, ListenerPool } from "../sockets/listeners.ts";
 import { resolveIdentity } from "../spawn/identity.ts";
 import { CommandNotExecutable, resolveCommand } from "../spawn/resolve.ts";
 import type { Settings } from "./events.ts";
+import { PRIVATE_ENV } from "../spawn/private_env.ts";
 
 /** What every worker of one generation is started with. */
 export interface GenerationContext {
@@ -27,16 +28,7 @@ export interface GenerationContext {
   gid?: number;
 }
 
-/** Environment variables of the master that must never reach a worker. */
-export const PRIVATE_ENV = [
-  "LISTEN_FDS",
-  "LISTEN_PID",
-  "LISTEN_FDNAMES",
-  "NOTIFY_SOCKET",
-  "WATCHDOG_USEC",
-  "WATCHDOG_PID",
-  "ARBITER_NOTIFY_STREAM",
-];
+export { PRIVATE_ENV };
 
 /** The core's view of a config. */
 export function settingsOf(config: Config): Settings {

@@ -5,8 +5,9 @@
  * are set, so the master is no heavier without them.
  *
  * Control requests never act directly: each becomes an event on the master's
- * queue, handled in turn like a signal. Status and metrics read the core's
- * snapshot, which is a copy.
+ * queue, handled in turn like a signal, and its answer is the reply the core
+ * decided. Status and metrics (counters included) read the core's snapshot,
+ * which is a copy.
  *
  * @module
  */
@@ -15,10 +16,15 @@ import { parseHostPort } from "../config/bind.ts";
 import type { Config } from "../config/types.ts";
 import type { ControlAction, ControlResult } from "../control/api.ts";
 import { type MetricsServer, startMetricsServer } from "../control/metrics.ts";
-import { isReady, MasterCounters, metricsSnapshot, statusReport } from "../control/report.ts";
+import { isReady, metricsSnapshot, statusReport } from "../control/report.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
 import type { CoreSnapshot } from "./core.ts";
-import type { Event } from "./events.ts";
+import type { Event, Reply } from "./events.ts";
+
+/** How long a control request waits for the loop's answer. */
+const REPLY_TIMEOUT_MS = 10_000;
+/** How long `/livez` waits for the loop to reach its probe. */
+const PROBE_TIMEOUT_MS = 2000;
 
 /** What the operations need from the master. */
 export interface OperationsHost<C> {
@@ -26,8 +32,8 @@ export interface OperationsHost<C> {
   snapshot(): CoreSnapshot | undefined;
   /** Puts an event on the master's queue. */
   push(event: Event<C>): void;
-  /** Whether the loop is still turning (it answers a probe through its queue). */
-  alive(): Promise<boolean>;
+  /** Whether the loop has ended (nothing on the queue will be answered). */
+  loopEnded(): boolean;
   version: string;
   /** Wall-clock time the master started (kept across an in-place upgrade). */
   startedAt: number;
@@ -35,7 +41,6 @@ export interface OperationsHost<C> {
 
 /** The control and metrics servers of one master. */
 export class Operations<C> {
-  readonly counters = new MasterCounters();
   #control?: ControlServer;
   #metrics?: MetricsServer;
 
@@ -51,18 +56,20 @@ export class Operations<C> {
       if (config.control_socket) {
         ops.#control = await startControlServer(config.control_socket, {
           status: () => ops.#status(),
-          act: (action) => Promise.resolve(ops.#act(action)),
+          act: (action) => ops.#act(action),
         });
       }
       if (config.metrics_bind) {
         const { hostname, port } = parseHostPort(config.metrics_bind, "metrics_bind");
         ops.#metrics = await startMetricsServer(hostname, port, {
-          alive: () => host.alive(),
+          alive: () =>
+            ops.#ask((reply) => ({ type: "probe", reply }), PROBE_TIMEOUT_MS)
+              .then((r) => r.ok),
           ready: () => {
             const snapshot = host.snapshot();
             return snapshot !== undefined && isReady(snapshot);
           },
-          snapshot: () => metricsSnapshot(ops.#snapshot(), ops.counters, ops.#uptime()),
+          snapshot: () => metricsSnapshot(ops.#snapshot(), ops.#uptime()),
         });
       }
     } catch (error) {
@@ -70,21 +77,6 @@ export class Operations<C> {
       throw error;
     }
     return ops;
-  }
-
-  /** Counts what an event means for the metrics; call before the core handles it. */
-  observe(event: Event<C>): void {
-    const snapshot = this.host.snapshot();
-    if (!snapshot) return;
-    const stopping = snapshot.phase === "stopping";
-    if (event.type === "exited") {
-      const worker = snapshot.workers.find((w) => w.serial === event.serial);
-      if (worker) this.counters.workerExited(worker, event.code, event.signal, stopping);
-    } else if (event.type === "spawn-failed") {
-      this.counters.spawnFailed(stopping);
-    } else if (event.type === "config-loaded" && !stopping) {
-      this.counters.reloaded();
-    }
   }
 
   /** Stops both servers (removing the control socket file). */
@@ -116,25 +108,44 @@ export class Operations<C> {
     });
   }
 
-  #act(action: ControlAction): ControlResult {
-    const snapshot = this.#snapshot();
-    if (snapshot.phase === "stopping" && action.type !== "stop") {
-      return { ok: false, error: "the master is stopping" };
+  /** Puts a request on the queue; resolves with the core's reply (or a timeout's). */
+  #ask(event: (reply: (r: Reply) => void) => Event<C>, timeoutMs: number): Promise<Reply> {
+    if (this.host.loopEnded()) {
+      return Promise.resolve({ ok: false, error: "the master has exited" });
     }
+    return new Promise((resolve) => {
+      const timer = setTimeout(
+        () => resolve({ ok: false, error: "the master did not answer in time" }),
+        timeoutMs,
+      );
+      this.host.push(event((reply) => {
+        clearTimeout(timer);
+        resolve(reply);
+      }));
+    });
+  }
+
+  #act(action: ControlAction): Promise<ControlResult> {
     const source = "control request";
     switch (action.type) {
-      case "reload":
-        this.host.push({ type: "request", action: "reload", source });
-        return { ok: true, message: "reloading: new workers start, old ones go as they are ready" };
       case "scale":
-        this.host.push({ type: "scale", workers: action.workers });
-        return { ok: true, message: `workers ${snapshot.desiredWorkers} -> ${action.workers}` };
-      case "stop":
-        this.host.push({ type: "request", action: action.quick ? "quick-stop" : "stop", source });
-        return { ok: true, message: action.quick ? "stopping quickly" : "stopping gracefully" };
+        return this.#ask(
+          (reply) => ({ type: "scale", workers: action.workers, reply }),
+          REPLY_TIMEOUT_MS,
+        );
+      case "stop": {
+        const what = action.quick ? "quick-stop" : "stop";
+        return this.#ask(
+          (reply) => ({ type: "request", action: what, source, reply }),
+          REPLY_TIMEOUT_MS,
+        );
+      }
+      case "reload":
       case "upgrade":
-        this.host.push({ type: "request", action: "upgrade", source });
-        return { ok: true, message: "upgrading in place (see the master's log for the outcome)" };
+        return this.#ask(
+          (reply) => ({ type: "request", action: action.type, source, reply }),
+          REPLY_TIMEOUT_MS,
+        );
     }
   }
 }

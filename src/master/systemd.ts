@@ -6,13 +6,14 @@
  *
  * Sending is best effort: a notify failure is logged by the caller, never
  * fatal. The variables are read once at start; they never reach a worker
- * (see PRIVATE_ENV in generation.ts).
+ * (see src/spawn/private_env.ts).
  *
  * @module
  */
 
 import { monotonicUsec } from "../sys/libc.ts";
 import { MAX_TIMER_MS } from "../config/limits.ts";
+import type { CoreSnapshot } from "./core.ts";
 
 /** A connection to the service manager's notify socket. */
 export class SystemdNotifier {
@@ -72,5 +73,78 @@ export class SystemdNotifier {
     try {
       Deno.removeSync(this.#dir, { recursive: true });
     } catch { /* gone */ }
+  }
+}
+
+/**
+ * The master's link to the service manager, whether there is one or not:
+ * without `NOTIFY_SOCKET` every method does nothing. Failures to notify are
+ * logged, never thrown.
+ */
+export class ServiceManager {
+  #lastPing = -Infinity;
+  #interval?: ReturnType<typeof setInterval>;
+
+  private constructor(
+    readonly notifier: SystemdNotifier | undefined,
+    readonly log: { warn: (message: string, props: Record<string, unknown>) => void },
+  ) {}
+
+  /** @throws {Error} when `NOTIFY_SOCKET` is unusable (see {@link SystemdNotifier.fromEnv}) */
+  static async fromEnv(
+    env: Record<string, string | undefined>,
+    log: ServiceManager["log"],
+  ): Promise<ServiceManager> {
+    return new ServiceManager(await SystemdNotifier.fromEnv(env), log);
+  }
+
+  /**
+   * Calls `tick` at systemd's watchdog interval, when it asked for pings.
+   * The tick goes through the master's queue and the ping is sent from the
+   * loop ({@link pingIfDue}), so a stuck loop stops the pings.
+   */
+  startWatchdog(tick: () => void): void {
+    const interval = this.notifier?.watchdogIntervalMs;
+    if (interval !== undefined) this.#interval = setInterval(tick, interval);
+  }
+
+  /** Sends `WATCHDOG=1` if most of an interval passed since the last one. */
+  pingIfDue(now: number): void {
+    const interval = this.notifier?.watchdogIntervalMs;
+    if (interval === undefined || now - this.#lastPing < interval * 0.9) return;
+    this.#lastPing = now;
+    this.send("WATCHDOG=1");
+  }
+
+  /** Sends fields without waiting. */
+  send(...fields: string[]): void {
+    this.sendNow(...fields);
+  }
+
+  /** Sends fields; resolves once sent (or failed, which is logged). */
+  async sendNow(...fields: string[]): Promise<void> {
+    await this.notifier?.send(...fields).catch((error) =>
+      this.log.warn("cannot notify systemd: {error}", { error: String(error) })
+    );
+  }
+
+  /** `READY=1` with a status line from the core's snapshot. */
+  ready(snapshot: CoreSnapshot): void {
+    const ready = snapshot.workers.filter((w) => w.state === "ready").length;
+    const { desiredWorkers, generation } = snapshot;
+    this.send(
+      "READY=1",
+      `STATUS=${ready} of ${desiredWorkers} worker(s) ready, generation ${generation}`,
+    );
+  }
+
+  /** `RELOADING=1`. */
+  reloading(): void {
+    this.notifier?.reloading("reloading").catch(() => {});
+  }
+
+  close(): void {
+    if (this.#interval !== undefined) clearInterval(this.#interval);
+    this.notifier?.close();
   }
 }

@@ -39,6 +39,14 @@ export interface WorkerProcess {
   context: GenerationContext;
 }
 
+/** Which worker to start, with what (the core's `spawn` effect). */
+export interface WorkerToStart {
+  serial: number;
+  slot: number;
+  generation: number;
+  context: GenerationContext;
+}
+
 /** What the worker processes need from the master. */
 export interface WorkerProcessesOptions {
   push: (event: Event<GenerationContext>) => void;
@@ -65,7 +73,8 @@ export class WorkerProcesses {
   }
 
   /** Starts worker `serial`; answers with a `spawned` or `spawn-failed` event, later `exited`. */
-  async spawn(serial: number, slot: number, generation: number, context: GenerationContext) {
+  async spawn(worker: WorkerToStart): Promise<void> {
+    const { serial, slot, generation, context } = worker;
     const { config } = context;
     const { push, hub } = this.#options;
     const env: Record<string, string> = { ...context.env, ARBITER_WORKER_ID: String(slot) };
@@ -122,6 +131,11 @@ export class WorkerProcesses {
       if (worker?.child) worker.child.kill(signal);
       else if (worker && this.#inherited.has(worker.pid)) Deno.kill(worker.pid, signal);
     } catch { /* it exited already; its exit event is on the queue */ }
+  }
+
+  /** The process of worker `serial`, while it is ours. */
+  get(serial: number): WorkerProcess | undefined {
+    return this.#bySerial.get(serial);
   }
 
   /** Drops worker `serial` once its exit has been handled; returns its record. */

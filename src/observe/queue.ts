@@ -181,7 +181,7 @@ export function unixQueues(inodes: readonly number[]): Map<number, QueueSample> 
  * @example Usage
  * ```ts
  * import { sampleQueues } from "./queue.ts";
- * const queues = sampleQueues(pool.listeners.map((l) => ({ fd: l.fd, address: l.address })));
+ * const queues = sampleQueues([{ fd: 3, address: "127.0.0.1:8000" }]);
  * // [{ listener: "127.0.0.1:8000", length: 3, capacity: 2048 }]
  * ```
  */

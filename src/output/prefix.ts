@@ -52,6 +52,7 @@ export interface PrefixOptions {
  * @example Usage
  * ```ts
  * import { lineWriter, pipePrefixed } from "./prefix.ts";
+ * const child = new Deno.Command("echo", { args: ["hi"], stdout: "piped" }).spawn();
  * const out = lineWriter(Deno.stdout);
  * pipePrefixed(child.stdout, { id: 0, pid: child.pid, stream: "stdout", format: "text", write: out });
  * ```

@@ -1,5 +1,5 @@
 import { deepStrictEqual, ok as assert, strictEqual } from "node:assert/strict";
-import { assertConfigError } from "../config/_assert.ts";
+import { assertConfigError } from "../config/_testing.ts";
 import { identityProblem, resolveIdentity } from "./identity.ts";
 
 /** A uid and gid no test machine has in /etc/passwd or /etc/group. */

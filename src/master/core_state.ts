@@ -1,0 +1,346 @@
+/**
+ * The state the master's pure core decides on, and the small steps every
+ * part of the core shares: start a worker, ask one to stop, stop the master,
+ * log. {@link CoreState} is owned by one {@link MasterCore} (core.ts); the
+ * decision modules (deadlines.ts, exits.ts, reconcile.ts) are functions over
+ * it, so each concern lives in its own file while the state has one owner.
+ *
+ * Invariants:
+ * - No I/O and no clock: time is passed in; what to do is pushed as effects.
+ * - The core never signals a process that is not a worker record; effects
+ *   name workers by serial, and only the executor knows processes.
+ *
+ * @module
+ */
+
+import type { ExitReason } from "../control/metrics.ts";
+import {
+  type Effect,
+  type Level,
+  type Settings,
+  STOP_REASON_TEXT,
+  type StopReason,
+  type WorkerSignal,
+} from "./events.ts";
+
+/** How long a worker must run without exiting to count as ready with `ready = "spawn"`. */
+export const SETTLE_MS = 1000;
+/** Grace between SIGQUIT (quick stop) or SIGABRT (watchdog) and SIGKILL. */
+export const QUICK_GRACE_MS = 1000;
+/** First boot back-off step; it doubles per consecutive failure. */
+export const BACKOFF_BASE_MS = 100;
+/** Largest boot back-off. */
+export const BACKOFF_MAX_MS = 10_000;
+/** A worker that stayed ready this long clears its slot's failure count. */
+export const STABLE_MS = 5000;
+/** Boot failures of a new generation, while an older one serves, that abandon a reload. */
+export const ABANDON_AFTER_FAILURES = 3;
+/** Boot failures of a slot in a row, all ending the same way, that say "this cannot boot". */
+export const CANNOT_BOOT_AFTER = 3;
+
+/** A worker as the core sees it. */
+export interface WorkerRecord {
+  readonly serial: number;
+  readonly slot: number;
+  readonly generation: number;
+  pid?: number;
+  state: "booting" | "ready" | "stopping";
+  spawnedAt: number;
+  readyAt?: number;
+  /** Why it is stopping (set with state "stopping"). */
+  stopReason?: StopReason;
+  /** When to SIGKILL it if it is still alive. */
+  killAt?: number;
+  killSent: boolean;
+  /** Last `WATCHDOG=1`; the watchdog is armed from the first one on. */
+  lastPing?: number;
+  /** Age limit reached: retired once a replacement is ready. */
+  superseded: boolean;
+  /** When it reaches its maximum age (when recycling is on). */
+  recycleAt?: number;
+  /** Last `STATUS=` it sent. */
+  status?: string;
+  /** A USR1 came while it was booting: it gets it once ready. */
+  usr1Pending?: boolean;
+}
+
+/** Per-slot history. */
+export interface SlotRecord {
+  bootFailures: number;
+  retryAt: number;
+  restarts: number;
+  lastExit?: string;
+  /** How the last failed boots ended, while they all ended the same way. */
+  bootFailure?: { what: string; inARow: number };
+}
+
+/** A slot whose worker failed to boot the same way every time, lately. */
+export interface FailingSlot {
+  slot: number;
+  /** How each try ended (`exit code 1`, `killed by SIGSEGV`, `spawn failed`). */
+  what: string;
+  /** Tries in a row that ended so. */
+  tries: number;
+}
+
+/** Counters for `/metrics`, kept by the core as it judges each exit. */
+export interface CoreCounters {
+  /** Workers replaced after dying unasked or failing to boot. */
+  restarts: number;
+  /** Workers that ended before becoming ready, plus spawns that failed. */
+  bootFailures: number;
+  /** Workers stopped by the watchdog. */
+  timeouts: number;
+  /** Reloads that started a new generation. */
+  reloads: number;
+  /** Exited workers by reason. */
+  exits: Partial<Record<ExitReason, number>>;
+}
+
+/** Read-only view for status reports and metrics. */
+export interface CoreSnapshot {
+  generation: number;
+  desiredWorkers: number;
+  phase: "running" | "stopping";
+  reloading: boolean;
+  workers: ReadonlyArray<Readonly<WorkerRecord> & { restarts: number; lastExit?: string }>;
+  counters: Readonly<CoreCounters>;
+  /** Slots that look as if they can never boot (at least {@link CANNOT_BOOT_AFTER} same failures). */
+  failing: ReadonlyArray<FailingSlot>;
+}
+
+/** What the master is doing as a whole. */
+export type Phase =
+  | { kind: "running" }
+  | { kind: "stopping"; quick: boolean; code: number };
+
+/** One generation: the workers started from one config. */
+export interface GenerationRecord<C> {
+  number: number;
+  settings: Settings;
+  context: C;
+  bootFailures: number;
+  /** Whether "generation N is ready" was announced. */
+  readyAnnounced: boolean;
+}
+
+/** The core's state and the steps shared by its decision modules. `C` is the spawn context. */
+export class CoreState<C> {
+  readonly workers = new Map<number, WorkerRecord>();
+  readonly slots = new Map<number, SlotRecord>();
+  readonly generations = new Map<number, GenerationRecord<C>>();
+  current: GenerationRecord<C>;
+  /** The generation a rollout started from, while its workers remain. */
+  previous?: GenerationRecord<C>;
+  desired: number;
+  phase: Phase = { kind: "running" };
+  reloading = false;
+  reloadQueued = false;
+  upgrading = false;
+  exited = false;
+  nextSerial = 1;
+  readonly counters: CoreCounters = {
+    restarts: 0,
+    bootFailures: 0,
+    timeouts: 0,
+    reloads: 0,
+    exits: {},
+  };
+  readonly random: () => number;
+  #effects: Effect<C>[] = [];
+
+  constructor(current: GenerationRecord<C>, random: () => number) {
+    this.current = current;
+    this.generations.set(current.number, current);
+    this.desired = current.settings.workers;
+    this.random = random;
+  }
+
+  get running(): boolean {
+    return this.phase.kind === "running";
+  }
+
+  emit(effect: Effect<C>): void {
+    this.#effects.push(effect);
+  }
+
+  log(level: Level, message: string, props?: Record<string, unknown>): void {
+    this.emit({ type: "log", level, message, props });
+  }
+
+  /** The effects decided since the last call. */
+  take(): Effect<C>[] {
+    const effects = this.#effects;
+    this.#effects = [];
+    return effects;
+  }
+
+  settingsOf(w: WorkerRecord): Settings {
+    return this.generations.get(w.generation)?.settings ?? this.current.settings;
+  }
+
+  slot(slot: number): SlotRecord {
+    let record = this.slots.get(slot);
+    if (!record) {
+      record = { bootFailures: 0, retryAt: 0, restarts: 0 };
+      this.slots.set(slot, record);
+    }
+    return record;
+  }
+
+  /** Clears every slot's back-off: a fresh (or restored) generation gets fresh chances. */
+  resetBackoff(): void {
+    for (const slot of this.slots.values()) {
+      slot.bootFailures = 0;
+      slot.retryAt = 0;
+      slot.bootFailure = undefined;
+    }
+  }
+
+  spawn(slot: number, now: number): void {
+    this.slot(slot).retryAt = 0;
+    const serial = this.nextSerial++;
+    const gen = this.current;
+    this.workers.set(serial, {
+      serial,
+      slot,
+      generation: gen.number,
+      state: "booting",
+      spawnedAt: now,
+      killSent: false,
+      superseded: false,
+    });
+    this.emit({ type: "spawn", serial, slot, generation: gen.number, context: gen.context });
+  }
+
+  /** Asks a worker to stop; one already stopping is only ever made quicker. */
+  stopWorker(
+    w: WorkerRecord,
+    signal: WorkerSignal,
+    reason: StopReason,
+    now: number,
+    graceMs: number,
+  ): void {
+    if (w.state === "stopping" && w.killAt !== undefined) {
+      if (signal === "SIGQUIT") this.emit({ type: "kill", serial: w.serial, signal, reason });
+      w.killAt = Math.min(w.killAt, now + graceMs);
+      return;
+    }
+    w.state = "stopping";
+    w.stopReason = reason;
+    w.killAt = now + graceMs;
+    this.emit({ type: "kill", serial: w.serial, signal, reason });
+  }
+
+  /** Begins (or quickens) the master's stop; `reason` is logged as is. */
+  stop(phase: { quick: boolean; code: number; reason: string }, now: number): void {
+    const current = this.phase;
+    if (current.kind === "stopping") {
+      if (current.quick || !phase.quick) return;
+      this.log("info", "{reason}: turning the graceful stop into a quick one", phase);
+      this.phase = { kind: "stopping", quick: true, code: current.code };
+    } else {
+      this.log("info", "{reason}", phase);
+      this.phase = { kind: "stopping", quick: phase.quick, code: phase.code };
+      this.emit({ type: "stopping" });
+    }
+    this.reloadQueued = false;
+    for (const w of this.workers.values()) {
+      if (phase.quick) {
+        this.stopWorker(w, "SIGQUIT", "master-quick-stop", now, QUICK_GRACE_MS);
+      } else {
+        this.stopWorker(w, "SIGTERM", "master-stopping", now, this.settingsOf(w).gracefulTimeoutMs);
+      }
+    }
+  }
+
+  markReady(w: WorkerRecord, now: number, why: string): void {
+    w.state = "ready";
+    w.readyAt = now;
+    const s = this.settingsOf(w);
+    if (s.maxLifetimeMs > 0) {
+      w.recycleAt = now + s.maxLifetimeMs + Math.floor(this.random() * s.maxLifetimeJitterMs);
+    }
+    this.log("info", "worker {id} (pid {pid}) is ready ({why})", { id: w.slot, pid: w.pid, why });
+    this.slot(w.slot).bootFailure = undefined; // it can boot after all
+    if (w.usr1Pending) {
+      w.usr1Pending = false;
+      this.emit({ type: "kill", serial: w.serial, signal: "SIGUSR1" });
+    }
+  }
+
+  /** A copy of the state for status and metrics. */
+  snapshot(): CoreSnapshot {
+    return {
+      generation: this.current.number,
+      desiredWorkers: this.desired,
+      phase: this.phase.kind,
+      reloading: this.reloading || this.previous !== undefined,
+      workers: [...this.workers.values()].map((w) => ({
+        ...w,
+        restarts: this.slots.get(w.slot)?.restarts ?? 0,
+        lastExit: this.slots.get(w.slot)?.lastExit,
+      })),
+      counters: { ...this.counters, exits: { ...this.counters.exits } },
+      failing: [...this.slots.entries()]
+        .filter(([slot, r]) =>
+          slot < this.desired && (r.bootFailure?.inARow ?? 0) >= CANNOT_BOOT_AFTER
+        )
+        .map(([slot, r]) => ({ slot, what: r.bootFailure!.what, tries: r.bootFailure!.inARow })),
+    };
+  }
+
+  /** Makes `generation` the serving one and tells the executor to adopt its config. */
+  serve(generation: GenerationRecord<C>): void {
+    this.current = generation;
+    this.desired = generation.settings.workers;
+    this.emit({ type: "adopt-config", context: generation.context });
+  }
+
+  /** Forgets generations that are not current and have no workers left. */
+  retireEmptyGenerations(): void {
+    for (const number of [...this.generations.keys()]) {
+      if (number === this.current.number) continue;
+      if (!this.workers.values().some((w) => w.generation === number)) {
+        this.generations.delete(number);
+        if (this.previous?.number === number) {
+          this.previous = undefined;
+          this.upgrading = false;
+        }
+        this.emit({ type: "retire-generation", generation: number });
+      }
+    }
+  }
+
+  /** The lowest free slots of the current generation, as many as workers are missing. */
+  freeSlots(): number[] {
+    const gen = this.current.number;
+    const taken = new Set<number>();
+    for (const w of this.workers.values()) {
+      if (w.generation === gen && w.state !== "stopping" && !w.superseded) taken.add(w.slot);
+    }
+    const free: number[] = [];
+    for (let slot = 0; free.length < this.desired - taken.size; slot++) {
+      if (!taken.has(slot)) free.push(slot);
+    }
+    return free;
+  }
+
+  /** A rollout or a recycle is under way: at most one replacement wave at a time. */
+  recycleInProgress(): boolean {
+    return this.previous !== undefined ||
+      this.workers.values().some((w) => w.superseded && w.state !== "stopping");
+  }
+
+  hasReadyOlderWorkers(): boolean {
+    for (const w of this.workers.values()) {
+      if (w.generation !== this.current.number && w.state === "ready") return true;
+    }
+    return false;
+  }
+}
+
+/** The log text of a stop reason (for log lines that name it). */
+export function stopReasonText(reason: StopReason | undefined): string | undefined {
+  return reason === undefined ? undefined : STOP_REASON_TEXT[reason];
+}

@@ -1,0 +1,138 @@
+/**
+ * The one deadline table of the master: {@link workerDeadlines} says when
+ * each timed thing is due for a worker under its settings. The same table
+ * arms the timer ({@link nextDeadline}) and acts when it fires
+ * ({@link handleDeadlines}), so nothing can be counted as due that nothing
+ * acts on — that mismatch once re-armed a zero-delay timer in a loop.
+ *
+ * The executor's single timer is clamped by {@link timerDelay} to what
+ * `setTimeout` can hold; a clamped timer fires early, finds nothing due and
+ * is armed again, so any accepted duration (a 30-day lifetime) works.
+ *
+ * @module
+ */
+
+import type { Settings } from "./events.ts";
+import {
+  type CoreState,
+  QUICK_GRACE_MS,
+  SETTLE_MS,
+  stopReasonText,
+  type WorkerRecord,
+} from "./core_state.ts";
+
+/** The largest delay `setTimeout` takes (2^31-1 ms, ~24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** What falls due for a worker. */
+export type DeadlineKind =
+  /** Its stop grace ran out: SIGKILL. */
+  | "kill"
+  /** `ready = "notify"` and no READY=1 within `boot_timeout`: abort it. */
+  | "boot-timeout"
+  /** `ready = "spawn"` and it ran the settle delay: it is ready. */
+  | "settle"
+  /** No WATCHDOG=1 within `timeout` since the last one: abort it. */
+  | "watchdog"
+  /** It reached its maximum age: start its replacement. */
+  | "recycle";
+
+/** One entry of the table. */
+export interface Deadline {
+  kind: DeadlineKind;
+  at: number;
+}
+
+/**
+ * Everything due for `w` under `s`. `recycling` says a replacement wave is
+ * under way, which holds back further recycling until it ends.
+ */
+export function workerDeadlines(
+  w: Readonly<WorkerRecord>,
+  s: Settings,
+  recycling: boolean,
+): Deadline[] {
+  const due: Deadline[] = [];
+  if (w.killAt !== undefined && !w.killSent) due.push({ kind: "kill", at: w.killAt });
+  if (w.state === "stopping") return due;
+  if (w.state === "booting") {
+    if (s.ready === "notify" && s.bootTimeoutMs > 0) {
+      due.push({ kind: "boot-timeout", at: w.spawnedAt + s.bootTimeoutMs });
+    }
+    // Not before its pid is known: only then is it a running process.
+    if (s.ready === "spawn" && w.pid !== undefined) {
+      due.push({ kind: "settle", at: w.spawnedAt + SETTLE_MS });
+    }
+  }
+  if (s.watchdogMs > 0 && w.lastPing !== undefined) {
+    due.push({ kind: "watchdog", at: w.lastPing + s.watchdogMs });
+  }
+  if (w.state === "ready" && w.recycleAt !== undefined && !w.superseded && !recycling) {
+    due.push({ kind: "recycle", at: w.recycleAt });
+  }
+  return due;
+}
+
+/** The earliest time at which something is due, or undefined when nothing is. */
+export function nextDeadline<C>(state: CoreState<C>): number | undefined {
+  let next = Infinity;
+  const recycling = state.recycleInProgress();
+  for (const w of state.workers.values()) {
+    for (const d of workerDeadlines(w, state.settingsOf(w), recycling)) {
+      next = Math.min(next, d.at);
+    }
+  }
+  if (state.running) {
+    for (const slot of state.freeSlots()) {
+      const retryAt = state.slot(slot).retryAt;
+      if (retryAt > 0) next = Math.min(next, retryAt);
+    }
+  }
+  return Number.isFinite(next) ? next : undefined;
+}
+
+/** How long the executor's timer waits for `deadline`: never negative, never past {@link MAX_TIMER_MS}. */
+export function timerDelay(deadline: number, now: number): number {
+  return Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(deadline - now)));
+}
+
+/**
+ * Acts on the per-worker deadlines that are due at `now`, except recycling,
+ * which reconcile starts one worker at a time.
+ */
+export function handleDeadlines<C>(state: CoreState<C>, now: number): void {
+  for (const w of state.workers.values()) {
+    const s = state.settingsOf(w);
+    const due = workerDeadlines(w, s, true).filter((d) => d.at <= now);
+    for (const { kind } of due) {
+      if (kind === "kill") {
+        w.killSent = true;
+        state.log(
+          "warning",
+          "worker {id} (pid {pid}) did not exit in time ({reason}); sending SIGKILL",
+          { id: w.slot, pid: w.pid, reason: stopReasonText(w.stopReason) },
+        );
+        state.emit({ type: "kill", serial: w.serial, signal: "SIGKILL" });
+        break;
+      } else if (kind === "boot-timeout") {
+        state.log(
+          "error",
+          "worker {id} (pid {pid}) did not become ready within {timeout} s; aborting it",
+          { id: w.slot, pid: w.pid, timeout: s.bootTimeoutMs / 1000 },
+        );
+        state.stopWorker(w, "SIGABRT", "boot-timeout", now, QUICK_GRACE_MS);
+        break;
+      } else if (kind === "settle") {
+        state.markReady(w, now, "running for 1 s");
+      } else if (kind === "watchdog") {
+        state.log(
+          "error",
+          "worker {id} (pid {pid}) timeout: no WATCHDOG=1 for {timeout} s; aborting it",
+          { id: w.slot, pid: w.pid, timeout: s.watchdogMs / 1000 },
+        );
+        state.stopWorker(w, "SIGABRT", "watchdog-timeout", now, QUICK_GRACE_MS);
+        break;
+      }
+    }
+  }
+}

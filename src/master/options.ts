@@ -1,0 +1,30 @@
+/**
+ * What the master is started with (built by the CLI in src/cli/main.ts).
+ *
+ * @module
+ */
+
+import type { Config } from "../config/types.ts";
+import type { Logging } from "../logging/log.ts";
+import type { SelfInvocation } from "../spawn/self.ts";
+import type { AdoptedState } from "./upgrade.ts";
+
+/** What the master is started with. */
+export interface MasterOptions {
+  config: Config;
+  /** Reads and validates the config again (SIGHUP), with the same command-line overrides. */
+  reloadConfig: () => Promise<Config>;
+  logging: Logging;
+  /** The master's environment without the variables that must not reach workers. */
+  masterEnv: Record<string, string>;
+  self: SelfInvocation;
+  /** LISTEN_FDNAMES of sockets inherited from systemd, by fd. */
+  inheritedNames?: Map<number, string>;
+  version: string;
+  /** The master's own arguments, for re-executing it (USR2). */
+  args: string[];
+  /** The master's full environment (with its own systemd variables), for USR2. */
+  fullEnv: Record<string, string>;
+  /** What the previous image handed over, when this one comes from an in-place upgrade. */
+  upgrade?: AdoptedState;
+}

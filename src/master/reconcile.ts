@@ -1,0 +1,105 @@
+/**
+ * Reconcile: one step that makes the workers match the core's desired state
+ * (count, current generation, phase), after every event. Handlers elsewhere
+ * only change what is desired; this is where workers are started and retired.
+ *
+ * Invariants:
+ * - Replaced workers (older generation, or past their age) go only as new
+ *   ones become ready, so the number of ready workers never drops during a
+ *   rollout; at most one replacement wave runs at a time.
+ * - While stopping, nothing starts; once no worker is left, one `exit`.
+ *
+ * @module
+ */
+
+import type { CoreState, WorkerRecord } from "./core_state.ts";
+import { handleDeadlines, workerDeadlines } from "./deadlines.ts";
+
+/** Makes the processes match the desired state; also acts on due deadlines. */
+export function reconcile<C>(state: CoreState<C>, now: number): void {
+  handleDeadlines(state, now);
+  if (state.phase.kind === "stopping") {
+    if (state.workers.size === 0 && !state.exited) {
+      state.exited = true;
+      state.log("info", "all workers are gone; exiting with code {code}", {
+        code: state.phase.code,
+      });
+      state.emit({ type: "exit", code: state.phase.code });
+    }
+    return;
+  }
+  recycleOne(state, now);
+  const gen = state.current;
+  const active = (w: WorkerRecord) => w.state !== "stopping";
+  const current = [...state.workers.values()].filter(
+    (w) => active(w) && w.generation === gen.number && !w.superseded,
+  );
+  // Too many current workers (TTOU, scale down): the oldest go first, as in Gunicorn.
+  if (current.length > state.desired) {
+    const victims = current.sort(byAge).slice(0, current.length - state.desired);
+    for (const w of victims) {
+      state.stopWorker(w, "SIGTERM", "scaled-down", now, gen.settings.gracefulTimeoutMs);
+    }
+  }
+  // Too few: fill the lowest free slots whose back-off has passed.
+  for (const slot of state.freeSlots()) {
+    if (state.slot(slot).retryAt <= now) state.spawn(slot, now);
+  }
+  const replaced = [...state.workers.values()].filter(
+    (w) => active(w) && (w.generation !== gen.number || w.superseded),
+  );
+  const readyCurrent = [...state.workers.values()].filter(
+    (w) => w.state === "ready" && w.generation === gen.number && !w.superseded,
+  ).length;
+  const surplus = replaced.length + readyCurrent - state.desired;
+  if (surplus > 0) {
+    for (const w of replaced.sort(byRetirementOrder).slice(0, surplus)) {
+      const reason = w.superseded ? "max-age" : "replaced";
+      state.stopWorker(w, "SIGTERM", reason, now, state.settingsOf(w).gracefulTimeoutMs);
+    }
+  }
+  if (
+    state.previous &&
+    !state.workers.values().some((w) => active(w) && w.generation !== gen.number)
+  ) {
+    state.previous = undefined; // rollout complete: nothing older is serving
+    state.upgrading = false;
+  }
+  if (!gen.readyAnnounced && state.desired > 0 && readyCurrent >= state.desired) {
+    gen.readyAnnounced = true;
+    state.log("info", "generation {generation} is ready: {count} worker(s)", {
+      generation: gen.number,
+      count: readyCurrent,
+    });
+    state.emit({ type: "generation-ready", generation: gen.number });
+  }
+}
+
+/** Starts recycling the worker longest past its age, when no replacement wave runs. */
+function recycleOne<C>(state: CoreState<C>, now: number): void {
+  if (state.recycleInProgress()) return;
+  let due: { w: WorkerRecord; at: number } | undefined;
+  for (const w of state.workers.values()) {
+    for (const d of workerDeadlines(w, state.settingsOf(w), false)) {
+      if (d.kind === "recycle" && d.at <= now && (!due || d.at < due.at)) due = { w, at: d.at };
+    }
+  }
+  if (!due) return;
+  due.w.superseded = true;
+  state.log(
+    "info",
+    "worker {id} (pid {pid}) reached its maximum age; starting its replacement",
+    { id: due.w.slot, pid: due.w.pid },
+  );
+}
+
+/** Oldest first. */
+function byAge(a: WorkerRecord, b: WorkerRecord): number {
+  return a.spawnedAt - b.spawnedAt || a.serial - b.serial;
+}
+
+/** Rollout retirement order: workers not serving yet first, then the oldest. */
+function byRetirementOrder(a: WorkerRecord, b: WorkerRecord): number {
+  const rank = (w: WorkerRecord) => (w.state === "ready" ? 1 : 0);
+  return rank(a) - rank(b) || a.spawnedAt - b.spawnedAt || a.serial - b.serial;
+}

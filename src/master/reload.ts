@@ -1,0 +1,155 @@
+/**
+ * The executor's side of a reload, in two halves that the core separates:
+ * {@link loadConfig} reads and prepares a new config (answering the core's
+ * `load-config` effect with a `config-loaded` or `config-failed` event), and
+ * {@link MasterSettings.adopt} applies a config's master-level parts (log
+ * output, pidfile, hooks, file watcher) when the core says so with an
+ * `adopt-config` effect — that is, exactly when the serving generation
+ * changes, including back to the old one after an abandoned reload.
+ *
+ * Invariants:
+ * - Loading changes nothing the master runs with; only adopting does.
+ * - Adopting never throws: a part that cannot be applied (a log file that
+ *   cannot be opened, a pidfile held by another process) is logged and keeps
+ *   its previous value; the rest still applies.
+ *
+ * @module
+ */
+
+import type { Logger } from "@logtape/logtape";
+import type { Config } from "../config/types.ts";
+import type { HookRunner } from "../hooks/runner.ts";
+import type { Logging } from "../logging/log.ts";
+import { Pidfile } from "../pidfile/pidfile.ts";
+import { reloadPathsOf, type Watcher, watchForChanges } from "../reload/watch.ts";
+import type { ListenerPool } from "../sockets/listeners.ts";
+import type { Event } from "./events.ts";
+import { type GenerationContext, prepareGeneration, settingsOf } from "./generation.ts";
+
+type Push = (event: Event<GenerationContext>) => void;
+
+/** What {@link loadConfig} needs from the master. */
+export interface LoadHost {
+  /** Reads and validates the config again, with the same command-line overrides. */
+  reloadConfig: () => Promise<Config>;
+  masterEnv: Record<string, string>;
+  pool: ListenerPool;
+  hooks: HookRunner;
+  push: Push;
+  /** The number of workers now, for the on_reload hook. */
+  desiredWorkers: () => number;
+  /** Called with a context the master must hold on to until the core has seen it. */
+  prepared: (context: GenerationContext) => void;
+  /** Closes listeners no one uses (after a refused config opened some). */
+  releaseListeners: () => void;
+}
+
+/**
+ * Loads the config again and prepares its generation; the on_reload hook may
+ * veto it. Answers with one event; never throws.
+ */
+export function loadConfig(host: LoadHost): void {
+  host.reloadConfig()
+    .then((config) => prepareGeneration(config, host.pool, host.masterEnv))
+    .then(async (context) => {
+      const hook = host.hooks.fire("on_reload", {
+        oldWorkers: host.desiredWorkers(),
+        newWorkers: context.config.workers,
+      }, { config: context.config });
+      if (hook && !(await hook).ok) {
+        host.releaseListeners(); // those this refused config opened
+        throw new Error("the on_reload hook failed");
+      }
+      host.prepared(context);
+      host.push({ type: "config-loaded", settings: settingsOf(context.config), context });
+    })
+    .catch((error) => {
+      host.push({ type: "config-failed", error: error?.message ?? String(error) });
+    });
+}
+
+/** The master-level settings of the serving config, and what they hold open. */
+export class MasterSettings {
+  #config: Config;
+  #pidfile?: Pidfile;
+  #watcher?: Watcher;
+
+  constructor(
+    config: Config,
+    pidfile: Pidfile | undefined,
+    readonly deps: { logging: Logging; hooks: HookRunner; log: Logger; push: Push },
+  ) {
+    this.#config = config;
+    this.#pidfile = pidfile;
+  }
+
+  /** The config the master runs with now. */
+  get config(): Config {
+    return this.#config;
+  }
+
+  /** Applies `config`'s master-level parts; see the module invariants. */
+  async adopt(config: Config): Promise<void> {
+    const { logging, hooks, log } = this.deps;
+    this.#config = config;
+    try {
+      await logging.apply({
+        level: config.log_level,
+        format: config.log_format,
+        file: config.log_file,
+      });
+    } catch (error) {
+      log.error("cannot apply the logging settings, keeping the old output: {error}", {
+        error: String(error),
+      });
+    }
+    if (config.pidfile !== this.#pidfile?.path) {
+      try {
+        const next = config.pidfile ? Pidfile.claim(config.pidfile) : undefined;
+        this.#pidfile?.remove();
+        this.#pidfile = next;
+      } catch (error) {
+        log.error("cannot move the pidfile, keeping {path}: {error}", {
+          path: this.#pidfile?.path ?? "none",
+          error: String(error),
+        });
+      }
+    }
+    hooks.update(config);
+    this.watch();
+  }
+
+  /** (Re)starts the file watcher for a rolling reload on change (`reload = true`). */
+  watch(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    const config = this.#config;
+    if (!config.reload) return;
+    const { log, push } = this.deps;
+    try {
+      this.#watcher = watchForChanges({
+        paths: reloadPathsOf(config),
+        extensions: config.reload_extensions,
+        onChange: (files) => {
+          const more = files.length > 1 ? ` and ${files.length - 1} more` : "";
+          push({ type: "request", action: "reload", source: `${files[0] ?? "?"}${more} changed` });
+        },
+        onError: (error) => log.error("file watcher: {error}", { error: String(error) }),
+      });
+    } catch (error) {
+      log.error("cannot watch files for reload: {error}", { error: String(error) });
+    }
+  }
+
+  /** Stops the file watcher (the loop is ending, or the image is about to be replaced). */
+  stopWatching(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+
+  /** Removes the pidfile (the master is exiting). */
+  removePidfile(): void {
+    this.#pidfile?.remove();
+    this.#pidfile = undefined;
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * The master's signal listeners: each signal it acts on becomes a `signal`
+ * event on its queue, nothing more (what a signal means is the core's
+ * signal table). Installed once the loop can take events; removed at exit.
+ *
+ * @module
+ */
+
+import { blockAllSignals } from "../sys/libc.ts";
+import type { Event, MasterSignal } from "./events.ts";
+
+const SIGNALS: MasterSignal[] = [
+  "SIGCHLD",
+  "SIGHUP",
+  "SIGTERM",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGTTIN",
+  "SIGTTOU",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGWINCH",
+];
+
+function hasControllingTerminal(): boolean {
+  try {
+    Deno.openSync("/dev/tty").close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Listeners for every {@link MasterSignal}, pushing events. */
+export class SignalListeners {
+  readonly #handlers = new Map<MasterSignal, () => void>();
+
+  /** Listens for every signal; then unblocks them (an upgraded image starts with all blocked). */
+  install(push: (event: Event<never>) => void): void {
+    for (const signal of SIGNALS) {
+      const handler = () =>
+        push({
+          type: "signal",
+          signal,
+          hasTerminal: signal === "SIGWINCH" ? hasControllingTerminal() : undefined,
+        });
+      Deno.addSignalListener(signal, handler);
+      this.#handlers.set(signal, handler);
+    }
+    // An image started by an in-place upgrade inherits a fully blocked mask
+    // (see execUpgrade); now that every signal has a listener, let them in.
+    blockAllSignals(false);
+  }
+
+  remove(): void {
+    for (const [signal, handler] of this.#handlers) Deno.removeSignalListener(signal, handler);
+    this.#handlers.clear();
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The master's one deadline timer: armed for the core's next deadline,
+ * re-armed only when that changes, clamped by {@link timerDelay} so that a
+ * deadline weeks away neither overflows `setTimeout` nor spins (a clamped
+ * timer fires early, the core finds nothing due, the timer is armed again).
+ *
+ * @module
+ */
+
+import { timerDelay } from "./deadlines.ts";
+
+/** A single re-armable timer that calls `fire` at a monotonic deadline. */
+export class DeadlineTimer {
+  #timer?: ReturnType<typeof setTimeout>;
+  #at?: number;
+
+  constructor(readonly fire: () => void) {}
+
+  /** Waits for `deadline` (`performance.now()` time), or for nothing when undefined. */
+  arm(deadline: number | undefined): void {
+    if (deadline === this.#at) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#at = deadline;
+    if (deadline === undefined) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#at = undefined;
+      this.fire();
+    }, timerDelay(deadline, performance.now()));
+  }
+}

@@ -1,0 +1,38 @@
+// A worker that can never boot is not silent: after the same failure three
+// times in a row the log says so plainly, and `arbiter ctl status` shows it.
+import { ok as assert } from "node:assert/strict";
+import { freePort, MAIN_TS, startArbiter } from "./_harness.ts";
+import { tempDir } from "./_workers.ts";
+
+Deno.test("a command that exits 1 at once, every time: said in the log and in ctl status", async () => {
+  await using dir = await tempDir();
+  const socket = `${dir.path}/ctl.sock`;
+  const config = `${dir.path}/app.toml`;
+  await Deno.writeTextFile(
+    config,
+    [
+      `bind = "127.0.0.1:${freePort()}"`,
+      `command = ["python3", "-c", "import sys; sys.exit(1)"]`,
+      "workers = 1",
+      // Readiness by READY=1, so "before ready" does not depend on how fast a loaded
+      // machine starts Python (with ready = spawn it is a 1 s settle).
+      `ready = "notify"`,
+      `control_socket = "${socket}"`,
+    ].join("\n") + "\n",
+  );
+  await using master = startArbiter(["--config", config]);
+  await master.waitForLog(
+    /worker 0 cannot boot: it ended with exit code 1 before it was ready on each of the last 3 tries/,
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", MAIN_TS, "ctl", "--socket", socket, "status"],
+    stdin: "null",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert(
+    /failing {2}worker 0 cannot boot: exit code 1 before ready on each of the last \d+ tries/.test(
+      text,
+    ),
+    text + new TextDecoder().decode(out.stderr),
+  );
+});
