@@ -286,3 +286,87 @@ Deno.test("serve: READY=1 and STOPPING=1 over ARBITER_NOTIFY_STREAM lines", asyn
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Whether this machine has IPv6 loopback. */
+function hasIpv6(): boolean {
+  try {
+    Deno.listen({ hostname: "::1", port: 0 }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("serve: REGRESSION GUARD: the native path is taken on this Deno, on TCP v4, v6 and unix sockets", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "arbiter-worker-test-" });
+  try {
+    const v6 = hasIpv6();
+    const binds = ["127.0.0.1:0", `unix:${dir}/http.sock`, ...(v6 ? ["[::1]:0"] : [])];
+    const { app, url } = await startApp({}, ["-A"], binds);
+    await using _ = app;
+    assert(
+      app.stdout().includes("listening (native)") && !app.stderr().includes("arbiter worker:"),
+      `serve() did NOT take the native Deno.serve path on Deno ${Deno.version.deno}: the swap ` +
+        `under Deno.serve's listener (src/worker/_swap.ts) no longer works on this version, so ` +
+        `every Deno worker silently runs at about a third of the speed. Worker output:\n` +
+        app.stderr(),
+    );
+    assertEquals((await httpRequest(`${url}/`)).text, "hello from worker 0\n");
+    const unix = await httpRequest("http://localhost/", { unixSocket: `${dir}/http.sock` });
+    assertEquals(unix.text, "hello from worker 0\n");
+    if (v6) {
+      const port = (await app.waitForLog(/launch: fd 5 = \[::1\]:(\d+)/))[1];
+      assertEquals((await httpRequest(`http://[::1]:${port}/`)).text, "hello from worker 0\n");
+    }
+    app.signal("SIGTERM");
+    assertEquals((await app.waitExit()).code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("serve: without -A, auto falls back to node:http with one warning line saying why", async () => {
+  const { app, url } = await startApp({}, [
+    "--allow-env",
+    "--allow-read",
+    "--allow-write",
+    "--allow-net",
+    "--allow-ffi",
+  ]);
+  await using _ = app;
+  assert(app.stdout().includes("listening (node)"), app.stdout());
+  const warnings = app.stderr().split("\n").filter((l) => l.startsWith("arbiter worker:"));
+  assertEquals(warnings.length, 1, app.stderr());
+  assert(/node:http.*needs -A/.test(warnings[0]), warnings[0]);
+  assertEquals((await httpRequest(`${url}/`)).text, "hello from worker 0\n");
+  app.signal("SIGTERM");
+  assertEquals((await app.waitExit()).code, 0);
+});
+
+Deno.test("serve: a forced native path that cannot work is an error, not a fallback", async () => {
+  const app = startArbiter([], {
+    cmd: [
+      "python3",
+      `${WORKERS_DIR}/launch.py`,
+      "--bind",
+      "127.0.0.1:0",
+      "--",
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      "--allow-env",
+      "--allow-read",
+      "--allow-net",
+      APP,
+    ],
+    env: { ARBITER_WORKER_TRANSPORT: "native" },
+  });
+  await using _ = app;
+  const status = await app.waitExit();
+  assert(status.code !== 0);
+  assert(
+    /arbiter worker: cannot serve on fd 3: transport "native": needs -A/.test(app.stderr()),
+    app.stderr(),
+  );
+  assert(!app.stdout().includes("listening"), app.stdout());
+});
