@@ -104,7 +104,8 @@ async function probe(addr: Deno.ConnectOptions | Deno.UnixConnectOptions, token:
 /**
  * Serve `handler` with `Deno.serve` on every inherited fd. Throws
  * {@link SwapError} (or an OS error) when the swap cannot be done and
- * verified; nothing is left running then, and the fds are untouched.
+ * verified; nothing is left running then, and the inherited fds stay open
+ * (perhaps non-blocking now) for the fallback.
  */
 export async function startNative(fds: number[], handler: Handler): Promise<Transport> {
   if (Deno.build.os !== "linux") throw new SwapError(`needs Linux, this is ${Deno.build.os}`);
@@ -139,13 +140,11 @@ export async function startNative(fds: number[], handler: Handler): Promise<Tran
   const dir = tempDir();
   const swapped: Swapped[] = [];
   let dummy = -1;
-  const inherited: number[] = [];
   try {
     for (const [i, fd] of fds.entries()) {
       if (!libc.isListeningStreamSocket(fd)) {
         throw new SwapError(`fd ${fd} is not a listening stream socket`);
       }
-      const ino = socketInode(fd)!;
       const unix = libc.socketFamily(fd) === libc.AF_UNIX;
       const before = socketFds();
       const server = unix
@@ -170,24 +169,27 @@ export async function startNative(fds: number[], handler: Handler): Promise<Tran
       verifySwap(lfd, entry.reg, probeIno);
       const answer = await probe(probeAddr, token);
       if (answer !== token) throw new SwapError(`the probe got ${JSON.stringify(answer)}`);
-
-      swapUnder(lfd, fd, entry.reg);
-      verifySwap(lfd, entry.reg, ino);
-      inherited.push(fd);
     }
     // The stand-in for the listeners while draining: listening, but with no
     // address anybody can connect to.
     dummy = libc.listenPrivate(`${dir.path}/dummy`);
+    // The shared sockets go in last, all without yielding to the event loop,
+    // so no real request can meet the probe phase's 503.
+    for (const [i, s] of swapped.entries()) {
+      const ino = socketInode(fds[i])!;
+      swapUnder(s.fd, fds[i], s.reg);
+      verifySwap(s.fd, s.reg, ino);
+    }
+    phase = "serving";
   } catch (error) {
-    phase = "draining";
+    phase = "draining"; // what the shared sockets delivered meanwhile is served, then closed
     await Promise.all(swapped.map((s) => s.server.shutdown().catch(() => {})));
     if (dummy >= 0) libc.close(dummy);
     dir.remove();
     throw error;
   }
   dir.remove(); // the listeners' paths: nothing can connect to them now
-  for (const fd of inherited) libc.close(fd); // the listeners hold them now
-  phase = "serving";
+  for (const fd of fds) libc.close(fd); // the listeners hold the shared sockets now
 
   const drain = async (graceMs: number): Promise<void> => {
     phase = "draining";
