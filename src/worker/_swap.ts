@@ -39,7 +39,8 @@ export interface Registration {
   data: bigint;
 }
 
-interface Entry {
+/** One item of an epoll set. */
+export interface Entry {
   epfd: number;
   tfd: number;
   events: number;
@@ -79,25 +80,26 @@ export function socketFds(): Set<number> {
 
 const ENTRY = /^tfd:\s*(\d+)\s+events:\s*([0-9a-f]+)\s+data:\s*([0-9a-f]+)\s.*\bino:([0-9a-f]+)/gm;
 
+/** The items of one epoll set, from the text of its `/proc/self/fdinfo/<epfd>`. */
+export function parseEpollFdinfo(epfd: number, text: string): Entry[] {
+  return [...text.matchAll(ENTRY)].map((m) => ({
+    epfd,
+    tfd: Number(m[1]),
+    events: parseInt(m[2], 16),
+    data: BigInt(`0x${m[3]}`),
+    ino: BigInt(`0x${m[4]}`).toString(),
+  }));
+}
+
 /** Every item of every epoll set this process holds. */
 function epollEntries(): Entry[] {
   const entries: Entry[] = [];
   for (const [epfd, link] of fdLinks()) {
     if (link !== "anon_inode:[eventpoll]") continue;
-    let info: string;
     try {
-      info = Deno.readTextFileSync(`/proc/self/fdinfo/${epfd}`);
+      entries.push(...parseEpollFdinfo(epfd, Deno.readTextFileSync(`/proc/self/fdinfo/${epfd}`)));
     } catch {
-      continue;
-    }
-    for (const m of info.matchAll(ENTRY)) {
-      entries.push({
-        epfd,
-        tfd: Number(m[1]),
-        events: parseInt(m[2], 16),
-        data: BigInt(`0x${m[3]}`),
-        ino: BigInt(`0x${m[4]}`).toString(),
-      });
+      // Closed meanwhile.
     }
   }
   return entries;
