@@ -80,9 +80,17 @@ export function close(fd: number): void {
   check("close", lib().close(fd));
 }
 
-/** The `struct epoll_event` for this CPU: packed on x86_64, naturally aligned elsewhere. */
-function epollEvent(events: number, data: bigint): Uint8Array<ArrayBuffer> {
-  const packed = Deno.build.arch === "x86_64";
+/**
+ * A `struct epoll_event` for `arch`: the kernel declares it packed on x86_64
+ * (12 bytes, `data` at offset 4) and naturally aligned elsewhere (16 bytes,
+ * `data` at offset 8, as on aarch64).
+ */
+export function epollEvent(
+  events: number,
+  data: bigint,
+  arch: string = Deno.build.arch,
+): Uint8Array<ArrayBuffer> {
+  const packed = arch === "x86_64";
   const buf = new Uint8Array(packed ? 12 : 16);
   const view = new DataView(buf.buffer);
   view.setUint32(0, events, true);

@@ -57,3 +57,15 @@ Deno.test("swap: a Deno.serve listener accepts from the socket put under it", as
     await server.shutdown();
   }
 });
+
+Deno.test("epollEvent: packed 12 bytes on x86_64, 16 bytes on aarch64", () => {
+  const token = 0x0102030405060708n;
+  assertEquals(
+    [...libc.epollEvent(0x8000201d, token, "x86_64")],
+    [0x1d, 0x20, 0, 0x80, 8, 7, 6, 5, 4, 3, 2, 1],
+  );
+  assertEquals(
+    [...libc.epollEvent(0x8000201d, token, "aarch64")],
+    [0x1d, 0x20, 0, 0x80, 0, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1],
+  );
+});
