@@ -1,4 +1,5 @@
-// A Deno worker for arbiter: the helper serves on the socket at fd 3, sends
+// A Deno worker for arbiter: the helper serves with Deno.serve's own listener
+// on the socket at fd 3 (node:http when it cannot, with a warning), sends
 // READY=1 and WATCHDOG=1 when arbiter asks for them, and drains on TERM.
 import { serve } from "../../src/worker/mod.ts";
 

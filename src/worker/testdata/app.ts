@@ -56,7 +56,7 @@ const server = serve(async (req) => {
     default:
       return new Response("not found\n", { status: 404 });
   }
-}, { onListen: () => say("listening") });
+}, { onListen: ({ transport }) => say(`listening (${transport})`) });
 
 await server.finished;
 say("finished");
