@@ -122,6 +122,8 @@ Deno.test("watchdog: a worker that stops pinging is aborted, logged as timeout, 
   assertEquals(info.env.WATCHDOG_PID, String(info.pid), "WATCHDOG_PID is the worker's pid");
   assertEquals(info.env.WATCHDOG_USEC, "2000000");
   const at = master.logOffset();
+  // The watchdog is armed from the first ping on: stop pinging only after it.
+  await master.waitForLog(/first watchdog ping/, { stream: "stdout" });
   await httpGetJson(`http://127.0.0.1:${port}/stop-watchdog`).catch(() => {});
   await master.waitForLog(
     new RegExp(`worker 0 \\(pid ${info.pid}\\) timeout: no WATCHDOG=1 for 2 s`),

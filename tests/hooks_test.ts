@@ -213,6 +213,8 @@ Deno.test("worker_timeout fires with the hung worker's id and pid", async () => 
   await using master = startArbiter(["--config", config]);
   await master.waitForLog(generationReady(1));
   const hung = await httpGetJson<{ pid: number }>(`http://127.0.0.1:${port}/`);
+  // The watchdog is armed from the first ping on: stop pinging only after it.
+  await master.waitForLog(/first watchdog ping/, { stream: "stdout" });
   await httpGetJson(`http://127.0.0.1:${port}/stop-watchdog`).catch(() => {});
   const record = await waitFor(async () =>
     (await records(log)).find((r) => r.ARBITER_EVENT === "worker_timeout")

@@ -17,7 +17,8 @@ QUIT -> exit 0 at once. USR1 -> prints `worker <id> pid <pid> got USR1`.
 
 Env knobs: IGNORE_TERM=1, IGNORE_QUIT=1, EXIT_AT_BOOT=<code>,
 BOOT_DELAY_MS=<n>; with NOTIFY_SOCKET set: NOTIFY_READY=1 sends READY=1 once
-serving, WATCHDOG_PING=1 sends WATCHDOG=1 every WATCHDOG_USEC/3.
+serving, WATCHDOG_PING=1 sends WATCHDOG=1 every WATCHDOG_USEC/3 (and prints
+`first watchdog ping` once, after the first).
 Prints `worker <id> pid <pid> listening` once serving.
 
 The inherited sockets are used as they are: accept() is blocking when the
@@ -183,12 +184,19 @@ def notify(msg):
 def watchdog_loop():
     usec = int_or_none(ENV.get("WATCHDOG_USEC")) or 0
     interval = max(usec / 3 / 1e6, 0.01) if usec else 1.0
+    first = True
     while not stopping.wait(interval):
         if watchdog_on.is_set():
             try:
                 notify("WATCHDOG=1")
             except OSError as e:
                 print(f"py_worker: notify failed: {e}", file=sys.stderr, flush=True)
+                continue
+            if first:
+                # Tests wait for this: the master's watchdog is armed only
+                # from the first ping on.
+                say(f"worker {WORKER_ID} pid {os.getpid()} first watchdog ping")
+                first = False
 
 
 def main():
