@@ -57,12 +57,22 @@ class Server(ThreadingHTTPServer):
 
     def get_request(self):
         # Another worker may win the race for a connection, leaving this one
-        # blocked in accept(): TERM then interrupts it (see on_term).
+        # blocked in accept(): TERM then interrupts it (see on_term). But TERM
+        # may also be handled just after accept() returned: the new fd is put
+        # in `got` from C code (extend over map), where no signal handler can
+        # run, so that connection is still served instead of being dropped.
+        got = []
         self.accepting = True
         try:
-            return self.socket.accept()
+            got.extend(map(socket.socket._accept, [self.socket]))
+        except Stop:
+            if not got:
+                raise
+            threading.Thread(target=self.shutdown, daemon=True).start()
         finally:
             self.accepting = False
+        fd, address = got[0]
+        return socket.socket(self.socket.family, self.socket.type, fileno=fd), address
 
 
 server = Server(("", 0), Handler, bind_and_activate=False)
