@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -64,14 +65,27 @@ func main() {
 		mux.ServeHTTP(w, r)
 	})
 	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// Connections that have not sent a byte yet: Shutdown would wait 5 s for
+	// them, so the drain closes them itself after its grace.
+	var mu sync.Mutex
+	fresh := map[net.Conn]bool{}
+	server.ConnState = func(c net.Conn, state http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if state == http.StateNew {
+			fresh[c] = true
+		} else {
+			delete(fresh, c)
+		}
+	}
 
 	// The drain (docs/worker-protocol.md): neither Shutdown nor
 	// SetKeepAlivesEnabled(false) may come first, as both close idle
 	// keep-alive connections at once, resetting a client that is sending its
 	// next request on one. So: stop accepting, let each busy connection close
-	// after its answer, and only after a grace let Shutdown close the
-	// connections still idle (a never-used one only once 5 s old, by Go's
-	// rule) and wait for the rest. arbiter's graceful_timeout bounds it all.
+	// after its answer, and only after a grace close the connections still
+	// silent and let Shutdown close those still idle and wait for the rest.
+	// arbiter's graceful_timeout bounds it all.
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
 	done := make(chan struct{})
@@ -81,6 +95,11 @@ func main() {
 		draining.Store(true)
 		listener.Close()
 		time.Sleep(time.Second)
+		mu.Lock()
+		for c := range fresh {
+			c.Close()
+		}
+		mu.Unlock()
 		if err := server.Shutdown(context.Background()); err != nil {
 			log.Printf("shutdown: %v", err)
 		}
