@@ -1,25 +1,39 @@
 // A minimal worker: serves HTTP on the socket arbiter hands over at fd 3
-// (node:http can listen on an fd; Deno.serve cannot yet) and drains on TERM.
+// (node:http can listen on an fd; Deno.serve cannot yet) and drains on TERM
+// without failing a request: the rules and their reasons are in
+// docs/worker-protocol.md, "Draining without failing a request".
 import { createServer } from "node:http";
-import type { Socket } from "node:net";
+import { Server, type Socket } from "node:net";
 
 const id = Deno.env.get("ARBITER_WORKER_ID");
-const idle = new Set<Socket>(); // connections with no request in progress
+const IDLE_GRACE_MS = 1000; // a connection this long without a request is closed when draining
+const idleSince = new Map<Socket, number>(); // open connections with no request in progress
 let draining = false;
 
 const server = createServer((req, res) => {
-  idle.delete(req.socket);
-  res.on("finish", () => draining ? req.socket.end() : idle.add(req.socket));
+  idleSince.delete(req.socket);
+  // While draining, the answer says so and node:http closes the connection after it.
+  if (draining) res.setHeader("connection", "close");
+  res.on("finish", () => req.socket.destroyed || idleSince.set(req.socket, Date.now()));
   res.end(`hello from worker ${id} (pid ${Deno.pid})\n`);
 });
 server.on("connection", (socket: Socket) => {
-  idle.add(socket);
-  socket.on("close", () => idle.delete(socket));
+  idleSince.set(socket, Date.now()); // its first request is surely on the way
+  socket.on("close", () => idleSince.delete(socket));
 });
 server.listen({ fd: 3 });
 
 Deno.addSignalListener("SIGTERM", () => {
+  if (draining) return;
   draining = true;
-  server.close(() => Deno.exit(0)); // stop accepting; exit once in-flight requests are done
-  for (const socket of idle) socket.end(); // idle keep-alive connections, even never used ones
+  // Stop accepting; exit once every connection is closed. Not server.close(): it also
+  // closes idle keep-alive connections at once, resetting a client that is sending on one.
+  Server.prototype.close.call(server, () => Deno.exit(0));
+  setInterval(() => {
+    for (const [socket, since] of idleSince) {
+      // destroy(), not end(): a quiet client may never close its side, and the drain waits
+      // for every connection. With nothing unread or unsent, the client still sees a FIN.
+      if (Date.now() - since >= IDLE_GRACE_MS) socket.destroy();
+    }
+  }, 100);
 });

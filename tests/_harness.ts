@@ -18,6 +18,8 @@
  * @module
  */
 
+import { Http1Connection } from "./_http1.ts";
+
 /** Absolute path of the repository root (no trailing slash). */
 export const REPO_ROOT: string = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 /** Absolute path of `tests/workers`. */
@@ -297,6 +299,14 @@ export interface LoadOptions {
   requestTimeoutMs?: number;
   /** Error messages kept (default 10). */
   maxErrors?: number;
+  /**
+   * Speak HTTP/1.1 over raw TCP instead of `fetch`, so that every failure
+   * counts (refused, reset, short read, timeout, non-2xx), as with wrk:
+   * `"close"` sends `Connection: close` on a new connection per request;
+   * `"keep-alive"` keeps one connection per loop, reconnecting only when the
+   * server says `Connection: close`. `keepAlive` is ignored when this is set.
+   */
+  connection?: "close" | "keep-alive";
 }
 
 /** Counts of a load run. */
@@ -326,7 +336,14 @@ export class LoadGenerator {
     if (!Number.isInteger(n) || n < 1) {
       throw new RangeError(`concurrency: expected an integer ≥ 1, got ${n}`);
     }
-    for (let i = 0; i < n; i++) this.#loops.push(this.#loop(url, opts.requestTimeoutMs ?? 10_000));
+    const timeoutMs = opts.requestTimeoutMs ?? 10_000;
+    for (let i = 0; i < n; i++) {
+      this.#loops.push(
+        opts.connection
+          ? this.#rawLoop(new URL(url), opts.connection, timeoutMs)
+          : this.#loop(url, timeoutMs),
+      );
+    }
     return this;
   }
 
@@ -363,6 +380,37 @@ export class LoadGenerator {
         clearTimeout(timer);
       }
     }
+  }
+
+  async #rawLoop(url: URL, mode: "close" | "keep-alive", timeoutMs: number): Promise<void> {
+    const hostname = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    const port = Number(url.port || 80);
+    let conn: Http1Connection | undefined;
+    while (this.#running) {
+      // A hung request is cut by closing its connection, which fails the pending read.
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        conn?.close();
+      }, timeoutMs);
+      try {
+        conn ??= await Http1Connection.open(hostname, port);
+        const res = await conn.request(url.pathname + url.search, url.host, mode === "close");
+        if (res.status >= 200 && res.status <= 299) this.#result.ok++;
+        else this.#fail(`HTTP ${res.status}: ${res.body.slice(0, 200)}`);
+        if (mode === "close" || res.closes) {
+          conn.close();
+          conn = undefined;
+        }
+      } catch (err) {
+        this.#fail(timedOut ? `no answer within ${timeoutMs} ms` : errText(err));
+        conn?.close();
+        conn = undefined;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    conn?.close();
   }
 
   #fail(msg: string): void {

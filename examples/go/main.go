@@ -1,6 +1,6 @@
 // A Go worker for arbiter, standard library only: net/http on the socket
 // handed over at fd 3, READY=1 (and WATCHDOG=1 when asked) over NOTIFY_SOCKET
-// when it is set, graceful http.Server.Shutdown on SIGTERM.
+// when it is set, and a drain on SIGTERM that fails no request.
 package main
 
 import (
@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -53,16 +55,51 @@ func main() {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintf(w, "hello from go worker %s\n", id)
 	})
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Once draining, every answer carries Connection: close, and net/http
+	// closes the connection after it.
+	var draining atomic.Bool
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if draining.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		mux.ServeHTTP(w, r)
+	})
+	server := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// Connections that have not sent a byte yet: Shutdown would wait 5 s for
+	// them, so the drain closes them itself after its grace.
+	var mu sync.Mutex
+	fresh := map[net.Conn]bool{}
+	server.ConnState = func(c net.Conn, state http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if state == http.StateNew {
+			fresh[c] = true
+		} else {
+			delete(fresh, c)
+		}
+	}
 
+	// The drain (docs/worker-protocol.md): neither Shutdown nor
+	// SetKeepAlivesEnabled(false) may come first, as both close idle
+	// keep-alive connections at once, resetting a client that is sending its
+	// next request on one. So: stop accepting, let each busy connection close
+	// after its answer, and only after a grace close the connections still
+	// silent and let Shutdown close those still idle and wait for the rest.
+	// arbiter's graceful_timeout bounds it all.
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() {
 		<-stop
 		notify("STOPPING=1")
-		// Stop accepting, close idle keep-alive connections, wait for the rest.
-		// arbiter's graceful_timeout (then SIGKILL) bounds how long this may take.
+		draining.Store(true)
+		listener.Close()
+		time.Sleep(time.Second)
+		mu.Lock()
+		for c := range fresh {
+			c.Close()
+		}
+		mu.Unlock()
 		if err := server.Shutdown(context.Background()); err != nil {
 			log.Printf("shutdown: %v", err)
 		}
@@ -77,7 +114,8 @@ func main() {
 			}
 		}()
 	}
-	if err := server.Serve(listener); !errors.Is(err, http.ErrServerClosed) {
+	// Serve returns when the drain closes the listener; the drain goes on.
+	if err := server.Serve(listener); !draining.Load() && !errors.Is(err, http.ErrServerClosed) {
 		log.Printf("serve: %v", err)
 		os.Exit(1)
 	}

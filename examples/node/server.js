@@ -18,33 +18,24 @@ function notify(line) {
   if (notifyConn && !notifyConn.destroyed) notifyConn.write(line + "\n");
 }
 
-const server = http.createServer((_req, res) => {
-  if (stopping) res.setHeader("connection", "close"); // keep-alive clients: go elsewhere
+// Draining without failing a request (docs/worker-protocol.md): once TERM
+// arrives, every answer says `Connection: close` and node:http closes the
+// connection after it; a connection is ended only once it has had no request
+// for IDLE_GRACE_MS, since a client may be sending on it right now.
+const IDLE_GRACE_MS = 1000;
+const idleSince = new Map(); // open connections with no request in progress
+
+const server = http.createServer((req, res) => {
+  idleSince.delete(req.socket);
+  if (stopping) res.setHeader("connection", "close");
+  res.on("finish", () => req.socket.destroyed || idleSince.set(req.socket, Date.now()));
   res.setHeader("content-type", "text/plain; charset=utf-8");
   res.end(`hello from node worker ${id}\n`);
 });
-// Requests in flight per connection, to close idle ones when draining:
-// closeIdleConnections() skips connections that never sent a request (spare
-// connections that clients and proxies keep open), which would hold the
-// drain until arbiter's SIGKILL.
-const connections = new Map();
 server.on("connection", (socket) => {
-  connections.set(socket, 0);
-  socket.on("close", () => connections.delete(socket));
+  idleSince.set(socket, Date.now()); // its first request is surely on the way
+  socket.on("close", () => idleSince.delete(socket));
 });
-server.on("request", (req, res) => {
-  const socket = req.socket;
-  connections.set(socket, (connections.get(socket) ?? 0) + 1);
-  res.on("close", () => {
-    if (connections.has(socket)) connections.set(socket, connections.get(socket) - 1);
-    if (stopping) setImmediate(closeIdle); // a keep-alive connection just went idle
-  });
-});
-function closeIdle() {
-  for (const [socket, requests] of connections) {
-    if (requests === 0 && !socket.writableEnded) socket.end();
-  }
-}
 
 let watchdog = null;
 server.listen({ fd: 3 }, () => {
@@ -58,10 +49,18 @@ process.on("SIGTERM", () => {
   stopping = true;
   clearInterval(watchdog);
   notify("STOPPING=1");
-  // Stop accepting; in-flight requests finish; then leave with exit code 0.
-  server.close(() => {
+  // Stop accepting; exit once every connection is closed. Not server.close(): it
+  // also closes idle keep-alive connections at once, resetting a client that is
+  // sending its next request on one.
+  net.Server.prototype.close.call(server, () => {
     if (notifyConn) notifyConn.end();
     process.exit(0);
   });
-  closeIdle();
+  setInterval(() => {
+    for (const [socket, since] of idleSince) {
+      // destroy(), not end(): a quiet client may never close its side, and the drain waits
+      // for every connection. With nothing unread or unsent, the client still sees a FIN.
+      if (Date.now() - since >= IDLE_GRACE_MS) socket.destroy();
+    }
+  }, 100);
 });

@@ -11,6 +11,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 WORKER_ID = os.environ.get("ARBITER_WORKER_ID", "?")
@@ -32,8 +33,21 @@ def notify(message):
 
 class Handler(BaseHTTPRequestHandler):
     # Seconds a client may take to send its request: a connection opened and
-    # left silent would otherwise hold the drain on TERM until SIGKILL.
+    # left silent would otherwise hold the drain on TERM until SIGKILL (the
+    # drain itself cuts this to 1 s, see close_silent).
     timeout = 5
+
+    def setup(self):
+        super().setup()
+        self.server.silent[self.connection] = time.monotonic()
+
+    def parse_request(self):  # the request line has arrived
+        self.server.silent.pop(self.connection, None)
+        return super().parse_request()
+
+    def finish(self):
+        self.server.silent.pop(self.connection, None)
+        super().finish()
 
     def do_GET(self):
         body = f"hello from python worker {WORKER_ID}\n".encode()
@@ -54,15 +68,26 @@ class Stop(Exception):
 class Server(ThreadingHTTPServer):
     daemon_threads = False  # server_close() waits for requests in flight
     accepting = False
+    silent = {}  # connections that have not sent a request yet -> since when
 
     def get_request(self):
         # Another worker may win the race for a connection, leaving this one
-        # blocked in accept(): TERM then interrupts it (see on_term).
+        # blocked in accept(): TERM then interrupts it (see on_term). But TERM
+        # may also be handled just after accept() returned: the new fd is put
+        # in `got` from C code (extend over map), where no signal handler can
+        # run, so that connection is still served instead of being dropped.
+        got = []
         self.accepting = True
         try:
-            return self.socket.accept()
+            got.extend(map(socket.socket._accept, [self.socket]))
+        except Stop:
+            if not got:
+                raise
+            threading.Thread(target=self.shutdown, daemon=True).start()
         finally:
             self.accepting = False
+        fd, address = got[0]
+        return socket.socket(self.socket.family, self.socket.type, fileno=fd), address
 
 
 server = Server(("", 0), Handler, bind_and_activate=False)
@@ -75,6 +100,20 @@ def on_term(_signum, _frame):
     threading.Thread(target=server.shutdown, daemon=True).start()
 
 
+def close_silent():
+    """End the connections that stay silent for 1 s (never sooner: a client
+    that just connected is sending its request). SHUT_RD makes the blocked
+    read in their handler return at once, as if the client had closed."""
+    while server.silent:
+        for conn, since in list(server.silent.items()):
+            if time.monotonic() - since >= 1:
+                try:
+                    conn.shutdown(socket.SHUT_RD)
+                except OSError:
+                    pass  # closed meanwhile
+        time.sleep(0.1)
+
+
 signal.signal(signal.SIGTERM, on_term)
 notify("READY=1")
 try:
@@ -82,5 +121,6 @@ try:
 except Stop:
     pass
 notify("STOPPING=1")
+close_silent()
 server.server_close()  # closes the listening socket, joins request threads
 sys.exit(0)

@@ -17,10 +17,18 @@ rescue SystemCallError => e
   warn "notify: #{e.message}"
 end
 
+def now
+  Process.clock_gettime(Process::CLOCK_MONOTONIC)
+end
+
 def handle(client)
-  # A client gets 5 s to send its request: a connection opened and left
-  # silent would otherwise hold the drain on TERM until SIGKILL.
-  return unless client.wait_readable(5)
+  # A client gets 5 s to send its request, 1 s once draining: a connection
+  # left silent would otherwise hold the drain. (Never less than 1 s: the
+  # request of a client that just connected is on its way.)
+  opened = now
+  until client.wait_readable(0.1)
+    return if now - opened > ($draining ? 1 : 5)
+  end
   request_line = client.gets
   return if request_line.nil?
   # Read (and ignore) the headers up to the empty line.
@@ -52,6 +60,7 @@ loop do
   threads << Thread.new(client) { |c| handle(c) }
   threads.select!(&:alive?)
 end
+$draining = true
 notify("STOPPING=1")
 server.close
 threads.each(&:join) # let the requests in flight finish
