@@ -51,6 +51,19 @@ export type CliRequest =
     overrides: CliOverrides;
   }
   | {
+    /** `arbiter verify`: check a worker against the worker contract (src/verify/). */
+    kind: "verify";
+    configPath?: string;
+    /** The worker command after the options or `--`; overrides the file's. */
+    command?: string[];
+    /** Print the report as JSON. */
+    json: boolean;
+    /** The URL path requested (default "/"). */
+    path: string;
+    /** HUPs per connection mode (default 3). */
+    reloads: number;
+  }
+  | {
     kind: "ctl";
     socket?: string;
     configPath?: string;
@@ -87,6 +100,17 @@ const CTL_OPTIONS = {
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const satisfies Record<string, OptionSpec>;
+
+const VERIFY_OPTIONS = {
+  config: { type: "string", short: "c" },
+  json: { type: "boolean" },
+  path: { type: "string" },
+  reloads: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies Record<string, OptionSpec>;
+
+/** What `arbiter verify` asks for. */
+export type VerifyRequest = Extract<CliRequest, { kind: "verify" }>;
 
 const CTL_VERBS: readonly CtlVerb[] = [
   "status",
@@ -128,6 +152,7 @@ const CHECKED_OPTIONS = [
  */
 export function parseCli(argv: string[]): CliRequest {
   if (argv[0] === "ctl") return parseCtl(argv.slice(1));
+  if (argv[0] === "verify") return parseVerify(argv.slice(1));
   const { tokens, rest } = scan(argv, RUN_OPTIONS, "stop");
   const { values } = runParseArgs(tokens, RUN_OPTIONS);
   if (values.help) return { kind: "help" };
@@ -192,6 +217,34 @@ function parseCtl(argv: string[]): CliRequest {
     );
   }
   return { kind: "ctl", socket: values.socket, configPath: values.config, verb, json, count };
+}
+
+function parseVerify(argv: string[]): CliRequest {
+  const { tokens, rest } = scan(argv, VERIFY_OPTIONS, "stop");
+  const { values } = runParseArgs(tokens, VERIFY_OPTIONS);
+  if (values.help) return { kind: "help" };
+  const path = values.path ?? "/";
+  if (!/^\/[\x21-\x7e]*$/.test(path)) {
+    throw new ConfigError(
+      `verify --path: expected a URL path starting with "/" (no spaces), got ${
+        JSON.stringify(path)
+      }`,
+    );
+  }
+  const reloads = values.reloads === undefined ? 3 : Number(values.reloads);
+  if (!Number.isInteger(reloads) || reloads < 1 || reloads > 20) {
+    throw new ConfigError(
+      `verify --reloads: expected an integer from 1 to 20, got ${JSON.stringify(values.reloads)}`,
+    );
+  }
+  return {
+    kind: "verify",
+    configPath: values.config,
+    command: rest.length > 0 ? rest : undefined,
+    json: values.json ?? false,
+    path,
+    reloads,
+  };
 }
 
 function isCtlVerb(word: string): word is CtlVerb {
@@ -293,6 +346,7 @@ scales, upgrades and stops them on signals.
 Usage:
   arbiter [options] [--] [command [args...]]
   arbiter ctl [--socket PATH] [--config FILE] REQUEST
+  arbiter verify [--config FILE] [--json] [--path P] [--reloads N] [-- command...]
 
 The worker command starts at \`--\` or at the first word that is not an option;
 its own options are passed through untouched. It overrides \`command\` in the
@@ -332,6 +386,17 @@ Control requests (arbiter ctl), sent to the master's \`control_socket\`:
   stop                      like TERM       quick-stop   like INT
   upgrade                   like USR2
 
+Check a worker (arbiter verify): runs it under a private master on a free
+loopback port, with its own load, and reports each point of the worker
+contract (fd 3, READY=1, USR1, watchdog, HUP and TERM without losing a
+request, nothing left running) as pass, fail or n/a, with a fix per failure.
+Exit 0 when nothing failed, 1 otherwise, 2 for a usage or config error.
+  -c, --config FILE         the config whose worker to check (its pidfile,
+                            addresses, hooks and sockets are not used)
+      --json                print the report as JSON
+      --path P              the URL path requested (default: /)
+      --reloads N           HUPs per connection mode, 1 to 20 (default: 3)
+
 Signals to the master:
   HUP        reload the config, replace the workers
   TERM       graceful stop: workers finish their work, then exit
@@ -347,5 +412,6 @@ Exit codes: 0 stopped cleanly, 1 runtime error, 2 usage or config error,
 Examples:
   arbiter --config app.toml
   arbiter -w 4 -b 0.0.0.0:8000 -- node server.js
+  arbiter verify --config app.toml
 `;
 }
