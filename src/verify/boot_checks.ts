@@ -17,10 +17,14 @@ const FD3_FIX = "accept connections on the socket at fd 3 (LISTEN_FDS=1) instead
   "port: Python socket.socket(fileno=3), Node server.listen({fd: 3}), Go " +
   'net.FileListener(os.NewFile(3, "")); see docs/worker-protocol.md';
 
+/** How long the private master itself may take to start its first worker. */
+const MASTER_START_MS = 30_000;
+
 /** How the boot went, and whether the other checks can run. */
 export interface BootOutcome {
   results: CheckOutcome;
-  serving: boolean;
+  /** Why the other checks cannot run, when they cannot. */
+  blocked?: string;
 }
 
 /** Waits for the first generation, then checks readiness and serving. */
@@ -28,6 +32,12 @@ export async function checkBoot(ctx: RunContext): Promise<BootOutcome> {
   const { master, plan } = ctx;
   ctx.progress(`starting ${plan.workers} worker(s)…`);
   const start = performance.now();
+  // The boot timeout runs from the first worker's start, not from launching
+  // the master, whose own start-up can take seconds on a busy machine.
+  await master.waitFor(
+    (e) => e.type === "started" || e.type === "halting" || e.type === "exit",
+    MASTER_START_MS,
+  );
   let failures = 0;
   const end = await master.waitFor((e) => {
     if (e.type === "boot-failed") failures = Math.max(failures, e.count);
@@ -46,10 +56,16 @@ export async function checkBoot(ctx: RunContext): Promise<BootOutcome> {
         fix: "run the command by hand to see why it stops; it must keep running and serve " +
           "the socket at fd 3",
       };
-    return { results: [fd3, ready], serving: false };
+    const blocked = ready.status === "fail"
+      ? "the workers never became ready"
+      : "the workers never came up";
+    return { results: [fd3, ready], blocked };
   }
   const fd3 = await checkServing(ctx);
-  return { results: [fd3, readyRow(ctx, end, start)], serving: fd3.status === "pass" };
+  return {
+    results: [fd3, readyRow(ctx, end, start)],
+    blocked: fd3.status === "pass" ? undefined : "the worker does not serve",
+  };
 }
 
 function readyRow(ctx: RunContext, end: StampedEvent | undefined, start: number): CheckResult {
@@ -143,21 +159,28 @@ async function checkServing(ctx: RunContext): Promise<CheckResult> {
       fix,
     };
   }
-  const holding = sockets.holdFd3.length;
+  const holding = sockets.holders.size;
   const total = ctx.master.workers.running().length;
+  const fds = [...new Set([...sockets.holders.values()].flat())].sort((a, b) => a - b);
+  const at = fds.length === 1 && fds[0] === 3
+    ? "at fd 3"
+    : `at fd ${fds.join(", ")}${fds.includes(3) ? "" : ", copies of fd 3"}`;
   return {
     id: "fd3",
     status: "pass",
     evidence: `GET ${options.path} answered ${status} in ${secs(took)}; ` +
-      `${holding} of ${total} worker(s) hold the listening socket at fd 3` +
+      `${holding} of ${total} worker(s) hold the shared listening socket` +
+      (holding > 0 ? ` (${at})` : "") +
       (sockets.ownListeners.length > 0
         ? `; they also listen on ${sockets.ownListeners.join(", ")}`
         : ""),
   };
 }
 
-/** Which workers hold the shared socket at fd 3, and what else they listen on. */
-function socketsOfWorkers(ctx: RunContext): { holdFd3: number[]; ownListeners: string[] } {
+/** Which workers hold the shared socket (pid → fds), and what else they listen on. */
+function socketsOfWorkers(
+  ctx: RunContext,
+): { holders: Map<number, number[]>; ownListeners: string[] } {
   const { plan, master } = ctx;
   const rows = tcpRows();
   const listenInodes = new Map(rows.filter((r) => r.state === "0A").map((r) => [r.inode, r.local]));
@@ -167,11 +190,12 @@ function socketsOfWorkers(ctx: RunContext): { holdFd3: number[]; ownListeners: s
     : [...unixListeners()].find(([, path]) => path === (plan.target as { path: string }).path)?.[0];
   // Sockets the master handed over (every bind) are not the worker's own.
   const handed = new Set(socketFds(master.pid).values());
-  const holdFd3: number[] = [];
+  const holders = new Map<number, number[]>();
   const own = new Set<string>();
   for (const w of master.workers.running()) {
     const fds = socketFds(w.pid);
-    if (shared !== undefined && fds.get(3) === shared) holdFd3.push(w.pid);
+    const at = [...fds].filter(([, inode]) => inode === shared).map(([fd]) => fd);
+    if (shared !== undefined && at.length > 0) holders.set(w.pid, at);
     // The worker and anything it started (a wrapper script's server, say).
     for (const pid of [w.pid, ...descendantsOf(w.pid).map((d) => d.pid)]) {
       for (const inode of (pid === w.pid ? fds : socketFds(pid)).values()) {
@@ -180,5 +204,5 @@ function socketsOfWorkers(ctx: RunContext): { holdFd3: number[]; ownListeners: s
       }
     }
   }
-  return { holdFd3, ownListeners: [...own] };
+  return { holders, ownListeners: [...own] };
 }

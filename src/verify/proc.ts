@@ -7,9 +7,9 @@
  * Invariants:
  * - A process is identified by pid *and* start time, so a reused pid is never
  *   mistaken for the one that was seen before.
- * - A connection waiting in a listener's accept queue has inode 0 in
- *   `/proc/net/tcp*`; it gets an inode once a process accepts it. That is how
- *   "a worker holds this connection" is told apart from "it is queued".
+ * - `/proc/net/tcp` lists every socket of the machine and can take seconds
+ *   to read on a busy one: it is read only where nothing else tells the
+ *   answer (which addresses a worker listens on), never in a polling loop.
  *
  * @module
  */
@@ -202,18 +202,43 @@ export function unixListeners(): Map<number, string> {
   return out;
 }
 
-/**
- * The inode of the server side of the TCP connection from local port
- * `clientPort` to `serverPort`: 0 while the connection waits in the accept
- * queue, undefined when there is no such connection.
- */
-export function acceptedInode(serverPort: number, clientPort: number): number | undefined {
-  return tcpRows().find((r) =>
-    r.localPort === serverPort && r.remotePort === clientPort && r.state === "01"
-  )?.inode;
+/** Unix socket inodes (`/proc/net/unix`, which stays small, unlike `/proc/net/tcp`). */
+export function unixInodes(): Set<number> {
+  const out = new Set<number>();
+  try {
+    for (const line of Deno.readTextFileSync("/proc/net/unix").split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length >= 7) out.add(Number(f[6]));
+    }
+  } catch { /* unreadable */ }
+  return out;
 }
 
-/** The pid among `pids` that holds socket `inode`, if any. */
-export function holderOf(inode: number, pids: number[]): number | undefined {
-  return pids.find((pid) => [...socketFds(pid).values()].includes(inode));
+/** Every socket inode the processes `pids` hold. */
+export function socketsOf(pids: number[]): Set<number> {
+  return new Set(pids.flatMap((pid) => [...socketFds(pid).values()]));
 }
+
+/**
+ * A socket that one of `pids` holds now and did not hold in `before`, other
+ * than a unix socket: when verify alone talks to the workers, that is the
+ * connection it just opened, accepted. (Finding the connection by its ports
+ * in `/proc/net/tcp` would be exact, but that file lists every socket of the
+ * machine and takes seconds to read on a busy one.)
+ */
+export function newConnection(
+  pids: number[],
+  before: Set<number>,
+): { pid: number; inode: number } | undefined {
+  for (const pid of pids) {
+    for (const inode of socketFds(pid).values()) {
+      if (before.has(inode)) continue;
+      // A worker's short-lived notify socket is a unix socket; it may close
+      // between the two reads, so a candidate must still be held afterwards.
+      if (unixInodes().has(inode)) continue;
+      if ([...socketFds(pid).values()].includes(inode)) return { pid, inode };
+    }
+  }
+  return undefined;
+}
+

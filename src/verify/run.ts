@@ -149,7 +149,7 @@ export async function runVerify(
 async function runChecks(ctx: RunContext, record: (rows: CheckResult[]) => void): Promise<void> {
   const boot = await checkBoot(ctx);
   record(boot.results);
-  let skip = boot.serving ? undefined : "not run: the worker does not serve";
+  let skip = boot.blocked ? `not run: ${boot.blocked}` : undefined;
   for (const step of STEPS) {
     if (skip) {
       record(step.ids.map((id) => ({ id, status: "n/a", evidence: skip! })));

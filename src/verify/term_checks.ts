@@ -1,7 +1,7 @@
 /**
  * The graceful-stop checks of `arbiter verify`. Before TERM, four client
  * connections are opened and verify waits until a worker has accepted each
- * (seen in `/proc/net/tcp`: a queued connection has no inode yet):
+ * (a new socket appears among the workers' fds):
  *
  * - slow: the request line and Host header are sent; the rest of the
  *   request follows in pieces over the second after the master logs the
@@ -12,8 +12,11 @@
  * - kept-alive: one request answered before TERM; the next one is sent 0.1 s
  *   after the stop begins and must be answered (a `Connection: close` answer
  *   is right). Not applicable when the worker does not keep connections.
- * - silent: connects and never sends anything. The worker must still exit
+ * - silent: connects and never sends anything (it closes its end once the
+ *   server closes, as an idle client does). The worker must still exit
  *   within `graceful_timeout` ("exits in time even when a client goes quiet").
+ *
+ * Each client closes its connection once its answer (or failure) is in.
  *
  * Reload drains count too: an old worker the master had to SIGKILL after
  * `graceful_timeout` during a HUP fails the exit check.
@@ -33,7 +36,7 @@ import {
   type Target,
   withDeadline,
 } from "./http.ts";
-import { acceptedInode, holderOf } from "./proc.ts";
+import { descendantsOf, newConnection, socketsOf } from "./proc.ts";
 import type { CheckResult } from "./report.ts";
 
 /** How long a prepared connection may wait in the accept queue. */
@@ -56,24 +59,34 @@ export async function checkTerm(ctx: RunContext): Promise<CheckOutcome> {
   ctx.progress("graceful stop (TERM) with a slow, a fresh, a kept-alive and a silent client…");
   const target = plan.target;
   const conns: Deno.Conn[] = [];
-  const open = async () => {
-    const c = await connect(target);
-    conns.push(c);
-    return { conn: c, holder: await waitAccepted(ctx, c) };
+  const open = async (first?: string) => {
+    const before = socketsOf(workerPids(ctx));
+    const conn = await connect(target);
+    conns.push(conn);
+    if (first !== undefined) await send(conn, first);
+    return { conn, ...await waitAccepted(ctx, before) };
   };
+  const head = requestText(target, options.path, false).split("\r\n");
   let results: CheckResult[];
   try {
-    // Kept-alive: one answered request first.
-    const kept = await open();
-    let keptOk = false;
+    // The silent client first, the others as late as possible: a worker may
+    // rightly close a connection idle for about a second, and this is not
+    // meant to test that.
+    const silent = await open();
+    // Like a real idle client, it closes its end once the server closes its own.
+    const silentClosed = closeOnEof(silent.conn);
+    const beforeKept = socketsOf(workerPids(ctx));
+    const kept = { conn: await connect(target), holder: undefined as number | undefined };
+    conns.push(kept.conn);
+    let keptOk: boolean | string = false;
     try {
       keptOk = (await exchange(kept.conn, requestText(target, options.path, false))).reusable;
-    } catch { /* judged below: not kept alive */ }
-    const slow = await open();
-    const head = requestText(target, options.path, false).split("\r\n");
-    await send(slow.conn, `${head[0]}\r\n${head[1]}\r\n`);
+      kept.holder = newConnection(workerPids(ctx), beforeKept)?.pid;
+    } catch (error) {
+      keptOk = `the request before TERM on it failed: ${describe(error)}`;
+    }
+    const slow = await open(`${head[0]}\r\n${head[1]}\r\n`);
     const fresh = await open();
-    const silent = await open();
 
     const from = master.events.length;
     const termAt = performance.now();
@@ -83,7 +96,7 @@ export async function checkTerm(ctx: RunContext): Promise<CheckOutcome> {
 
     const later = (ms: number) => delay(Math.max(0, base + ms - performance.now()));
     const [slowOut, freshOut, keptOut] = await Promise.all([
-      attempt(slow.holder, async () => {
+      attempt(slow, async () => {
         for (
           const [i, piece] of [`${head[2]}\r\n`, "X-Verify: slow\r\n", "Accept: */*\r\n", "\r\n"]
             .entries()
@@ -93,31 +106,29 @@ export async function checkTerm(ctx: RunContext): Promise<CheckOutcome> {
         }
         return await withDeadline(slow.conn, ANSWER_TIMEOUT_MS, () => receive(slow.conn));
       }),
-      attempt(fresh.holder, async () => {
+      attempt(fresh, async () => {
         await later(AFTER_TERM_MS);
         return await exchange(fresh.conn, requestText(target, options.path, true));
       }),
-      keptOk
-        ? attempt(kept.holder, async () => {
+      keptOk === true
+        ? attempt(kept, async () => {
           await later(AFTER_TERM_MS);
           return await exchange(kept.conn, requestText(target, options.path, false));
         })
-        : Promise.resolve(undefined),
+        : Promise.resolve(keptOk || undefined),
     ]);
 
     const exitWait = plan.gracefulTimeoutS * 1000 + 5000;
     const status = await master.waitExit(exitWait);
+    closeQuietly(silent.conn);
+    await silentClosed;
     results = [
       inflightRow(slowOut, slow.holder),
-      openRow(freshOut, keptOut),
+      openRow(freshOut, keptOut, base + AFTER_TERM_MS - (fresh.at ?? base)),
       exitRow(ctx, from, termAt, status, exitWait, silent.holder),
     ];
   } finally {
-    for (const c of conns) {
-      try {
-        c.close();
-      } catch { /* closed already */ }
-    }
+    for (const c of conns) closeQuietly(c);
   }
   return results;
 }
@@ -130,35 +141,62 @@ function exchange(conn: Deno.Conn, text: string): Promise<HttpResponse> {
   });
 }
 
+/** Runs one client's exchange; its connection is closed afterwards, as a client would. */
 async function attempt(
-  holder: number | undefined,
+  client: { conn: Deno.Conn; holder?: number },
   work: () => Promise<HttpResponse>,
 ): Promise<Outcome> {
   try {
-    return { ok: true, res: expect2xx(await work()), holder };
+    return { ok: true, res: expect2xx(await work()), holder: client.holder };
   } catch (error) {
-    const f = error instanceof RequestFailure ? error : new RequestFailure("other", String(error));
-    return { ok: false, why: `${f.kind}: ${f.message}` };
+    return { ok: false, why: describe(error) };
+  } finally {
+    closeQuietly(client.conn);
   }
 }
 
+function describe(error: unknown): string {
+  const f = error instanceof RequestFailure ? error : new RequestFailure("other", String(error));
+  return `${f.kind}: ${f.message}`;
+}
+
+/** Reads (and drops) whatever arrives until the server closes, then closes this end. */
+async function closeOnEof(conn: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(4096);
+  try {
+    while ((await conn.read(buf)) !== null) { /* a silent client ignores answers */ }
+  } catch { /* reset, or closed by us */ }
+  closeQuietly(conn);
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* closed already */ }
+}
+
+/** The running workers and what they started (a wrapper's server, say). */
+function workerPids(ctx: RunContext): number[] {
+  const workers = ctx.master.workers.running().map((w) => w.pid);
+  return [...workers, ...workers.flatMap((pid) => descendantsOf(pid).map((d) => d.pid))];
+}
+
 /**
- * Waits until a worker has accepted `conn` (TCP only) and returns the pid
- * holding it, when one is found. Unix sockets are not tracked this way.
+ * Waits until a worker holds a new connection (the one just opened: nothing
+ * else talks to the private master now), and returns when that was seen and
+ * which pid holds it; an empty answer if none shows up in time.
  */
-async function waitAccepted(ctx: RunContext, conn: Deno.Conn): Promise<number | undefined> {
-  const target: Target = ctx.plan.target;
-  if (target.transport !== "tcp") return undefined;
-  const local = (conn.localAddr as Deno.NetAddr).port;
+async function waitAccepted(
+  ctx: RunContext,
+  before: Set<number>,
+): Promise<{ holder?: number; at?: number }> {
   const until = performance.now() + ACCEPT_WAIT_MS;
   while (performance.now() < until) {
-    const inode = acceptedInode(target.port, local);
-    if (inode) {
-      return holderOf(inode, ctx.master.workers.running().map((w) => w.pid));
-    }
-    await delay(10);
+    const found = newConnection(workerPids(ctx), before);
+    if (found) return { at: performance.now(), holder: found.pid };
+    await delay(5);
   }
-  return undefined;
+  return {};
 }
 
 const by = (holder?: number) => holder ? ` by the worker with pid ${holder}` : "";
@@ -181,7 +219,11 @@ function inflightRow(out: Outcome, holder?: number): CheckResult {
   };
 }
 
-function openRow(fresh: Outcome, kept: Outcome | undefined): CheckResult {
+function openRow(
+  fresh: Outcome,
+  kept: Outcome | string | undefined,
+  freshIdleMs: number,
+): CheckResult {
   const parts: string[] = [];
   const failed: string[] = [];
   const say = (what: string, out: Outcome) => {
@@ -189,10 +231,12 @@ function openRow(fresh: Outcome, kept: Outcome | undefined): CheckResult {
     else failed.push(`${what} was not answered: ${out.why}`);
   };
   say(
-    `a connection accepted just before TERM that sent its request ${secs(AFTER_TERM_MS)} after`,
+    `a connection accepted just before TERM that sent its request ${secs(AFTER_TERM_MS)} ` +
+      `after the stop began (${secs(freshIdleMs)} after it was accepted)`,
     fresh,
   );
-  if (kept) say("the next request on a kept-alive connection", kept);
+  if (typeof kept === "string") failed.push(`a kept-alive connection: ${kept}`);
+  else if (kept) say("the next request on a kept-alive connection", kept);
   else parts.push("the worker does not keep connections alive, so none was idle");
   if (failed.length > 0) {
     return {
@@ -214,8 +258,11 @@ function exitRow(
   silentHolder: number | undefined,
 ): CheckResult {
   const { master, plan } = ctx;
-  const lateInReloads = master.events.slice(0, from).filter((e) => e.type === "kill-late");
-  const lateAtStop = master.events.slice(from).filter((e) => e.type === "kill-late");
+  // A worker the watchdog aborted (the frozen one) is killed late by design.
+  const aborted = new Set(master.events.flatMap((e) => e.type === "watchdog" ? [e.pid] : []));
+  const late = (e: (typeof master.events)[number]) => e.type === "kill-late" && !aborted.has(e.pid);
+  const lateInReloads = master.events.slice(0, from).filter(late);
+  const lateAtStop = master.events.slice(from).filter(late);
   const exits = master.events.slice(from).filter((e) => e.type === "exited");
   const lastExit = Math.max(termAt, ...exits.map((e) => e.at));
   const silent = silentHolder
