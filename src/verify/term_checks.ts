@@ -33,7 +33,6 @@ import {
   RequestFailure,
   requestText,
   send,
-  type Target,
   withDeadline,
 } from "./http.ts";
 import { descendantsOf, newConnection, socketsOf } from "./proc.ts";
