@@ -346,7 +346,8 @@ scales, upgrades and stops them on signals.
 Usage:
   arbiter [options] [--] [command [args...]]
   arbiter ctl [--socket PATH] [--config FILE] REQUEST
-  arbiter verify [--config FILE] [--json] [--path P] [--reloads N] [-- command...]
+  arbiter verify [--config FILE] [--json] [--path P] [--reloads N]
+                 [-- command [args...]]
 
 The worker command starts at \`--\` or at the first word that is not an option;
 its own options are passed through untouched. It overrides \`command\` in the
