@@ -183,12 +183,15 @@ function workerPids(ctx: RunContext): number[] {
 /**
  * Waits until a worker holds a new connection (the one just opened: nothing
  * else talks to the private master now), and returns when that was seen and
- * which pid holds it; an empty answer if none shows up in time.
+ * which pid holds it; an empty answer if none shows up in time (or the
+ * private master listens on a unix socket).
  */
 async function waitAccepted(
   ctx: RunContext,
   before: Set<number>,
 ): Promise<{ holder?: number; at?: number }> {
+  // An accepted unix connection cannot be told from a notify socket this way.
+  if (ctx.plan.target.transport !== "tcp") return {};
   const until = performance.now() + ACCEPT_WAIT_MS;
   while (performance.now() < until) {
     const found = newConnection(workerPids(ctx), before);
