@@ -123,7 +123,7 @@ export async function checkTerm(ctx: RunContext): Promise<CheckOutcome> {
     await silentClosed;
     results = [
       inflightRow(slowOut, slow.holder),
-      openRow(freshOut, keptOut, base + AFTER_TERM_MS - (fresh.at ?? base)),
+      openRow(freshOut, keptOut, fresh.at && base + AFTER_TERM_MS - fresh.at),
       exitRow(ctx, from, termAt, status, exitWait, silent.holder),
     ];
   } finally {
@@ -224,7 +224,7 @@ function inflightRow(out: Outcome, holder?: number): CheckResult {
 function openRow(
   fresh: Outcome,
   kept: Outcome | string | undefined,
-  freshIdleMs: number,
+  freshIdleMs: number | undefined,
 ): CheckResult {
   const parts: string[] = [];
   const failed: string[] = [];
@@ -234,7 +234,8 @@ function openRow(
   };
   say(
     `a connection accepted just before TERM that sent its request ${secs(AFTER_TERM_MS)} ` +
-      `after the stop began (${secs(freshIdleMs)} after it was accepted)`,
+      `after the stop began` +
+      (freshIdleMs === undefined ? "" : ` (${secs(freshIdleMs)} after it was accepted)`),
     fresh,
   );
   if (typeof kept === "string") failed.push(`a kept-alive connection: ${kept}`);
@@ -265,7 +266,7 @@ function exitRow(
   const late = (e: (typeof master.events)[number]) => e.type === "kill-late" && !aborted.has(e.pid);
   const lateInReloads = master.events.slice(0, from).filter(late);
   const lateAtStop = master.events.slice(from).filter(late);
-  const exits = master.events.slice(from).filter((e) => e.type === "exited");
+  const exits = master.events.slice(from).filter((e) => e.type === "exited" && !aborted.has(e.pid));
   const lastExit = Math.max(termAt, ...exits.map((e) => e.at));
   const silent = silentHolder
     ? `, while a client connected to pid ${silentHolder} sent nothing`
