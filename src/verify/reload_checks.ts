@@ -119,6 +119,7 @@ async function reloadOnce(ctx: RunContext, hups: number[]): Promise<string | und
     from,
   );
   if (ready?.type === "problem") return `HUP ${hups.length}: ${ready.message}`;
+  if (master.exited) return `HUP ${hups.length}: the master exited`;
   if (ready?.type !== "generation-ready") {
     return `HUP ${hups.length}: the new generation was not ready within ` +
       secs(bootWaitMs(ctx) + 2000);

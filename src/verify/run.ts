@@ -119,6 +119,14 @@ export async function runVerify(
         write(Deno.stderr, progressLine(row) + "\n");
       }
     };
+    // Interrupted (Ctrl-C, or a TERM to verify): end the private run at once;
+    // the checks then see the master gone and the report still prints.
+    const interrupt = () => {
+      progress("interrupted: killing the private master");
+      master.signal("SIGKILL");
+    };
+    const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+    for (const sig of signals) Deno.addSignalListener(sig, interrupt);
     try {
       try {
         await runChecks(ctx, record);
@@ -128,6 +136,7 @@ export async function runVerify(
       record([await checkLeftovers(ctx)]);
     } finally {
       await master.kill(); // a no-op unless something above failed half way
+      for (const sig of signals) Deno.removeSignalListener(sig, interrupt);
     }
     const order = Object.keys(CHECKS);
     results.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
@@ -156,11 +165,12 @@ async function runChecks(ctx: RunContext, record: (rows: CheckResult[]) => void)
       continue;
     }
     if (ctx.master.exited) {
-      const code = (await ctx.master.status).code;
+      const { code, signal } = await ctx.master.status;
+      const how = signal ? `was killed by ${signal}` : `exited (code ${code})`;
       record([{
         id: step.ids[0],
         status: "fail",
-        evidence: `the private master exited (code ${code}) before this check: ${lastProblem(ctx)}`,
+        evidence: `the private master ${how} before this check: ${lastProblem(ctx)}`,
       }]);
       skip = "not run: the private master exited";
       record(step.ids.slice(1).map((id) => ({ id, status: "n/a", evidence: skip! })));
