@@ -17,6 +17,12 @@ import { ConfigError } from "../errors.ts";
 import { describeIssues } from "./_issues.ts";
 import { keyPath, suggest } from "./_format.ts";
 import { configSchema } from "./schema.ts";
+import {
+  VERIFY_HELP,
+  VERIFY_OPTIONS,
+  type VerifyRequest,
+  verifyRequest,
+} from "./_verify_options.ts";
 
 /** Config values given as command-line options; they override the file. */
 export interface CliOverrides {
@@ -50,19 +56,7 @@ export type CliRequest =
     checkConfig: boolean;
     overrides: CliOverrides;
   }
-  | {
-    /** `arbiter verify`: check a worker against the worker contract (src/verify/). */
-    kind: "verify";
-    configPath?: string;
-    /** The worker command after the options or `--`; overrides the file's. */
-    command?: string[];
-    /** Print the report as JSON. */
-    json: boolean;
-    /** The URL path requested (default "/"). */
-    path: string;
-    /** HUPs per connection mode (default 3). */
-    reloads: number;
-  }
+  | VerifyRequest
   | {
     kind: "ctl";
     socket?: string;
@@ -100,17 +94,6 @@ const CTL_OPTIONS = {
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const satisfies Record<string, OptionSpec>;
-
-const VERIFY_OPTIONS = {
-  config: { type: "string", short: "c" },
-  json: { type: "boolean" },
-  path: { type: "string" },
-  reloads: { type: "string" },
-  help: { type: "boolean", short: "h" },
-} as const satisfies Record<string, OptionSpec>;
-
-/** What `arbiter verify` asks for. */
-export type VerifyRequest = Extract<CliRequest, { kind: "verify" }>;
 
 const CTL_VERBS: readonly CtlVerb[] = [
   "status",
@@ -222,29 +205,7 @@ function parseCtl(argv: string[]): CliRequest {
 function parseVerify(argv: string[]): CliRequest {
   const { tokens, rest } = scan(argv, VERIFY_OPTIONS, "stop");
   const { values } = runParseArgs(tokens, VERIFY_OPTIONS);
-  if (values.help) return { kind: "help" };
-  const path = values.path ?? "/";
-  if (!/^\/[\x21-\x7e]*$/.test(path)) {
-    throw new ConfigError(
-      `verify --path: expected a URL path starting with "/" (no spaces), got ${
-        JSON.stringify(path)
-      }`,
-    );
-  }
-  const reloads = values.reloads === undefined ? 3 : Number(values.reloads);
-  if (!Number.isInteger(reloads) || reloads < 1 || reloads > 20) {
-    throw new ConfigError(
-      `verify --reloads: expected an integer from 1 to 20, got ${JSON.stringify(values.reloads)}`,
-    );
-  }
-  return {
-    kind: "verify",
-    configPath: values.config,
-    command: rest.length > 0 ? rest : undefined,
-    json: values.json ?? false,
-    path,
-    reloads,
-  };
+  return values.help ? { kind: "help" } : verifyRequest(values, rest);
 }
 
 function isCtlVerb(word: string): word is CtlVerb {
@@ -387,17 +348,7 @@ Control requests (arbiter ctl), sent to the master's \`control_socket\`:
   stop                      like TERM       quick-stop   like INT
   upgrade                   like USR2
 
-Check a worker (arbiter verify): runs it under a private master on a free
-loopback port, with its own load, and reports each point of the worker
-contract (fd 3, READY=1, USR1, watchdog, HUP and TERM without losing a
-request, nothing left running) as pass, fail or n/a, with a fix per failure.
-Exit 0 when nothing failed, 1 otherwise, 2 for a usage or config error.
-  -c, --config FILE         the config whose worker to check (its pidfile,
-                            addresses, hooks and sockets are not used)
-      --json                print the report as JSON
-      --path P              the URL path requested (default: /)
-      --reloads N           HUPs per connection mode, 1 to 20 (default: 3)
-
+${VERIFY_HELP}
 Signals to the master:
   HUP        reload the config, replace the workers
   TERM       graceful stop: workers finish their work, then exit

@@ -18,7 +18,7 @@
  */
 
 import { loadConfig } from "../config/load.ts";
-import type { VerifyRequest } from "../config/cli.ts";
+import type { VerifyRequest } from "../config/_verify_options.ts";
 import { ArbiterError, ExitCode } from "../errors.ts";
 import { workerProgram } from "../master/generation.ts";
 import { selfInvocation } from "../spawn/self.ts";
