@@ -21,6 +21,7 @@ import { takeInheritedSockets } from "../sockets/inherited.ts";
 import { runCtl } from "../control/ctl.ts";
 import { preflight } from "./preflight.ts";
 import { selfInvocation } from "../spawn/self.ts";
+import { runVerify } from "../verify/run.ts";
 
 /** The arbiter's version. */
 export const VERSION: string = denoJson.version;
@@ -41,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
   if (request.kind === "help") return print(helpText()), ExitCode.Ok;
   if (request.kind === "version") return print(`arbiter ${VERSION}`), ExitCode.Ok;
   if (request.kind === "ctl") return await runCtl(request, Deno.env.toObject(), Deno.cwd());
+  if (request.kind === "verify") return await runVerify(request, Deno.env.toObject(), Deno.cwd());
   // 3. The config: file + command line, validated; nothing bound or written yet.
   const env = Deno.env.toObject();
   const inheritedFds = [...inherited.keys()];

@@ -19,6 +19,12 @@ import { describeIssues } from "./_issues.ts";
 import { keyPath, suggest } from "./_format.ts";
 import { configSchema } from "./schema.ts";
 import { MAX_SECONDS, MAX_WORKERS } from "./limits.ts";
+import {
+  VERIFY_HELP,
+  VERIFY_OPTIONS,
+  type VerifyRequest,
+  verifyRequest,
+} from "./_verify_options.ts";
 
 /** Config values given as command-line options; they override the file. */
 export interface CliOverrides {
@@ -52,6 +58,7 @@ export type CliRequest =
     checkConfig: boolean;
     overrides: CliOverrides;
   }
+  | VerifyRequest
   | {
     kind: "ctl";
     socket?: string;
@@ -137,6 +144,7 @@ const CHECKED_OPTIONS = [
  */
 export function parseCli(argv: string[]): CliRequest {
   if (argv[0] === "ctl") return parseCtl(argv.slice(1));
+  if (argv[0] === "verify") return parseVerify(argv.slice(1));
   const { tokens, rest } = scan(argv, RUN_OPTIONS, "stop");
   const { values } = runParseArgs(tokens, RUN_OPTIONS);
   if (values.help) return { kind: "help" };
@@ -213,6 +221,12 @@ function parseCtl(argv: string[]): CliRequest {
     ...(interval === undefined ? {} : { interval }),
     ...(iterations === undefined ? {} : { iterations }),
   };
+}
+
+function parseVerify(argv: string[]): CliRequest {
+  const { tokens, rest } = scan(argv, VERIFY_OPTIONS, "stop");
+  const { values } = runParseArgs(tokens, VERIFY_OPTIONS);
+  return values.help ? { kind: "help" } : verifyRequest(values, rest);
 }
 
 function isCtlVerb(word: string): word is CtlVerb {
@@ -314,6 +328,8 @@ scales, upgrades and stops them on signals.
 Usage:
   arbiter [options] [--] [command [args...]]
   arbiter ctl [--socket PATH] [--config FILE] REQUEST
+  arbiter verify [--config FILE] [--json] [--path P] [--reloads N]
+                 [-- command [args...]]
 
 The worker command starts at \`--\` or at the first word that is not an option;
 its own options are passed through untouched. It overrides \`command\` in the
@@ -356,6 +372,7 @@ Control requests (arbiter ctl), sent to the master's \`control_socket\`:
                             redrawn every S seconds (default 1); plain lines
                             when piped; ends after N refreshes or Ctrl-C
 
+${VERIFY_HELP}
 Signals to the master:
   HUP        reload the config, replace the workers
   TERM       graceful stop: workers finish their work, then exit
@@ -373,5 +390,6 @@ Exit codes: 0 stopped cleanly, 1 runtime error, 2 usage or config error,
 Examples:
   arbiter --config app.toml
   arbiter -w 4 -b 0.0.0.0:8000 -- node server.js
+  arbiter verify --config app.toml
 `;
 }

@@ -199,3 +199,33 @@ Deno.test("helpText() documents every option, ctl, signals and examples", () => 
   }
   for (const line of text.split("\n")) ok(line.length <= 80, `short line: ${line}`);
 });
+
+Deno.test("parseCli() reads verify requests", () => {
+  const verify = (extra = {}) => ({
+    kind: "verify",
+    configPath: undefined,
+    command: undefined,
+    json: false,
+    path: "/",
+    reloads: 3,
+    ...extra,
+  });
+  deepStrictEqual(parseCli(["verify", "-c", "app.toml"]), verify({ configPath: "app.toml" }));
+  deepStrictEqual(
+    parseCli(["verify", "--json", "--path", "/healthz", "--reloads", "1", "--", "node", "s.js"]),
+    verify({ json: true, path: "/healthz", reloads: 1, command: ["node", "s.js"] }),
+  );
+  deepStrictEqual(
+    parseCli(["verify", "python3", "app.py", "-w"]),
+    verify({ command: ["python3", "app.py", "-w"] }),
+  );
+  deepStrictEqual(parseCli(["verify", "--help"]), { kind: "help" });
+});
+
+Deno.test("parseCli() rejects bad verify options", () => {
+  assertConfigError(() => parseCli(["verify", "--reloads", "0"]), "--reloads", "1 to 20", '"0"');
+  assertConfigError(() => parseCli(["verify", "--reloads", "2.5"]), "--reloads");
+  assertConfigError(() => parseCli(["verify", "--path", "healthz"]), "--path", '"healthz"');
+  assertConfigError(() => parseCli(["verify", "--path", "/a b"]), "--path");
+  assertConfigError(() => parseCli(["verify", "-w", "2"]), 'unknown option "-w"');
+});

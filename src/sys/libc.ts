@@ -67,6 +67,7 @@ const SOL_SOCKET = 1;
 const SO_TYPE = 3;
 const SO_ACCEPTCONN = 30;
 const PR_SET_PDEATHSIG = 1;
+const PR_SET_CHILD_SUBREAPER = 36;
 const CLOSE_RANGE_CLOEXEC = 4;
 const SIG_SETMASK = 2;
 const WNOHANG = 1;
@@ -287,6 +288,15 @@ export function isListeningStreamSocket(fd: number): boolean {
 /** Asks the kernel to send `signal` to this process when its parent thread dies. */
 export function setParentDeathSignal(signal: number): void {
   check("prctl", lib().prctl(PR_SET_PDEATHSIG, BigInt(signal), 0n, 0n, 0n));
+}
+
+/**
+ * Makes this process the child subreaper of its descendants (`arbiter
+ * verify`): a process orphaned below it is reparented to it instead of to
+ * PID 1, so whatever a worker leaves running can still be found and killed.
+ */
+export function setChildSubreaper(): void {
+  check("prctl", lib().prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n));
 }
 
 export function getppid(): number {
