@@ -24,6 +24,7 @@ import { HookRunner } from "../hooks/runner.ts";
 import { reloadPathsOf, type Watcher, watchForChanges } from "../reload/watch.ts";
 import { Operations } from "./operations.ts";
 import { NotifyHub } from "../notify/hub.ts";
+import { removeHubDir } from "../notify/dir.ts"; // trust (issue 11)
 import { type Listener, ListenerPool } from "../sockets/listeners.ts";
 import { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
@@ -163,9 +164,8 @@ class Master {
       this.#systemd?.close();
       throw error;
     }
-    if (upgrade?.state.notifyDir) {
-      await Deno.remove(upgrade.state.notifyDir, { recursive: true }).catch(() => {});
-    }
+    // trust (issue 11): only the old hub's own sockets, then rmdir; never recursive.
+    if (upgrade?.state.notifyDir) removeHubDir(upgrade.state.notifyDir);
     // Sockets an upgrade handed over stay while the old workers may hold them.
     const inheritedWorkers = (upgrade?.state.workers.length ?? 0) > 0;
     this.#pool.release(inheritedWorkers ? this.#pool.list() : context.listeners);

@@ -30,7 +30,10 @@
  * @module
  */
 
+import { makeHubDir, MAX_SOCKET_PATH, removeHubDir } from "./dir.ts";
 import { checkNotify, MAX_NOTIFY_BYTES } from "./protocol.ts";
+
+export { MAX_SOCKET_PATH };
 
 /** The paths a worker is told about. */
 export interface NotifyEndpoints {
@@ -56,13 +59,8 @@ export function notifyEnv(endpoints: NotifyEndpoints): Record<string, string> {
   return { NOTIFY_SOCKET: endpoints.notifySocket, ARBITER_NOTIFY_STREAM: endpoints.streamSocket };
 }
 
-/** Longest unix socket path: `sun_path` is 108 bytes with its NUL. */
-export const MAX_SOCKET_PATH = 107;
 /** Open stream connections allowed per worker; more are closed at once (garbage). */
 export const MAX_STREAM_CONNECTIONS = 32;
-
-/** Bytes of the longest name made in the directory: `.` + 32 hex digits (the staging name). */
-const LONGEST_NAME = 33;
 
 interface Channel {
   serial: number;
@@ -72,8 +70,6 @@ interface Channel {
   paths: NotifyEndpoints;
   closed: boolean;
 }
-
-const encoder = new TextEncoder();
 
 /** The per-worker notify sockets of one master. */
 export class NotifyHub {
@@ -107,7 +103,7 @@ export class NotifyHub {
     if (typeof Deno.listenDatagram !== "function") {
       throw new Error("notify: unix datagram sockets need Deno's --unstable-net flag");
     }
-    const dir = await makePrivateDir();
+    const dir = await makeHubDir();
     return new NotifyHub(dir, onMessage, onGarbage);
   }
 
@@ -196,7 +192,7 @@ export class NotifyHub {
     this.#closed = true;
     for (const serial of [...this.#channels.keys()]) this.close(serial);
     await Promise.all([...this.#loops]);
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+    removeHubDir(this.dir);
   }
 
   /** Serials with open channels. */
@@ -318,60 +314,6 @@ export class NotifyHub {
       ch.conns.delete(conn);
       closeQuietly(conn);
     }
-  }
-}
-
-/**
- * Makes the hub directory, mode 0711, with room for socket paths:
- * `$XDG_RUNTIME_DIR/arbiter-*` when usable (see the module notes), else a
- * fresh temp dir.
- */
-async function makePrivateDir(): Promise<string> {
-  const fits = (dir: string) => encoder.encode(dir).length + 1 + LONGEST_NAME <= MAX_SOCKET_PATH;
-  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
-  let dir: string | undefined;
-  if (runtime && runtime.startsWith("/") && runtimeDirUsable(runtime)) {
-    try {
-      const made = await Deno.makeTempDir({ dir: runtime, prefix: "arbiter-" });
-      if (fits(made)) dir = made;
-      else await Deno.remove(made);
-    } catch {
-      // Not writable after all: fall back.
-    }
-  }
-  if (dir === undefined) {
-    const made = await Deno.makeTempDir({ prefix: "arbiter-" });
-    if (!fits(made)) {
-      await Deno.remove(made).catch(() => {});
-      throw new Error(
-        `notify: temp directory ${made} is too long for unix socket paths ` +
-          `(at most ${MAX_SOCKET_PATH - 1 - LONGEST_NAME} bytes); set TMPDIR to a shorter one`,
-      );
-    }
-    dir = made;
-  }
-  // makeTempDir makes it 0700; open it for passing through only.
-  await Deno.chmod(dir, 0o711);
-  return dir;
-}
-
-/**
- * True if `$XDG_RUNTIME_DIR` may hold the hub: always for a non-root master
- * (its workers run as itself); for root only if others can pass through it
- * and every directory above it.
- */
-function runtimeDirUsable(runtime: string): boolean {
-  if (Deno.uid() !== 0) return true;
-  try {
-    let p = runtime.replace(/\/+$/, "");
-    while (p !== "") {
-      const mode = Deno.statSync(p).mode;
-      if (mode === null || (mode & 0o001) === 0) return false;
-      p = p.slice(0, p.lastIndexOf("/"));
-    }
-    return true;
-  } catch {
-    return false;
   }
 }
 
