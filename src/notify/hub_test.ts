@@ -76,6 +76,13 @@ class Recorder {
   }
 }
 
+/** Opens a channel whose worker is this test process (so it and its children may send). */
+async function openHere(hub: NotifyHub, serial: number, owner?: { uid: number; gid?: number }) {
+  const ep = await hub.open(serial, owner);
+  hub.setWorkerPid(serial, Deno.pid);
+  return ep;
+}
+
 async function withHub(fn: (hub: NotifyHub, rec: Recorder) => Promise<void>): Promise<void> {
   const rec = new Recorder();
   const hub = await NotifyHub.create(rec.onMessage, rec.onGarbage);
@@ -169,7 +176,7 @@ async function waitClosedByPeer(conn: Deno.Conn): Promise<void> {
 Deno.test("open() makes both sockets in a 0711 directory, mode 0600, and returns their paths", async () => {
   await withHub(async (hub) => {
     strictEqual(Deno.statSync(hub.dir).mode! & 0o777, 0o711);
-    const ep = await hub.open(7);
+    const ep = await openHere(hub, 7);
     deepStrictEqual(ep, { notifySocket: `${hub.dir}/7.sock`, streamSocket: `${hub.dir}/7.stream` });
     for (const p of [ep.notifySocket, ep.streamSocket]) {
       const st = Deno.statSync(p);
@@ -196,7 +203,7 @@ Deno.test("open() makes both sockets in a 0711 directory, mode 0600, and returns
 
 Deno.test("a Python SOCK_DGRAM sender: several assignments in one datagram are one message", async () => {
   await withHub(async (hub, rec) => {
-    const ep = await hub.open(1);
+    const ep = await openHere(hub, 1);
     await mustSend(ep.notifySocket, "READY=1\nSTATUS=ok");
     deepStrictEqual(await rec.nextMessage(), { serial: 1, fields: { READY: "1", STATUS: "ok" } });
     await mustSend(ep.notifySocket, "STATUS=a\n\nSTATUS=b\nWATCHDOG=1\n");
@@ -215,7 +222,7 @@ Deno.test({
   ignore: !hasSystemdNotify,
   fn: async () => {
     await withHub(async (hub, rec) => {
-      const ep = await hub.open(3);
+      const ep = await openHere(hub, 3);
       const env = { NOTIFY_SOCKET: ep.notifySocket };
       // As a shell script would: --pid=$$ names the script as the main pid.
       await run(["sh", "-c", `${SYSTEMD_NOTIFY} --pid=$$ READY=1`], env);
@@ -242,7 +249,7 @@ Deno.test({
 
 Deno.test("a Node client on the stream channel: each line is its own message", async () => {
   await withHub(async (hub, rec) => {
-    const ep = await hub.open(5);
+    const ep = await openHere(hub, 5);
     const script = `
       const net = require("node:net");
       const c = net.createConnection(process.env.ARBITER_NOTIFY_STREAM);
@@ -258,7 +265,7 @@ Deno.test("a Node client on the stream channel: each line is its own message", a
 
 Deno.test("tests/workers/node_notify.mjs: READY=1, WATCHDOG=1, serves fd 3, STOPPING=1 and exit 0 on TERM", async () => {
   await withHub(async (hub, rec) => {
-    const ep = await hub.open(9);
+    const ep = await openHere(hub, 9);
     await using worker = startArbiter([], {
       cmd: [
         "python3",
@@ -291,7 +298,7 @@ Deno.test("tests/workers/node_notify.mjs: READY=1, WATCHDOG=1, serves fd 3, STOP
 
 Deno.test("node_notify.mjs sends no WATCHDOG=1 with NO_WATCHDOG=1", async () => {
   await withHub(async (hub, rec) => {
-    const ep = await hub.open(10);
+    const ep = await openHere(hub, 10);
     await using worker = startArbiter([], {
       cmd: [
         "python3",
@@ -318,7 +325,7 @@ Deno.test("node_notify.mjs sends no WATCHDOG=1 with NO_WATCHDOG=1", async () => 
 
 Deno.test("garbage datagrams are reported and the socket keeps working", async () => {
   await withHub(async (hub, rec) => {
-    const ep = await hub.open(2);
+    const ep = await openHere(hub, 2);
     await mustSend(ep.notifySocket, "hello");
     match((await rec.nextGarbage()).why, /without "="/);
     await mustSend(ep.notifySocket, "READY=1\nready=1");
@@ -339,7 +346,7 @@ Deno.test("garbage datagrams are reported and the socket keeps working", async (
 
 Deno.test("stream channel: an over-long line is garbage and closes that connection only", async () => {
   await withHub(async (hub, rec) => {
-    const ep = await hub.open(4);
+    const ep = await openHere(hub, 4);
     using good = await connectStream(ep.streamSocket);
     using bad = await connectStream(ep.streamSocket);
     await write(good, "STATUS=first\n");
@@ -376,7 +383,7 @@ Deno.test("stream channel: an over-long line is garbage and closes that connecti
 
 Deno.test("stream channel: at most MAX_STREAM_CONNECTIONS connections per worker", async () => {
   await withHub(async (hub, rec) => {
-    const ep = await hub.open(6);
+    const ep = await openHere(hub, 6);
     const conns: Deno.UnixConn[] = [];
     try {
       for (let i = 0; i < MAX_STREAM_CONNECTIONS; i++) {
@@ -417,8 +424,8 @@ async function waitFor<T>(probe: () => Promise<T | undefined>): Promise<T> {
 
 Deno.test("messages are attributed by the socket they arrive on", async () => {
   await withHub(async (hub, rec) => {
-    const a = await hub.open(11);
-    const b = await hub.open(12);
+    const a = await openHere(hub, 11);
+    const b = await openHere(hub, 12);
     // Whatever the sender claims, the socket decides.
     await mustSend(b.notifySocket, "READY=1\nMAINPID=1");
     deepStrictEqual(await rec.nextMessage(), { serial: 12, fields: { READY: "1", MAINPID: "1" } });
@@ -438,8 +445,8 @@ Deno.test("messages are attributed by the socket they arrive on", async () => {
 
 Deno.test("close() stops one worker's channel and removes its files; others keep working", async () => {
   await withHub(async (hub, rec) => {
-    const a = await hub.open(21);
-    const b = await hub.open(22);
+    const a = await openHere(hub, 21);
+    const b = await openHere(hub, 22);
     using conn = await connectStream(a.streamSocket);
     await write(conn, "READY=1\n");
     deepStrictEqual(await rec.nextMessage(), { serial: 21, fields: { READY: "1" } });
@@ -455,7 +462,7 @@ Deno.test("close() stops one worker's channel and removes its files; others keep
     await mustSend(b.notifySocket, "READY=1");
     deepStrictEqual(await rec.nextMessage(), { serial: 22, fields: { READY: "1" } });
     // A serial can be opened again after close().
-    const again = await hub.open(21);
+    const again = await openHere(hub, 21);
     await mustSend(again.notifySocket, "STATUS=back");
     deepStrictEqual(await rec.nextMessage(), { serial: 21, fields: { STATUS: "back" } });
     ok(rec.drained);
@@ -465,8 +472,8 @@ Deno.test("close() stops one worker's channel and removes its files; others keep
 Deno.test("closeAll() closes everything and removes the directory; open() then fails", async () => {
   const rec = new Recorder();
   const hub = await NotifyHub.create(rec.onMessage, rec.onGarbage);
-  const ep = await hub.open(1);
-  await hub.open(2);
+  const ep = await openHere(hub, 1);
+  await openHere(hub, 2);
   using conn = await connectStream(ep.streamSocket);
   await write(conn, "READY=1\n");
   await rec.nextMessage();
@@ -494,7 +501,7 @@ Deno.test("a throwing onMessage is reported as garbage and the channel goes on",
     },
   );
   try {
-    const ep = await hub.open(1);
+    const ep = await openHere(hub, 1);
     const wait = (n: number) =>
       new Promise<void>((r) => {
         wake = () => calls >= n && garbage.length >= n && r();
@@ -521,8 +528,8 @@ Deno.test({
     // The directory must be reachable by the other user: use the temp dir.
     await withEnv({ XDG_RUNTIME_DIR: undefined }, async () => {
       await withHub(async (hub, rec) => {
-        const mine = await hub.open(1);
-        const theirs = await hub.open(2, { uid: 65534, gid: 65534 });
+        const mine = await openHere(hub, 1);
+        const theirs = await openHere(hub, 2, { uid: 65534, gid: 65534 });
         const st = Deno.statSync(theirs.notifySocket);
         deepStrictEqual([st.uid, st.gid, st.mode! & 0o777], [65534, 65534, 0o600]);
         strictEqual(Deno.statSync(theirs.streamSocket).uid, 65534);
