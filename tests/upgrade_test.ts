@@ -21,9 +21,14 @@ Deno.test("USR2 under load: same master pid, all workers new, no failed request"
   const port = freePort();
   await using master = await startServing(PY_WORKER, { port, workers: 2, args: ["-p", pidfile] });
   const before = await master.waitForChildren(2);
+  const notifyDir = Deno.readTextFileSync(`/proc/${before[0]}/environ`).split("\0")
+    .find((kv) => kv.startsWith("NOTIFY_SOCKET="))!.replace(/^NOTIFY_SOCKET=(.*)\/[^/]*$/, "$1");
+  assert(Deno.lstatSync(notifyDir).isDirectory);
   const load = new LoadGenerator().start(`http://127.0.0.1:${port}/`, { concurrency: 4 });
   master.signal("SIGUSR2");
   await master.waitForLog(/re-executed in place \(pid \d+\); took over 2 worker\(s\)/);
+  // The old image's notify directory (handed over in the sealed state) is removed.
+  await waitFor(() => !exists(notifyDir), { message: `${notifyDir} removed` });
   await master.waitForLog(generationReady(2));
   await waitFor(() => before.every((pid) => !isAlive(pid)), { message: "old workers drained" });
   const result = await load.stop();
@@ -75,6 +80,15 @@ Deno.test("a second USR2 while an upgrade is in progress is refused", async () =
 });
 
 // ---- forged upgrade state (issue 11) ----
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 Deno.test("a forged upgrade state deletes nothing: ignored with a warning, or its paths refused", async () => {
   await using dir = await tempDir();
