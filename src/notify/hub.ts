@@ -355,6 +355,9 @@ export class NotifyHub {
       this.#garbage(ch.serial, r.why);
       return;
     }
+    // BARRIER=1 only asks us to have read everything before it (its fd is closed
+    // already); it says nothing about the worker.
+    delete r.fields.BARRIER;
     if (Object.keys(r.fields).length === 0) return;
     try {
       this.#onMessage(ch.serial, r.fields);

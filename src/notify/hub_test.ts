@@ -95,9 +95,16 @@ async function withHub(fn: (hub: NotifyHub, rec: Recorder) => Promise<void>): Pr
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
-const PY_SEND = "import socket, sys\n" +
+// Sends, then waits on a barrier as sd_notify_barrier() does: the hub checks a
+// sender by /proc while it handles the datagram, so a sender that exits at once
+// might be gone by then (see sender.ts); the barrier keeps it alive until then.
+const PY_SEND = "import array, os, select, socket, sys\n" +
   "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n" +
-  "s.sendto(bytes.fromhex(sys.argv[2]), sys.argv[1])\n";
+  "s.sendto(bytes.fromhex(sys.argv[2]), sys.argv[1])\n" +
+  "r, w = os.pipe()\n" +
+  "s.sendmsg([b'BARRIER=1'], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [w]).tobytes())], 0, sys.argv[1])\n" +
+  "os.close(w)\n" +
+  "select.select([r], [], [], 10)\n";
 
 /** Sends one datagram from a Python process; resolves to its exit code and stderr. */
 async function pySend(
@@ -230,19 +237,16 @@ Deno.test({
       strictEqual(first.serial, 3);
       strictEqual(first.fields.READY, "1");
       match(first.fields.MAINPID, /^\d+$/);
-      // systemd-notify then waits for a barrier: a BARRIER=1 message with an fd,
-      // released when the kernel drops the fd the hub does not take.
-      deepStrictEqual(await rec.nextMessage(), { serial: 3, fields: { BARRIER: "1" } });
+      // systemd-notify then waits for a barrier (BARRIER=1 with an fd): the hub
+      // closes the fd and does not pass the message on. That wait is also what
+      // keeps it alive until the hub has checked who sent the message.
 
       await run([SYSTEMD_NOTIFY, "--status=serving", "STOPPING=1"], env);
       const status = await rec.nextMessage();
       strictEqual(status.fields.STATUS, "serving");
       strictEqual(status.fields.STOPPING, "1");
-      deepStrictEqual(await rec.nextMessage(), { serial: 3, fields: { BARRIER: "1" } });
-
-      // --no-block skips the barrier.
-      await run([SYSTEMD_NOTIFY, "--no-block", "WATCHDOG=1"], env);
-      deepStrictEqual(await rec.nextMessage(), { serial: 3, fields: { WATCHDOG: "1" } });
+      // (--no-block skips the barrier: it may exit before the hub checks it, so it is not
+      // tested here; see docs/worker-protocol.md.)
     });
   },
 });
@@ -250,16 +254,27 @@ Deno.test({
 Deno.test("a Node client on the stream channel: each line is its own message", async () => {
   await withHub(async (hub, rec) => {
     const ep = await openHere(hub, 5);
+    // The client stays until its stdin closes: the hub checks who connected when it
+    // accepts, and a client already gone by then would not count.
     const script = `
       const net = require("node:net");
       const c = net.createConnection(process.env.ARBITER_NOTIFY_STREAM);
       c.write("READY=1\\nSTATUS=from node\\n");
       c.end("WATCHDOG=1\\n");
+      process.stdin.resume();
     `;
-    await run(["node", "-e", script], notifyEnv(ep));
+    const node = new Deno.Command("node", {
+      args: ["-e", script],
+      env: notifyEnv(ep),
+      stdin: "piped",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
     deepStrictEqual(await rec.nextMessage(), { serial: 5, fields: { READY: "1" } });
     deepStrictEqual(await rec.nextMessage(), { serial: 5, fields: { STATUS: "from node" } });
     deepStrictEqual(await rec.nextMessage(), { serial: 5, fields: { WATCHDOG: "1" } });
+    await node.stdin.close();
+    strictEqual((await node.status).code, 0);
   });
 });
 

@@ -59,7 +59,8 @@ export function writeSealedMemfd(name: string, bytes: Uint8Array): number {
 /**
  * Reads fd `fd` if, and only if, it is a sealed memfd named `name` owned by
  * this process's uid and at most `maxBytes` long; then closes it. Otherwise
- * leaves the fd alone (it may be someone else's) and returns why not.
+ * returns why not, closing the fd only if it is a memfd by that name (any
+ * other fd may be someone else's, such as a socket from systemd).
  */
 export function readSealedMemfd(
   fd: number,
@@ -75,17 +76,23 @@ export function readSealedMemfd(
     return { why: `fd ${fd} is not open` };
   }
   if (target !== `/memfd:${name} (deleted)`) return { why: `fd ${fd} is not our memfd` };
+  // From here on the fd is a memfd by our name: ours to close whatever it holds, so a
+  // forged one does not stay open into hooks (workers get only their sockets anyway).
+  const refuse = (why: string) => {
+    close(fd);
+    return { why };
+  };
   let seals: number;
   let info: Deno.FileInfo;
   try {
     seals = fcntl(fd, F_GET_SEALS);
     info = Deno.statSync(link);
   } catch (error) {
-    return { why: `fd ${fd}: ${(error as Error).message}` };
+    return refuse(`fd ${fd}: ${(error as Error).message}`);
   }
-  if ((seals & ALL_SEALS) !== ALL_SEALS) return { why: `fd ${fd} is not sealed` };
-  if (info.uid !== Deno.uid()) return { why: `fd ${fd} belongs to uid ${info.uid}` };
-  if (!info.isFile || info.size > maxBytes) return { why: `fd ${fd} is over ${maxBytes} bytes` };
+  if ((seals & ALL_SEALS) !== ALL_SEALS) return refuse(`fd ${fd} is not sealed`);
+  if (info.uid !== Deno.uid()) return refuse(`fd ${fd} belongs to uid ${info.uid}`);
+  if (!info.isFile || info.size > maxBytes) return refuse(`fd ${fd} is over ${maxBytes} bytes`);
   const bytes = new Uint8Array(info.size);
   const n = Number(lib().pread(fd, bytes, BigInt(bytes.length), 0n));
   close(fd);

@@ -68,6 +68,7 @@ const EPOLL_CTL_DEL = 2;
 const EPOLLIN = 0x1;
 const EAGAIN = 11;
 const EINTR = 4;
+const ECONNRESET = 104;
 
 /** Size of `struct epoll_event` and the offset of its data field on this machine. */
 export const EPOLL_EVENT = Deno.build.arch === "x86_64"
@@ -167,7 +168,7 @@ export function acceptWithCredentials(
 
 /**
  * Reads what is there on a non-blocking stream socket: the bytes (a view of
- * `buf`), `"eof"` when the peer closed, `"empty"` when nothing is pending.
+ * `buf`), `"eof"` when the peer closed (or reset), `"empty"` when nothing is pending.
  * @throws {UnixError} on a reset or other failure
  */
 export function recvStream(fd: number, buf: Uint8Array<ArrayBuffer>): Uint8Array | "eof" | "empty" {
@@ -176,6 +177,7 @@ export function recvStream(fd: number, buf: Uint8Array<ArrayBuffer>): Uint8Array
   if (n === 0) return "eof";
   const code = errno();
   if (code === EAGAIN || code === EINTR) return "empty";
+  if (code === ECONNRESET) return "eof"; // the peer went away with data unread: as good as closed
   throw new UnixError("recv", code);
 }
 
