@@ -110,7 +110,10 @@ export class NotifyHub {
     this.#onMessage = onMessage;
     this.#onGarbage = onGarbage ?? (() => {});
     this.#epoll = new EpollSet();
-    this.#loop = this.#run();
+    // #run catches everything it can; this only keeps a bug from becoming an unhandled rejection.
+    this.#loop = this.#run().catch((err) =>
+      this.#garbage(-1, `notify hub failed: ${errText(err)}`)
+    );
   }
 
   /**
