@@ -11,6 +11,7 @@ import {
   readStat,
   startArbiter,
   waitFor,
+  WORKERS_DIR,
 } from "./_harness.ts";
 import { generationReady, PY_WORKER, startServing, tempDir } from "./_workers.ts";
 
@@ -20,9 +21,14 @@ Deno.test("USR2 under load: same master pid, all workers new, no failed request"
   const port = freePort();
   await using master = await startServing(PY_WORKER, { port, workers: 2, args: ["-p", pidfile] });
   const before = await master.waitForChildren(2);
+  const notifyDir = Deno.readTextFileSync(`/proc/${before[0]}/environ`).split("\0")
+    .find((kv) => kv.startsWith("NOTIFY_SOCKET="))!.replace(/^NOTIFY_SOCKET=(.*)\/[^/]*$/, "$1");
+  assert(Deno.lstatSync(notifyDir).isDirectory);
   const load = new LoadGenerator().start(`http://127.0.0.1:${port}/`, { concurrency: 4 });
   master.signal("SIGUSR2");
   await master.waitForLog(/re-executed in place \(pid \d+\); took over 2 worker\(s\)/);
+  // The old image's notify directory (handed over in the sealed state) is removed.
+  await waitFor(() => !exists(notifyDir), { message: `${notifyDir} removed` });
   await master.waitForLog(generationReady(2));
   await waitFor(() => before.every((pid) => !isAlive(pid)), { message: "old workers drained" });
   const result = await load.stop();
@@ -71,6 +77,69 @@ Deno.test("a second USR2 while an upgrade is in progress is refused", async () =
   master.signal("SIGUSR2");
   await master.waitForLog(/SIGUSR2 refused: an upgrade is already in progress/);
   await master.waitForLog(generationReady(2), { timeoutMs: 20_000 });
+});
+
+// ---- forged upgrade state (issue 11) ----
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("a forged upgrade state deletes nothing: ignored with a warning, or its paths refused", async () => {
+  await using dir = await tempDir();
+  const victim = `${dir.path}/victim`;
+  await Deno.mkdir(`${victim}/sub`, { recursive: true });
+  await Deno.writeTextFile(`${victim}/keep.txt`, "precious");
+  // Looks like a hub directory (name, owner, mode) but holds files the master never made.
+  const lookalike = `${dir.path}/arbiter-lookalike`;
+  await Deno.mkdir(`${lookalike}/sub`, { recursive: true });
+  await Deno.writeTextFile(`${lookalike}/1.sock`, "a regular file, not a socket");
+  await Deno.chmod(lookalike, 0o711);
+  const cases: [mode: string, notifyDir: string, expect: RegExp][] = [
+    ["json", victim, /ARBITER_UPGRADE_STATE ignored \(not an fd handed over .*\); starting fresh/],
+    ["unsealed", victim, /ARBITER_UPGRADE_STATE ignored \(fd \d+ is not sealed\)/],
+    ["wrong-name", victim, /ARBITER_UPGRADE_STATE ignored \(fd \d+ is not our memfd\)/],
+    ["sealed", victim, /old notify directory is not one this master made \(.*victim is not named/],
+    ["sealed", lookalike, /re-executed in place \(pid \d+\); took over 0 worker/],
+  ];
+  for (const [mode, notifyDir, expect] of cases) {
+    const port = freePort();
+    await using master = startArbiter(
+      ["-w", "1", "-b", `127.0.0.1:${port}`, "--", ...PY_WORKER],
+      {
+        cmd: [
+          "python3",
+          `${WORKERS_DIR}/forge_upgrade_state.py`,
+          mode,
+          notifyDir,
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--quiet",
+          MAIN_TS,
+        ],
+      },
+    );
+    await master.waitForLog(/generation \d+ is ready/, { timeoutMs: 20_000 });
+    await master.waitForLog(expect);
+    if (mode === "sealed") {
+      // Even a state this user forged well gets no listener or worker that is not ours.
+      await master.waitForLog(/inherited fd 0 \(stdin\) is not a listening socket; ignored/);
+      await master.waitForLog(/inherited worker pid 1 is not a child of this process; ignored/);
+    }
+    assertEquals((await httpGetJson<{ lang: string }>(`http://127.0.0.1:${port}/`)).lang, "python");
+    master.signal("SIGTERM");
+    assertEquals((await master.waitExit()).code, 0, `${mode}: ${master.stderr()}`);
+    assertEquals(await Deno.readTextFile(`${victim}/keep.txt`), "precious", mode);
+    assert(Deno.statSync(`${victim}/sub`).isDirectory, mode);
+    assert(Deno.statSync(`${lookalike}/1.sock`).isFile, mode);
+    assert(Deno.statSync(`${lookalike}/sub`).isDirectory, mode);
+  }
 });
 
 // ---- systemd ----

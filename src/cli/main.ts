@@ -35,7 +35,8 @@ function print(text: string): void {
 async function main(argv: string[]): Promise<number> {
   // 1. Socket activation variables and an upgrade hand-over go first, before
   //    anything can see them.
-  const upgrade = takeUpgradeState();
+  const ignoredState: string[] = []; // logged once logging is up (trust, issue 11)
+  const upgrade = takeUpgradeState(Deno.env, (why) => ignoredState.push(why));
   const inherited = takeInheritedSockets();
   // 2. The command line.
   const request = parseCli(argv);
@@ -60,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
     format: config.log_format,
     file: config.log_file,
   });
+  for (const warning of ignoredState) getLog().warn("{warning}", { warning });
   const masterEnv = Object.fromEntries(
     Object.entries(env).filter(([key]) => !PRIVATE_ENV.includes(key)),
   );

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { removeHubDir } from "../notify/dir.ts";
 import type { Logger } from "@logtape/logtape";
 import type { Listener, ListenerPool } from "../sockets/listeners.ts";
 import type { CoreOptions, CoreSnapshot } from "./core.ts";
@@ -66,15 +67,15 @@ export function upgradeEnv(
  * may hold them (else only `listeners`), logs what was dropped. Returns the
  * inherited workers for the core, if any.
  */
-export async function receiveHandover(
+export function receiveHandover(
   upgrade: AdoptedState | undefined,
   pool: ListenerPool,
   listeners: Listener[],
   log: Logger,
-): Promise<CoreOptions["inherited"]> {
-  if (upgrade?.state.notifyDir) {
-    await Deno.remove(upgrade.state.notifyDir, { recursive: true }).catch(() => {});
-  }
+): CoreOptions["inherited"] {
+  // Only the old hub's own sockets, then rmdir: never a recursive delete of a
+  // path that came from outside (upgrade.ts already checked it is our hub's).
+  if (upgrade?.state.notifyDir) removeHubDir(upgrade.state.notifyDir);
   const workers = upgrade?.state.workers ?? [];
   pool.release(workers.length > 0 ? pool.list() : listeners);
   for (const warning of upgrade?.warnings ?? []) log.warn("upgrade: {warning}", { warning });

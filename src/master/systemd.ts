@@ -71,7 +71,10 @@ export class SystemdNotifier {
       this.#socket?.close();
     } catch { /* closed */ }
     try {
-      Deno.removeSync(this.#dir, { recursive: true });
+      Deno.removeSync(`${this.#dir}/s`);
+    } catch { /* never bound */ }
+    try {
+      Deno.removeSync(this.#dir); // rmdir: only the directory made in fromEnv, never recursive
     } catch { /* gone */ }
   }
 }

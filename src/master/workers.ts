@@ -110,6 +110,7 @@ export class WorkerProcesses {
       push({ type: "spawn-failed", serial, error: String(error) });
       return;
     }
+    hub.setWorkerPid(serial, child.pid); // its notify sockets accept only this process tree
     this.#options.registry.track(child);
     this.#bySerial.set(serial, { child, pid: child.pid, slot, generation, context });
     push({ type: "spawned", serial, pid: child.pid });

@@ -4,7 +4,23 @@
  * the same `KEY=VALUE` text one message per line (its
  * `ARBITER_NOTIFY_STREAM`, for runtimes such as Node that cannot send unix
  * datagrams). A message is attributed to a worker by the socket it arrives
- * on, never by a pid it carries: only that worker is told the path.
+ * on, never by a pid it carries.
+ *
+ * Sender check (SPEC §9: a worker's notify socket accepts messages from that
+ * worker only). Paths alone cannot ensure it: the names are predictable and
+ * a same-uid sibling can read the worker's environment in /proc. So the
+ * kernel's word on the sender decides: SCM_CREDENTIALS on each datagram,
+ * SO_PEERCRED on each stream connection (as systemd's `NotifyAccess=`). A
+ * message counts only if it comes from the worker's pid (given by
+ * {@link NotifyHub.setWorkerPid} right after the spawn) or a descendant of
+ * it (a shell worker's `systemd-notify`); anything else is dropped, counted
+ * in {@link NotifyHub.droppedMessages} and reported (rate-limited) to
+ * `onGarbage`. Fds passed along (SCM_RIGHTS) are closed at once.
+ *
+ * Waiting costs no wake-ups: every socket of the hub is in one epoll set,
+ * whose `epoll_wait` runs off the main thread (src/sys/unix.ts); the main
+ * thread then drains the ready sockets without blocking. An eventfd ends the
+ * wait on close.
  *
  * Files: one private directory per hub, `<serial>.sock` and
  * `<serial>.stream` in it.
@@ -24,27 +40,26 @@
  *   fresh directory under the temp dir instead (unless every directory
  *   above the runtime dir lets others pass through).
  *
- * The receive loops never throw: closing a socket ends its loop quietly;
- * garbage is reported through `onGarbage` and the channel keeps working.
+ * Nothing here throws from the loop: a failing socket is reported through
+ * `onGarbage` and closed; garbage is reported and the channel keeps working.
  *
  * @module
  */
 
+import {
+  acceptWithCredentials,
+  closeFd,
+  DatagramReceiver,
+  EpollSet,
+  recvStream,
+} from "../sys/unix.ts";
+import { Channel, errText, type StreamConn } from "./channel.ts";
+import type { NotifyEndpoints, SocketOwner } from "./channel.ts";
+import { makeHubDir, MAX_SOCKET_PATH, removeHubDir } from "./dir.ts";
 import { checkNotify, MAX_NOTIFY_BYTES } from "./protocol.ts";
 
-/** The paths a worker is told about. */
-export interface NotifyEndpoints {
-  /** For `NOTIFY_SOCKET`: a unix datagram socket speaking sd_notify. */
-  notifySocket: string;
-  /** For `ARBITER_NOTIFY_STREAM`: a unix stream socket, one `KEY=VALUE` message per line. */
-  streamSocket: string;
-}
-
-/** Who the worker runs as, when that is not the master's own user. */
-export interface SocketOwner {
-  uid: number;
-  gid?: number;
-}
+export type { NotifyEndpoints, SocketOwner };
+export { MAX_SOCKET_PATH };
 
 /** Called for each message, with the serial of the worker whose socket it came in on. */
 export type NotifyHandler = (serial: number, fields: Record<string, string>) => void;
@@ -56,66 +71,79 @@ export function notifyEnv(endpoints: NotifyEndpoints): Record<string, string> {
   return { NOTIFY_SOCKET: endpoints.notifySocket, ARBITER_NOTIFY_STREAM: endpoints.streamSocket };
 }
 
-/** Longest unix socket path: `sun_path` is 108 bytes with its NUL. */
-export const MAX_SOCKET_PATH = 107;
 /** Open stream connections allowed per worker; more are closed at once (garbage). */
 export const MAX_STREAM_CONNECTIONS = 32;
+/** Most messages (or accepts) taken from one socket per wake-up, so one cannot starve the rest. */
+const BATCH = 64;
+/** At most one report of dropped senders per this many ms. */
+const DROP_REPORT_MS = 1000;
 
-/** Bytes of the longest name made in the directory: `.` + 32 hex digits (the staging name). */
-const LONGEST_NAME = 33;
-
-interface Channel {
-  serial: number;
-  dgram: Deno.DatagramConn;
-  listener: Deno.Listener;
-  conns: Set<Deno.Conn>;
-  paths: NotifyEndpoints;
-  closed: boolean;
-}
-
-const encoder = new TextEncoder();
+type Target =
+  | { kind: "dgram"; ch: Channel }
+  | { kind: "listen"; ch: Channel }
+  | { kind: "conn"; ch: Channel; conn: StreamConn };
 
 /** The per-worker notify sockets of one master. */
 export class NotifyHub {
   /** The private directory holding every socket. */
   readonly dir: string;
 
-  #onMessage: NotifyHandler;
-  #onGarbage: GarbageHandler;
-  #channels = new Map<number, Channel>();
+  readonly #onMessage: NotifyHandler;
+  readonly #onGarbage: GarbageHandler;
+  readonly #channels = new Map<number, Channel>();
   /** Serials whose `open()` is under way. */
-  #opening = new Set<number>();
-  /** Every running loop (also of channels already closed), awaited by {@link closeAll}. */
-  #loops = new Set<Promise<void>>();
+  readonly #opening = new Set<number>();
+  readonly #epoll: EpollSet;
+  /** What each epoll token stands for; tokens are never reused. */
+  readonly #targets = new Map<number, Target>();
+  #nextToken = 1;
+  readonly #receiver = new DatagramReceiver(MAX_NOTIFY_BYTES + 1);
+  readonly #streamBuf = new Uint8Array(8192);
+  readonly #loop: Promise<void>;
   #closed = false;
+  #dropped = 0;
+  #droppedUnreported = 0;
+  #lastDropReport = -Infinity;
 
   private constructor(dir: string, onMessage: NotifyHandler, onGarbage?: GarbageHandler) {
     this.dir = dir;
     this.#onMessage = onMessage;
     this.#onGarbage = onGarbage ?? (() => {});
+    this.#epoll = new EpollSet();
+    // #run catches everything it can; this only keeps a bug from becoming an unhandled rejection.
+    this.#loop = this.#run().catch((err) =>
+      this.#garbage(-1, `notify hub failed: ${errText(err)}`)
+    );
   }
 
   /**
    * Makes the hub's private directory (see the module notes for where and
    * why mode 0711). Calls `onMessage` for every well-formed, non-empty
-   * message and `onGarbage` for every refused one. Neither should throw; if
-   * `onMessage` does, that is reported to `onGarbage`.
-   * @throws without `--unstable-net`, or when no directory short enough for
-   *   socket paths can be made
+   * message from the right sender and `onGarbage` for every refused one.
+   * Neither should throw; if `onMessage` does, that is reported to
+   * `onGarbage`.
+   * @throws when no directory short enough for socket paths can be made
    */
   static async create(onMessage: NotifyHandler, onGarbage?: GarbageHandler): Promise<NotifyHub> {
-    if (typeof Deno.listenDatagram !== "function") {
-      throw new Error("notify: unix datagram sockets need Deno's --unstable-net flag");
+    const dir = await makeHubDir();
+    try {
+      return new NotifyHub(dir, onMessage, onGarbage);
+    } catch (error) {
+      removeHubDir(dir);
+      throw error;
     }
-    const dir = await makePrivateDir();
-    return new NotifyHub(dir, onMessage, onGarbage);
+  }
+
+  /** Messages (and stream connections) dropped because another process sent them. */
+  get droppedMessages(): number {
+    return this.#dropped;
   }
 
   /**
    * Opens worker `serial`'s two sockets and starts receiving on both. Call it
    * before spawning the worker and pass the paths in its environment (see
-   * {@link notifyEnv}). `owner`: the worker's uid/gid when it runs as
-   * another user (the master must then be root).
+   * {@link notifyEnv}); then {@link setWorkerPid}. `owner`: the worker's
+   * uid/gid when it runs as another user (the master must then be root).
    * @throws when `serial` is already open, the hub is closed, or a socket cannot be made
    */
   async open(serial: number, owner?: SocketOwner): Promise<NotifyEndpoints> {
@@ -127,54 +155,35 @@ export class NotifyHub {
       throw new Error(`notify: worker ${serial} is already open`);
     }
     this.#opening.add(serial);
+    let ch: Channel;
     try {
-      return await this.#open(serial, owner);
+      ch = await Channel.open(this.dir, serial, owner, () => this.#stagingPath());
     } finally {
       this.#opening.delete(serial);
     }
-  }
-
-  async #open(serial: number, owner?: SocketOwner): Promise<NotifyEndpoints> {
-    const paths: NotifyEndpoints = {
-      notifySocket: `${this.dir}/${serial}.sock`,
-      streamSocket: `${this.dir}/${serial}.stream`,
-    };
-    const dgramStage = this.#stagingPath();
-    const streamStage = this.#stagingPath();
-    let dgram: Deno.DatagramConn | undefined;
-    let listener: Deno.Listener | undefined;
-    try {
-      dgram = Deno.listenDatagram({ transport: "unixpacket", path: dgramStage });
-      listener = Deno.listen({ transport: "unix", path: streamStage });
-      for (const stage of [dgramStage, streamStage]) {
-        await Deno.chmod(stage, 0o600);
-        if (owner) await Deno.chown(stage, owner.uid, owner.gid ?? null);
-      }
-      await Deno.rename(dgramStage, paths.notifySocket);
-      await Deno.rename(streamStage, paths.streamSocket);
-    } catch (err) {
-      dgram?.close();
-      listener?.close();
-      for (const p of [dgramStage, streamStage, paths.notifySocket, paths.streamSocket]) {
-        removeQuietly(p);
-      }
-      throw new Error(`notify: cannot open the sockets of worker ${serial}: ${errText(err)}`, {
-        cause: err,
-      });
-    }
     if (this.#closed) {
-      // closeAll() ran meanwhile.
-      dgram.close();
-      listener.close();
-      removeQuietly(paths.notifySocket);
-      removeQuietly(paths.streamSocket);
+      ch.close(); // closeAll() ran meanwhile
       throw new Error("notify hub is closed");
     }
-    const ch: Channel = { serial, dgram, listener, conns: new Set(), paths, closed: false };
+    try {
+      this.#watch(ch.dgramFd, { kind: "dgram", ch });
+      this.#watch(ch.listenFd, { kind: "listen", ch });
+    } catch (err) {
+      this.#forget(ch);
+      ch.close();
+      throw new Error(`notify: cannot watch the sockets of worker ${serial}: ${errText(err)}`);
+    }
     this.#channels.set(serial, ch);
-    this.#track(this.#receiveLoop(ch));
-    this.#track(this.#acceptLoop(ch));
-    return paths;
+    return ch.paths;
+  }
+
+  /**
+   * Tells the hub worker `serial`'s pid: from now on, messages on its
+   * sockets count when they come from that process or its descendants.
+   */
+  setWorkerPid(serial: number, pid: number): void {
+    const ch = this.#channels.get(serial);
+    if (ch && Number.isSafeInteger(pid) && pid > 1) ch.workerPid = pid;
   }
 
   /** Stops receiving for worker `serial`, closes its sockets and removes their files. */
@@ -182,21 +191,20 @@ export class NotifyHub {
     const ch = this.#channels.get(serial);
     if (!ch) return;
     this.#channels.delete(serial);
-    ch.closed = true;
-    closeQuietly(ch.dgram);
-    closeQuietly(ch.listener);
-    for (const c of ch.conns) closeQuietly(c);
-    ch.conns.clear();
-    removeQuietly(ch.paths.notifySocket);
-    removeQuietly(ch.paths.streamSocket);
+    this.#forget(ch);
+    ch.close();
   }
 
-  /** Closes every channel, waits for their loops to end, and removes the directory. */
+  /** Closes every channel, ends the wait, and removes the directory. */
   async closeAll(): Promise<void> {
-    this.#closed = true;
-    for (const serial of [...this.#channels.keys()]) this.close(serial);
-    await Promise.all([...this.#loops]);
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const serial of [...this.#channels.keys()]) this.close(serial);
+      this.#epoll.wake();
+    }
+    await this.#loop;
+    this.#epoll.close();
+    removeHubDir(this.dir);
   }
 
   /** Serials with open channels. */
@@ -208,9 +216,139 @@ export class NotifyHub {
     return `${this.dir}/.${crypto.randomUUID().replaceAll("-", "")}`;
   }
 
-  #track(loop: Promise<void>): void {
-    this.#loops.add(loop);
-    loop.finally(() => this.#loops.delete(loop));
+  #watch(fd: number, target: Target): number {
+    const token = this.#nextToken++;
+    this.#epoll.add(fd, token);
+    this.#targets.set(token, target);
+    return token;
+  }
+
+  /** Drops every token of `ch` (its fds are about to close, which leaves the epoll set). */
+  #forget(ch: Channel): void {
+    for (const [token, target] of this.#targets) {
+      if (target.ch === ch) this.#targets.delete(token);
+    }
+  }
+
+  async #run(): Promise<void> {
+    let failures = 0;
+    while (!this.#closed) {
+      const tokens = await this.#epoll.wait().catch(() => undefined);
+      if (tokens === undefined || (tokens.length === 0 && !this.#closed)) {
+        // EINTR or a wake-up; a persistent failure must not spin.
+        if (++failures > 8) await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      failures = 0;
+      for (const token of tokens) {
+        const target = this.#targets.get(token);
+        if (!target || target.ch.closed) continue;
+        try {
+          if (target.kind === "dgram") this.#drainDatagrams(target.ch);
+          else if (target.kind === "listen") this.#acceptAll(target.ch);
+          else this.#readConn(target.ch, target.conn, token);
+        } catch (err) {
+          this.#garbage(target.ch.serial, `notify socket failed: ${errText(err)}`);
+          if (target.kind === "conn") this.#dropConn(target.ch, target.conn, token);
+          else this.close(target.ch.serial);
+        }
+      }
+    }
+  }
+
+  #drainDatagrams(ch: Channel): void {
+    for (let i = 0; i < BATCH && !ch.closed; i++) {
+      const d = this.#receiver.receive(ch.dgramFd);
+      if (d === undefined) return;
+      if (!ch.accepts(d.sender?.pid)) {
+        this.#drop(ch, d.sender?.pid);
+        continue;
+      }
+      // One byte over the limit at most: refused as too long by checkNotify.
+      this.#deliver(ch, d.payload.slice());
+    }
+  }
+
+  #acceptAll(ch: Channel): void {
+    for (let i = 0; i < BATCH && !ch.closed; i++) {
+      const accepted = acceptWithCredentials(ch.listenFd);
+      if (accepted === undefined) return;
+      if (!ch.accepts(accepted.peer.pid)) {
+        closeFd(accepted.fd);
+        this.#drop(ch, accepted.peer.pid);
+        continue;
+      }
+      if (ch.conns.size >= MAX_STREAM_CONNECTIONS) {
+        closeFd(accepted.fd);
+        this.#garbage(
+          ch.serial,
+          `more than ${MAX_STREAM_CONNECTIONS} notify stream connections; closed the new one`,
+        );
+        continue;
+      }
+      const conn: StreamConn = { fd: accepted.fd, token: 0, pending: new Uint8Array(0) };
+      ch.conns.set(conn.fd, conn);
+      try {
+        conn.token = this.#watch(conn.fd, { kind: "conn", ch, conn });
+      } catch (err) {
+        ch.closeConn(conn);
+        throw err;
+      }
+    }
+  }
+
+  /** Reads one stream connection: each `\n`-terminated line is one message. */
+  #readConn(ch: Channel, conn: StreamConn, token: number): void {
+    for (let i = 0; i < BATCH && !ch.closed; i++) {
+      const got = recvStream(conn.fd, this.#streamBuf);
+      if (got === "empty") return;
+      if (got === "eof") {
+        // A last line without its newline still counts.
+        if (conn.pending.length > 0) this.#deliver(ch, conn.pending);
+        this.#dropConn(ch, conn, token);
+        return;
+      }
+      let chunk = got;
+      for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a)) {
+        const end = chunk.subarray(0, nl);
+        const line = conn.pending.length > 0 ? concat(conn.pending, end) : end.slice();
+        conn.pending = new Uint8Array(0);
+        if (line.length > MAX_NOTIFY_BYTES) return this.#tooLong(ch, conn, token);
+        this.#deliver(ch, line);
+        if (ch.closed || !ch.conns.has(conn.fd)) return;
+        chunk = chunk.subarray(nl + 1);
+      }
+      if (conn.pending.length + chunk.length > MAX_NOTIFY_BYTES) {
+        return this.#tooLong(ch, conn, token);
+      }
+      if (chunk.length > 0) conn.pending = concat(conn.pending, chunk);
+    }
+  }
+
+  #tooLong(ch: Channel, conn: StreamConn, token: number): void {
+    this.#garbage(ch.serial, `notify stream line over ${MAX_NOTIFY_BYTES} bytes; closed`);
+    this.#dropConn(ch, conn, token);
+  }
+
+  #dropConn(ch: Channel, conn: StreamConn, token: number): void {
+    this.#targets.delete(token);
+    ch.closeConn(conn);
+  }
+
+  #drop(ch: Channel, pid: number | undefined): void {
+    this.#dropped++;
+    this.#droppedUnreported++;
+    const now = performance.now();
+    if (now - this.#lastDropReport < DROP_REPORT_MS) return;
+    this.#lastDropReport = now;
+    const count = this.#droppedUnreported;
+    this.#droppedUnreported = 0;
+    const who = ch.workerPid === undefined ? "a worker not yet started" : `pid ${ch.workerPid}`;
+    this.#garbage(
+      ch.serial,
+      `dropped ${count} message(s) from a process that is not ${who} or its descendant ` +
+        `(last: pid ${pid ?? "unknown"}; ${this.#dropped} in all)`,
+    );
   }
 
   #deliver(ch: Channel, payload: Uint8Array): void {
@@ -220,6 +358,9 @@ export class NotifyHub {
       this.#garbage(ch.serial, r.why);
       return;
     }
+    // BARRIER=1 only asks us to have read everything before it (its fd is closed
+    // already); it says nothing about the worker.
+    delete r.fields.BARRIER;
     if (Object.keys(r.fields).length === 0) return;
     try {
       this.#onMessage(ch.serial, r.fields);
@@ -235,144 +376,6 @@ export class NotifyHub {
       // Nothing left to report it to; the channel goes on.
     }
   }
-
-  async #receiveLoop(ch: Channel): Promise<void> {
-    // One byte more than the limit: a longer datagram arrives truncated to
-    // this size, and is then refused as too long.
-    const buf = new Uint8Array(MAX_NOTIFY_BYTES + 1);
-    while (!ch.closed) {
-      let payload: Uint8Array;
-      try {
-        [payload] = await ch.dgram.receive(buf);
-      } catch (err) {
-        if (!ch.closed) this.#garbage(ch.serial, `notify socket failed: ${errText(err)}`);
-        return;
-      }
-      this.#deliver(ch, payload);
-    }
-  }
-
-  async #acceptLoop(ch: Channel): Promise<void> {
-    while (!ch.closed) {
-      let conn: Deno.Conn;
-      try {
-        conn = await ch.listener.accept();
-      } catch (err) {
-        if (!ch.closed) this.#garbage(ch.serial, `notify stream socket failed: ${errText(err)}`);
-        return;
-      }
-      if (ch.closed) {
-        closeQuietly(conn);
-        return;
-      }
-      if (ch.conns.size >= MAX_STREAM_CONNECTIONS) {
-        closeQuietly(conn);
-        this.#garbage(
-          ch.serial,
-          `more than ${MAX_STREAM_CONNECTIONS} notify stream connections; closed the new one`,
-        );
-        continue;
-      }
-      ch.conns.add(conn);
-      this.#track(this.#readLoop(ch, conn));
-    }
-  }
-
-  /** Reads one stream connection: each `\n`-terminated line is one message. */
-  async #readLoop(ch: Channel, conn: Deno.Conn): Promise<void> {
-    const buf = new Uint8Array(8192);
-    // The start of a line whose end has not arrived yet.
-    let pending: Uint8Array = new Uint8Array(0);
-    try {
-      while (!ch.closed) {
-        let n: number | null;
-        try {
-          n = await conn.read(buf);
-        } catch {
-          return; // closed by us, or reset by the worker
-        }
-        if (n === null) {
-          // End of stream: a last line without its newline still counts.
-          if (pending.length > 0) this.#deliver(ch, pending);
-          return;
-        }
-        let chunk = buf.subarray(0, n);
-        for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a)) {
-          const end = chunk.subarray(0, nl);
-          const line = pending.length > 0 ? concat(pending, end) : end;
-          pending = new Uint8Array(0);
-          if (line.length > MAX_NOTIFY_BYTES) {
-            this.#garbage(ch.serial, `notify stream line over ${MAX_NOTIFY_BYTES} bytes; closed`);
-            return;
-          }
-          this.#deliver(ch, line);
-          chunk = chunk.subarray(nl + 1);
-        }
-        if (pending.length + chunk.length > MAX_NOTIFY_BYTES) {
-          this.#garbage(ch.serial, `notify stream line over ${MAX_NOTIFY_BYTES} bytes; closed`);
-          return;
-        }
-        if (chunk.length > 0) pending = concat(pending, chunk);
-      }
-    } finally {
-      ch.conns.delete(conn);
-      closeQuietly(conn);
-    }
-  }
-}
-
-/**
- * Makes the hub directory, mode 0711, with room for socket paths:
- * `$XDG_RUNTIME_DIR/arbiter-*` when usable (see the module notes), else a
- * fresh temp dir.
- */
-async function makePrivateDir(): Promise<string> {
-  const fits = (dir: string) => encoder.encode(dir).length + 1 + LONGEST_NAME <= MAX_SOCKET_PATH;
-  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
-  let dir: string | undefined;
-  if (runtime && runtime.startsWith("/") && runtimeDirUsable(runtime)) {
-    try {
-      const made = await Deno.makeTempDir({ dir: runtime, prefix: "arbiter-" });
-      if (fits(made)) dir = made;
-      else await Deno.remove(made);
-    } catch {
-      // Not writable after all: fall back.
-    }
-  }
-  if (dir === undefined) {
-    const made = await Deno.makeTempDir({ prefix: "arbiter-" });
-    if (!fits(made)) {
-      await Deno.remove(made).catch(() => {});
-      throw new Error(
-        `notify: temp directory ${made} is too long for unix socket paths ` +
-          `(at most ${MAX_SOCKET_PATH - 1 - LONGEST_NAME} bytes); set TMPDIR to a shorter one`,
-      );
-    }
-    dir = made;
-  }
-  // makeTempDir makes it 0700; open it for passing through only.
-  await Deno.chmod(dir, 0o711);
-  return dir;
-}
-
-/**
- * True if `$XDG_RUNTIME_DIR` may hold the hub: always for a non-root master
- * (its workers run as itself); for root only if others can pass through it
- * and every directory above it.
- */
-function runtimeDirUsable(runtime: string): boolean {
-  if (Deno.uid() !== 0) return true;
-  try {
-    let p = runtime.replace(/\/+$/, "");
-    while (p !== "") {
-      const mode = Deno.statSync(p).mode;
-      if (mode === null || (mode & 0o001) === 0) return false;
-      p = p.slice(0, p.lastIndexOf("/"));
-    }
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
@@ -380,24 +383,4 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a, 0);
   out.set(b, a.length);
   return out;
-}
-
-function closeQuietly(r: { close(): void }): void {
-  try {
-    r.close();
-  } catch {
-    // Closed already.
-  }
-}
-
-function removeQuietly(path: string): void {
-  try {
-    Deno.removeSync(path);
-  } catch {
-    // Gone already.
-  }
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -1,0 +1,58 @@
+// A worker's notify socket accepts messages from that worker only (SPEC §9,
+// issue 11): another process of the same user that learns the path (here from
+// /proc/<pid>/environ, as a sibling worker could) is dropped and counted, and
+// the real worker's messages still work.
+import { ok as assert } from "node:assert/strict";
+import { freePort, startArbiter } from "./_harness.ts";
+import { generationReady, PY_WORKER } from "./_workers.ts";
+
+const PY_SEND = "import socket, sys\n" +
+  "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n" +
+  "for m in sys.argv[2:]: s.sendto(m.encode(), sys.argv[1])\n";
+
+function envOf(pid: number): Record<string, string> {
+  const raw = Deno.readTextFileSync(`/proc/${pid}/environ`);
+  return Object.fromEntries(
+    raw.split("\0").filter((kv) => kv.includes("=")).map((kv) => {
+      const i = kv.indexOf("=");
+      return [kv.slice(0, i), kv.slice(i + 1)];
+    }),
+  );
+}
+
+Deno.test("a forged READY=1 / WATCHDOG=1 from outside the worker is dropped; the worker's own READY=1 counts", async () => {
+  const port = freePort();
+  // The worker says READY=1 only after 4 s, so a forged one would show first.
+  await using master = startArbiter(
+    [
+      "-w",
+      "1",
+      "-b",
+      `127.0.0.1:${port}`,
+      "--ready",
+      "notify",
+      "--log-level",
+      "debug",
+      "--",
+      ...PY_WORKER,
+    ],
+    { env: { NOTIFY_READY: "1", BOOT_DELAY_MS: "4000" } },
+  );
+  const [worker] = await master.waitForChildren(1, { timeoutMs: 20_000 });
+  const target = envOf(worker).NOTIFY_SOCKET;
+  assert(target, "the worker has a NOTIFY_SOCKET");
+  const out = await new Deno.Command("python3", {
+    args: ["-c", PY_SEND, target, "READY=1", "WATCHDOG=1", "STATUS=forged"],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  assert(
+    out.success,
+    "the forger can reach the socket (same user): only the sender check stops it",
+  );
+  await master.waitForLog(/ignored: dropped \d+ message\(s\) from a process that is not pid \d+/);
+  assert(!generationReady(1).test(master.stderr()), "the forged READY=1 did not count");
+  await master.waitForLog(generationReady(1), { timeoutMs: 20_000 });
+  master.signal("SIGTERM");
+  await master.waitExit();
+});
