@@ -18,22 +18,12 @@
  */
 
 import type { SelfInvocation } from "../spawn/self.ts";
+import { PRIVATE_ENV } from "../spawn/private_env.ts";
 import { parseLine, type StampedEvent, WorkerBook } from "./master_log.ts";
 import { commandLine, descendantsOf, stillRunning } from "./proc.ts";
 
 /** How often descendants are recorded. */
 export const POLL_MS = 50;
-
-/** Variables of verify's own environment that must not reach the private master. */
-const SCRUBBED_ENV = [
-  "LISTEN_FDS",
-  "LISTEN_PID",
-  "LISTEN_FDNAMES",
-  "NOTIFY_SOCKET",
-  "WATCHDOG_USEC",
-  "WATCHDOG_PID",
-  "ARBITER_NOTIFY_STREAM",
-];
 
 /** A process seen under the private master. */
 export interface SeenProcess {
@@ -82,7 +72,8 @@ export class PrivateMaster {
    */
   static start(self: SelfInvocation, args: string[], cwd: string): PrivateMaster {
     const env = Deno.env.toObject();
-    for (const key of SCRUBBED_ENV) delete env[key];
+    // verify's own systemd variables are not the private master's.
+    for (const key of PRIVATE_ENV) delete env[key];
     const child = new Deno.Command(self.executable, {
       args: [...self.args, ...args],
       cwd,
