@@ -33,6 +33,7 @@ import { type GenerationContext, prepareGeneration, settingsOf } from "./generat
 import { EventQueue } from "./queue.ts";
 import { WorkerProcesses } from "./workers.ts";
 import { blockAllSignals } from "../sys/libc.ts";
+import { addSignalListener, removeSignalListener } from "./usr1.ts"; // usr1: no inspector on USR1
 import { SystemdNotifier } from "./systemd.ts";
 import { type AdoptedState, checkUpgrade, execUpgrade, type UpgradeState } from "./upgrade.ts";
 
@@ -320,7 +321,7 @@ class Master {
           signal,
           hasTerminal: signal === "SIGWINCH" ? hasControllingTerminal() : undefined,
         });
-      Deno.addSignalListener(signal, handler);
+      addSignalListener(signal, handler); // usr1: USR1 via signalfd (./usr1.ts)
       this.#signalHandlers.set(signal, handler);
     }
     // An image started by an in-place upgrade inherits a fully blocked mask
@@ -524,7 +525,7 @@ class Master {
     this.#systemd?.close();
     if (this.#systemdWatchdog !== undefined) clearInterval(this.#systemdWatchdog);
     for (const [signal, handler] of this.#signalHandlers) {
-      Deno.removeSignalListener(signal, handler);
+      removeSignalListener(signal, handler); // usr1: see ./usr1.ts
     }
     this.#signalHandlers.clear();
     this.#pool.closeAll();
