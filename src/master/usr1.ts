@@ -90,8 +90,16 @@ function ownArgv(): string[] {
   return raw.split("\0").slice(0, raw.endsWith("\0") ? -1 : undefined);
 }
 
-/** Whether this image started with USR1 blocked, so that every thread blocks it. */
-let fenced = false;
+/**
+ * Whether the calling thread blocks USR1. On the main thread before any
+ * listener is installed this is the mask the image started with, which
+ * every thread of the runtime inherited (nothing in Deno changes masks).
+ */
+function usr1BlockedHere(): boolean {
+  const old = new BigUint64Array(16);
+  lib().sigprocmask(SIG_BLOCK, new Uint8Array(128), new Uint8Array(old.buffer)); // reads only
+  return (old[0] & usr1Bit) !== 0n;
+}
 
 /**
  * Makes sure USR1 can never reach the Deno runtime of this master. Returns
@@ -103,12 +111,7 @@ let fenced = false;
  * anything consumes the environment: the new image needs all of it.
  */
 export function fenceUsr1(compiled: boolean): string | undefined {
-  // SIG_BLOCK of an empty set only reads the mask; the main thread's mask
-  // is still the one the image started with (nothing before this changes it).
-  const old = new BigUint64Array(16);
-  lib().sigprocmask(SIG_BLOCK, new Uint8Array(128), new Uint8Array(old.buffer));
-  fenced = (old[0] & usr1Bit) !== 0n;
-  if (fenced || compiled) return undefined;
+  if (compiled || usr1BlockedHere()) return undefined;
   let argv: string[];
   try {
     argv = ownArgv();
@@ -152,10 +155,11 @@ let signalFd: number | undefined;
 
 /**
  * `Deno.addSignalListener`, except that SIGUSR1 is read from a signalfd when
- * this image started with it blocked (see the module header).
+ * the image started with it blocked (see the module header): call it from
+ * the main thread before anything there unblocks signals.
  */
 export function addSignalListener(signal: Deno.Signal, handler: () => void): void {
-  if (signal !== "SIGUSR1" || !fenced) return Deno.addSignalListener(signal, handler);
+  if (signal !== "SIGUSR1" || !usr1BlockedHere()) return Deno.addSignalListener(signal, handler);
   signalFd ??= lib().signalfd(-1, usr1Set(), SFD_CLOEXEC);
   if (signalFd < 0) {
     signalFd = undefined;
