@@ -20,7 +20,6 @@ import { takeInheritedSockets } from "../sockets/inherited.ts";
 import { runCtl } from "../control/ctl.ts";
 import { preflight } from "./preflight.ts";
 import { selfInvocation } from "../spawn/self.ts";
-import { fenceUsr1 } from "../master/usr1.ts";
 
 /** The arbiter's version. */
 export const VERSION: string = denoJson.version;
@@ -31,23 +30,7 @@ function print(text: string): void {
   Deno.stdout.writeSync(new TextEncoder().encode(text.endsWith("\n") ? text : text + "\n"));
 }
 
-/** Whether `argv` starts a master (not ctl, help, version or --check-config). */
-function startsMaster(argv: string[]): boolean {
-  try {
-    const request = parseCli(argv);
-    return request.kind === "run" && !request.checkConfig;
-  } catch {
-    return false; // reported by the real parse below
-  }
-}
-
 async function main(argv: string[]): Promise<number> {
-  // 0. Under `deno run`, a master re-executes itself in place with SIGUSR1
-  //    blocked (src/master/usr1.ts), before anything consumes the environment.
-  if (startsMaster(argv)) {
-    const warning = fenceUsr1(selfInvocation().compiled);
-    if (warning) Deno.stderr.writeSync(new TextEncoder().encode(`arbiter: warning: ${warning}\n`));
-  }
   // 1. Socket activation variables and an upgrade hand-over go first, before
   //    anything can see them.
   const upgrade = takeUpgradeState();

@@ -10,10 +10,11 @@
  *
  * How: the runtime can only see USR1 through a thread that does not block it.
  * Threads inherit their mask when created and a blocked mask survives execve,
- * but the runtime's threads exist before any of our code runs. So the master
- * blocks USR1 and re-executes itself in place ({@link fenceUsr1}: same pid,
- * argv, environment and fds; a pending USR1 survives the exec). In the new
- * image every thread blocks USR1, the runtime never sees it, and the master
+ * but the runtime's threads exist before any of our code runs. So the program
+ * blocks USR1 and re-executes itself in place ({@link fenceUsr1}, called by
+ * main.ts in every mode but the exec shim: same pid, argv, environment and
+ * fds; a pending USR1 survives the exec). In the new image every thread
+ * blocks USR1, the runtime never sees it, and the master
  * reads it from a signalfd instead ({@link addSignalListener}), on one
  * blocking-pool thread that sleeps in read(2) (no idle wake-ups).
  *
@@ -28,6 +29,7 @@
  * @module
  */
 
+import { selfInvocation } from "../spawn/self.ts";
 import { execve, strerror } from "../sys/libc.ts";
 
 const SIGUSR1 = 10;
@@ -110,7 +112,7 @@ function usr1BlockedHere(): boolean {
  * when the re-exec failed (USR1 then behaves as before). Call it before
  * anything consumes the environment: the new image needs all of it.
  */
-export function fenceUsr1(compiled: boolean): string | undefined {
+export function fenceUsr1(compiled: boolean = selfInvocation().compiled): string | undefined {
   if (compiled || usr1BlockedHere()) return undefined;
   let argv: string[];
   try {
