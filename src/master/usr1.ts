@@ -53,8 +53,8 @@ function lib() {
   return libc ??= Deno.dlopen("libc.so.6", SYMBOLS).symbols;
 }
 
-/** A kernel sigset_t (64 bits on Linux) holding only SIGUSR1. */
 const usr1Bit = 1n << BigInt(SIGUSR1 - 1);
+/** A sigset_t holding only SIGUSR1. */
 function usr1Set(): Uint8Array<ArrayBuffer> {
   const set = new BigUint64Array(16); // glibc's sigset_t is 128 bytes; the kernel reads 8
   set[0] = usr1Bit;
@@ -104,7 +104,7 @@ function usr1BlockedHere(): boolean {
 }
 
 /**
- * Makes sure USR1 can never reach the Deno runtime of this master. Returns
+ * Makes sure USR1 can never reach the Deno runtime of this process. Returns
  * at once when this image started with USR1 blocked (the re-executed or
  * upgraded image: its threads all inherited the mask) or is a compiled
  * binary (no inspector listener there); otherwise blocks USR1 and
@@ -141,8 +141,13 @@ async function readUsr1(fd: number): Promise<void> {
     const got = Number(await lib().read(fd, buf, BigInt(buf.length)));
     if (got < SIGINFO_SIZE) {
       // EINTR from another signal landing on this thread; anything lasting is given up.
-      if (++failures >= MAX_READ_FAILURES) break;
-      continue;
+      if (++failures < MAX_READ_FAILURES) continue;
+      // Logging loads lazily: main.ts imports this module before the rest, to stay cheap.
+      const { getLog } = await import("../logging/log.ts");
+      getLog().error(
+        "reading SIGUSR1 from its signalfd keeps failing; USR1 is ignored from now on",
+      );
+      break;
     }
     failures = 0;
     for (let n = 0; n < Math.floor(got / SIGINFO_SIZE); n++) {
