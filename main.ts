@@ -10,6 +10,11 @@
  * bindings, and everything else comes through one dynamic import (a literal
  * specifier, which `deno compile` embeds like a static one).
  *
+ * Every other mode first makes sure SIGUSR1 cannot open Deno's inspector
+ * (src/master/usr1.ts): under `deno run` that re-executes the program in
+ * place, so it comes before the rest of the program is loaded (cheaper) and
+ * before anything consumes the environment.
+ *
  * @module
  */
 
@@ -17,6 +22,9 @@ import { EXEC_MODE_ARG, runExecShim } from "./src/spawn/exec_shim.ts";
 
 if (import.meta.main) {
   if (Deno.args[0] === EXEC_MODE_ARG) runExecShim();
+  const { fenceUsr1 } = await import("./src/master/usr1.ts");
+  const warning = fenceUsr1();
+  if (warning) console.error(`arbiter: warning: ${warning}`);
   const { runCli } = await import("./src/cli/main.ts");
   Deno.exit(await runCli(Deno.args));
 }

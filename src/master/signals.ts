@@ -7,6 +7,7 @@
  */
 
 import { blockAllSignals } from "../sys/libc.ts";
+import { addSignalListener, removeSignalListener } from "./usr1.ts";
 import type { Event, MasterSignal } from "./events.ts";
 
 const SIGNALS: MasterSignal[] = [
@@ -44,7 +45,7 @@ export class SignalListeners {
           signal,
           hasTerminal: signal === "SIGWINCH" ? hasControllingTerminal() : undefined,
         });
-      Deno.addSignalListener(signal, handler);
+      addSignalListener(signal, handler); // USR1 from a signalfd: no inspector (./usr1.ts)
       this.#handlers.set(signal, handler);
     }
     // An image started by an in-place upgrade inherits a fully blocked mask
@@ -53,7 +54,7 @@ export class SignalListeners {
   }
 
   remove(): void {
-    for (const [signal, handler] of this.#handlers) Deno.removeSignalListener(signal, handler);
+    for (const [signal, handler] of this.#handlers) removeSignalListener(signal, handler);
     this.#handlers.clear();
   }
 }

@@ -352,11 +352,13 @@ export function resetSignalsForExec(): void {
  * in-place upgrade blocks them before execve, so a signal that arrives before
  * the new image has its handlers stays pending instead of killing the master
  * by its default action; the new image unblocks them once it listens.
+ * Unblocking leaves SIGUSR1 as it is: src/master/usr1.ts keeps it blocked.
  */
 export function blockAllSignals(block: boolean): void {
-  const SIG_BLOCK = 0;
-  const set = new Uint8Array(128).fill(block ? 0xff : 0);
-  lib().sigprocmask(block ? SIG_BLOCK : SIG_SETMASK, set, null);
+  const [SIG_BLOCK, SIG_UNBLOCK] = [0, 1];
+  const set = new Uint8Array(128).fill(0xff);
+  if (!block) set[1] &= ~(1 << (10 - 1 - 8)); // SIGUSR1 (10) is bit 9
+  lib().sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, set, null);
 }
 
 /**
