@@ -212,7 +212,8 @@ export class CoreState<C> {
       killSent: false,
       superseded: false,
     });
-    const captureStderr = this.slot(slot).bootFailure !== undefined; // polish: cannot-boot output
+    // polish: the try that will say "cannot boot" keeps its stderr; earlier ones need not.
+    const captureStderr = (this.slot(slot).bootFailure?.inARow ?? 0) >= CANNOT_BOOT_AFTER - 1;
     this.emit({
       type: "spawn",
       serial,
