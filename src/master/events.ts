@@ -98,9 +98,10 @@ export type Effect<C> =
     generation: number;
     context: C;
     /**
-     * The slot's last tries failed to boot, the same way: keep this worker's last lines of stderr
-     * (still copied to the master's stderr as they come) and send them with
-     * its `exited` event, so "cannot boot" can show them.
+     * The slot's last tries failed to boot, the same way: keep this
+     * worker's last lines of stderr (still copied to the master's stderr as
+     * they come) and send them with its `exited` event, so "cannot boot" can
+     * show them.
      */
     captureStderr?: boolean;
   }
