@@ -23,14 +23,29 @@ server.on("connection", (socket: Socket) => {
 });
 server.listen({ fd: 3 });
 
+// arbiter forwards USR1 to every worker to reopen log files (after rotation); its
+// default action ends the process. Nothing to reopen here (output goes to
+// stdout/stderr), but catching it keeps the worker alive. (Deno ≥ 2.9.2 also
+// opens a V8 inspector on 127.0.0.1:9229 on USR1, listener or not.)
+Deno.addSignalListener("SIGUSR1", () => {});
+
 Deno.addSignalListener("SIGTERM", () => {
   if (draining) return;
   draining = true;
   // Stop accepting; exit once every connection is closed. Not server.close(): it also
   // closes idle keep-alive connections at once, resetting a client that is sending on one.
   Server.prototype.close.call(server, () => Deno.exit(0));
+  const readSeen = new Map<Socket, number>(); // bytes read by the last sweep
   setInterval(() => {
     for (const [socket, since] of idleSince) {
+      // The grace runs from TERM at the earliest (a connection idle before may carry a
+      // request right now), and restarts while a request trickles in: that is not silence.
+      const seen = readSeen.get(socket);
+      readSeen.set(socket, socket.bytesRead);
+      if (seen !== socket.bytesRead) {
+        idleSince.set(socket, Date.now());
+        continue;
+      }
       // destroy(), not end(): a quiet client may never close its side, and the drain waits
       // for every connection. With nothing unread or unsent, the client still sees a FIN.
       if (Date.now() - since >= IDLE_GRACE_MS) socket.destroy();

@@ -4,7 +4,7 @@
 // the real worker's messages still work.
 import { ok as assert } from "node:assert/strict";
 import { freePort, startArbiter } from "./_harness.ts";
-import { generationReady, PY_WORKER } from "./_workers.ts";
+import { generationReady, PY_WORKER, tempDir } from "./_workers.ts";
 
 const PY_SEND = "import socket, sys\n" +
   "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n" +
@@ -22,9 +22,16 @@ function envOf(pid: number): Record<string, string> {
 
 Deno.test("a forged READY=1 / WATCHDOG=1 from outside the worker is dropped; the worker's own READY=1 counts", async () => {
   const port = freePort();
+  const metricsPort = freePort();
+  await using dir = await tempDir();
+  // metrics_bind has no command-line option: it comes from the file.
+  const config = `${dir.path}/app.toml`;
+  await Deno.writeTextFile(config, `metrics_bind = "127.0.0.1:${metricsPort}"\n`);
   // The worker says READY=1 only after 4 s, so a forged one would show first.
   await using master = startArbiter(
     [
+      "--config",
+      config,
       "-w",
       "1",
       "-b",
@@ -52,6 +59,10 @@ Deno.test("a forged READY=1 / WATCHDOG=1 from outside the worker is dropped; the
   );
   await master.waitForLog(/ignored: dropped \d+ message\(s\) from a process that is not pid \d+/);
   assert(!generationReady(1).test(master.stderr()), "the forged READY=1 did not count");
+  // ...and /metrics counts them (three messages, or more if a barrier was dropped too).
+  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const dropped = Number(/^arbiter_notify_dropped_total (\d+)$/m.exec(metrics)?.[1]);
+  assert(dropped >= 3, metrics);
   await master.waitForLog(generationReady(1), { timeoutMs: 20_000 });
   master.signal("SIGTERM");
   await master.waitExit();

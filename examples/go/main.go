@@ -88,6 +88,10 @@ func main() {
 	// arbiter's graceful_timeout bounds it all.
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
+	// arbiter forwards USR1 to every worker to reopen log files (after
+	// rotation). Go already ignores it unless notified; said explicitly, as
+	// its default action elsewhere ends the process. No log file here.
+	signal.Ignore(syscall.SIGUSR1)
 	done := make(chan struct{})
 	go func() {
 		<-stop

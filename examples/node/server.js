@@ -44,6 +44,11 @@ server.listen({ fd: 3 }, () => {
   if (usec > 0) watchdog = setInterval(() => notify("WATCHDOG=1"), usec / 2000);
 });
 
+// USR1 (arbiter forwards it to reopen log files): Node does not die of it, it
+// opens its inspector on 127.0.0.1:9229 instead, and a JS listener does not
+// stop that. This worker writes no log file; on Node >= 22.14 add
+// --disable-sigusr1 to the command to keep the inspector closed.
+
 process.on("SIGTERM", () => {
   if (stopping) return;
   stopping = true;
@@ -56,8 +61,17 @@ process.on("SIGTERM", () => {
     if (notifyConn) notifyConn.end();
     process.exit(0);
   });
+  const readSeen = new Map(); // bytes read by the last sweep
   setInterval(() => {
     for (const [socket, since] of idleSince) {
+      // The grace runs from TERM at the earliest (a connection idle before may carry a
+      // request right now), and restarts while a request trickles in: that is not silence.
+      const seen = readSeen.get(socket);
+      readSeen.set(socket, socket.bytesRead);
+      if (seen !== socket.bytesRead) {
+        idleSince.set(socket, Date.now());
+        continue;
+      }
       // destroy(), not end(): a quiet client may never close its side, and the drain waits
       // for every connection. With nothing unread or unsent, the client still sees a FIN.
       if (Date.now() - since >= IDLE_GRACE_MS) socket.destroy();

@@ -115,6 +115,10 @@ def close_silent():
 
 
 signal.signal(signal.SIGTERM, on_term)
+# arbiter forwards USR1 to every worker to reopen log files (after rotation);
+# its default action ends the process. This worker writes no log file, so
+# there is nothing to reopen: ignore it.
+signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 notify("READY=1")
 try:
     server.serve_forever(poll_interval=0.2)

@@ -48,6 +48,10 @@ server = Socket.for_fd(3)
 # TERM wakes the accept loop through a pipe; the loop then stops accepting.
 wake_r, wake_w = IO.pipe
 trap("TERM") { wake_w.write_nonblock(".", exception: false) }
+# arbiter forwards USR1 to every worker to reopen log files (after rotation);
+# its default action ends the process. This worker writes no log file, so
+# there is nothing to reopen: ignore it.
+trap("USR1", "IGNORE")
 
 notify("READY=1")
 threads = []

@@ -60,9 +60,11 @@ export interface StatusReport {
     /**
      * Worker ids whose worker failed to boot the same way on each of the last
      * `tries` tries (at least 3): most likely a command that cannot work.
-     * Absent from masters that predate it.
+     * Absent from masters that predate it. `last_stderr`: the last lines
+     * (at most 10) its stderr showed on a failed try, control characters
+     * escaped; empty when none was kept.
      */
-    cannot_boot?: { id: number; ended_with: string; tries: number }[];
+    cannot_boot?: { id: number; ended_with: string; tries: number; last_stderr?: string[] }[];
   };
   workers: {
     /** The worker's slot (`ARBITER_WORKER_ID`). */

@@ -296,9 +296,10 @@ export function formatStatus(report: StatusReport): string {
     `workers  ${m.workers_desired} desired${bounds}, ${
       states.join(", ")
     }, generation ${m.generation}`,
-    ...(m.cannot_boot ?? []).map((f) =>
-      `failing  worker ${f.id} cannot boot: ${f.ended_with} before ready on each of the last ${f.tries} tries`
-    ),
+    ...(m.cannot_boot ?? []).flatMap((f) => [
+      `failing  worker ${f.id} cannot boot: ${f.ended_with} before ready on each of the last ${f.tries} tries`,
+      ...(f.last_stderr ?? []).map((line) => `         stderr: ${line}`),
+    ]),
   ];
   if (m.listeners !== undefined && m.listeners.length > 0) {
     lines.push(`queue    ${formatQueues(m.listeners)}`);

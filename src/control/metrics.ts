@@ -64,6 +64,11 @@ export interface MetricsSnapshot {
   uptimeSeconds: number;
   /** The current generation. */
   generation: number;
+  /**
+   * Notify messages dropped because they did not come from the worker the
+   * socket belongs to (SPEC §9); absent when the master has no notify hub.
+   */
+  notifyDropped?: number;
   /** Saturation (issue 15): each listener's accept queue, when it could be read. */
   listenQueues?: readonly { listener: string; length: number; capacity: number }[];
   /** Saturation (issue 15): each live worker's resident memory and CPU time. */
@@ -285,6 +290,14 @@ export function formatPrometheus(s: MetricsSnapshot): string {
       samples: [{ value: s.generation }],
     },
   ];
+  if (s.notifyDropped !== undefined) {
+    families.push({
+      name: "arbiter_notify_dropped_total",
+      type: "counter",
+      help: "Notify messages dropped: not sent by the worker the socket belongs to.",
+      samples: [{ value: s.notifyDropped }],
+    });
+  }
   families.push(...saturationFamilies(s));
   let out = "";
   for (const f of families) {

@@ -114,6 +114,16 @@ Deno.test("formatPrometheus: every family parses, with HELP, TYPE and the snapsh
   assertEquals(value(parsed, "arbiter_worker_exits_total", { reason: "exited" }), 0);
 });
 
+Deno.test("formatPrometheus: notify messages dropped from foreign senders, when counted", () => {
+  const without = parsePrometheus(formatPrometheus(SNAPSHOT)) as Parsed;
+  assert(!without.some((f) => f.name === "arbiter_notify_dropped_total"), "absent when unknown");
+  const text = formatPrometheus({ ...SNAPSHOT, notifyDropped: 7 });
+  checkGrammar(text);
+  const parsed = parsePrometheus(text) as Parsed;
+  assertEquals(family(parsed, "arbiter_notify_dropped_total").type, "COUNTER");
+  assertEquals(value(parsed, "arbiter_notify_dropped_total"), 7);
+});
+
 Deno.test("formatPrometheus: label values are escaped; odd numbers stay valid", () => {
   const text = formatPrometheus({
     ...SNAPSHOT,

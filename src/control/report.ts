@@ -39,7 +39,7 @@ export interface MasterView {
     reloads: number;
     exits: Partial<Record<ExitReason, number>>;
   };
-  failing: ReadonlyArray<{ slot: number; what: string; tries: number }>;
+  failing: ReadonlyArray<{ slot: number; what: string; tries: number; lastStderr?: string[] }>;
 }
 
 /** What the master adds to the core's view for a status report. */
@@ -81,7 +81,12 @@ export function statusReport(core: MasterView, info: MasterInfo): StatusReport {
       workers_desired: core.desiredWorkers,
       phase: core.phase,
       reloading: core.reloading,
-      cannot_boot: core.failing.map((f) => ({ id: f.slot, ended_with: f.what, tries: f.tries })),
+      cannot_boot: core.failing.map((f) => ({
+        id: f.slot,
+        ended_with: f.what,
+        tries: f.tries,
+        last_stderr: f.lastStderr ?? [],
+      })),
     },
     workers,
   };

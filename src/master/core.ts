@@ -156,7 +156,7 @@ export class MasterCore<C> {
         onSpawnFailed(s, event.serial, event.error, now);
         break;
       case "exited":
-        onExited(s, event.serial, event.code, event.signal, now);
+        onExited(s, event.serial, event.code, event.signal, now, event.lastStderr);
         break;
       case "notify":
         this.#onNotify(event.serial, event.fields, now);

@@ -153,8 +153,31 @@ Deno.test("a slot that fails to boot the same way every time is said plainly, on
     sim.advance(sim.core.nextDeadline()! - sim.now);
   }
   assertEquals(said, 1, "said once, at the third failure in a row");
-  assertEquals(sim.core.snapshot().failing, [{ slot: 0, what: "exit code 1", tries: 5 }]);
+  assertEquals(sim.core.snapshot().failing, [
+    { slot: 0, what: "exit code 1", tries: 5, lastStderr: [] },
+  ]);
   // Once a worker of the slot becomes ready, it could boot after all.
+  sim.advance(SETTLE_MS);
+  assertEquals(sim.core.snapshot().failing, []);
+});
+
+Deno.test("once two boots in a row failed alike, the next tries keep their stderr; 'cannot boot' shows it", () => {
+  const sim = new Sim(settings({ workers: 1 }));
+  assertEquals(spawns(sim.effects).map((e) => e.captureStderr), [false], "not while all is well");
+  const lines = ["Traceback (most recent call last):", "OSError: [Errno 9] Bad file descriptor"];
+  const logs: Effect<Ctx>[] = [];
+  for (let i = 0; i < 3; i++) {
+    const serial = sim.serialOf.get(sim.pidsOf()[0])!;
+    // The first two tries' stderr was not kept (their spawns did not ask): no lines.
+    const lastStderr = i < 2 ? undefined : lines;
+    logs.push(...sim.send({ type: "exited", serial, code: 1, signal: null, lastStderr }));
+    const respawn = sim.advance(sim.core.nextDeadline()! - sim.now);
+    assertEquals(spawns(respawn).map((e) => e.captureStderr), [i >= 1]);
+  }
+  const said = logs.find((e) => e.type === "log" && e.message.includes("cannot boot"));
+  assert(said?.type === "log" && String(said.props?.output).includes(JSON.stringify(lines[1])));
+  assertEquals(sim.core.snapshot().failing[0].lastStderr, lines);
+  // A ready worker clears the record: its replacement's stderr is no longer kept.
   sim.advance(SETTLE_MS);
   assertEquals(sim.core.snapshot().failing, []);
 });

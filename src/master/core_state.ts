@@ -71,7 +71,7 @@ export interface SlotRecord {
   restarts: number;
   lastExit?: string;
   /** How the last failed boots ended, while they all ended the same way. */
-  bootFailure?: { what: string; inARow: number };
+  bootFailure?: { what: string; inARow: number; lastStderr?: string[] };
 }
 
 /** A slot whose worker failed to boot the same way every time, lately. */
@@ -81,6 +81,8 @@ export interface FailingSlot {
   what: string;
   /** Tries in a row that ended so. */
   tries: number;
+  /** The last lines of stderr of the last try whose stderr was kept (empty when none). */
+  lastStderr: string[];
 }
 
 /** Counters for `/metrics`, kept by the core as it judges each exit. */
@@ -210,7 +212,16 @@ export class CoreState<C> {
       killSent: false,
       superseded: false,
     });
-    this.emit({ type: "spawn", serial, slot, generation: gen.number, context: gen.context });
+    // polish: the try that will say "cannot boot" keeps its stderr; earlier ones need not.
+    const captureStderr = (this.slot(slot).bootFailure?.inARow ?? 0) >= CANNOT_BOOT_AFTER - 1;
+    this.emit({
+      type: "spawn",
+      serial,
+      slot,
+      generation: gen.number,
+      context: gen.context,
+      captureStderr,
+    });
   }
 
   /** Asks a worker to stop; one already stopping is only ever made quicker. */
@@ -286,7 +297,12 @@ export class CoreState<C> {
         .filter(([slot, r]) =>
           slot < this.desired && (r.bootFailure?.inARow ?? 0) >= CANNOT_BOOT_AFTER
         )
-        .map(([slot, r]) => ({ slot, what: r.bootFailure!.what, tries: r.bootFailure!.inARow })),
+        .map(([slot, r]) => ({
+          slot,
+          what: r.bootFailure!.what,
+          tries: r.bootFailure!.inARow,
+          lastStderr: r.bootFailure!.lastStderr ?? [],
+        })),
     };
   }
 

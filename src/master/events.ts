@@ -46,8 +46,11 @@ export type Event<C> =
   | { type: "spawned"; serial: number; pid: number }
   /** The process for worker `serial` could not even be started. */
   | { type: "spawn-failed"; serial: number; error: string }
-  /** Worker `serial` exited (`signal` set when a signal ended it). */
-  | { type: "exited"; serial: number; code: number; signal: string | null }
+  /**
+   * Worker `serial` exited (`signal` set when a signal ended it).
+   * `lastStderr`: its last lines of stderr, when its spawn asked for them.
+   */
+  | { type: "exited"; serial: number; code: number; signal: string | null; lastStderr?: string[] }
   /** A sd_notify message from worker `serial`, split into fields. */
   | { type: "notify"; serial: number; fields: Record<string, string> }
   /** The deadline timer fired. */
@@ -88,7 +91,20 @@ export type Level = "debug" | "info" | "warning" | "error";
 
 /** An action for the executor. */
 export type Effect<C> =
-  | { type: "spawn"; serial: number; slot: number; generation: number; context: C }
+  | {
+    type: "spawn";
+    serial: number;
+    slot: number;
+    generation: number;
+    context: C;
+    /**
+     * The slot's last tries failed to boot, the same way: keep this
+     * worker's last lines of stderr (still copied to the master's stderr as
+     * they come) and send them with its `exited` event, so "cannot boot" can
+     * show them.
+     */
+    captureStderr?: boolean;
+  }
   /** Signal worker `serial`; `reason` is set when this asks it to stop (hooks key on it). */
   | { type: "kill"; serial: number; signal: WorkerSignal; reason?: StopReason }
   /** The desired number of workers changed (the `nworkers_changed` hook). */

@@ -61,6 +61,7 @@ export function onExited<C>(
   code: number,
   signal: string | null,
   now: number,
+  lastStderr?: string[],
 ): void {
   const w = state.workers.get(serial);
   if (!w) return;
@@ -89,7 +90,7 @@ export function onExited<C>(
   }
 
   if (state.running && !ready && (!wasStopping || failedBoot)) {
-    onBootFailure(state, w, code, signal, now);
+    onBootFailure(state, w, code, signal, now, lastStderr);
   } else if (!wasStopping || w.stopReason === "watchdog-timeout") {
     slot.restarts++;
     // A worker that served a while clears its slot's record; one that died
@@ -124,6 +125,7 @@ function onBootFailure<C>(
   code: number,
   signal: string | null,
   now: number,
+  lastStderr?: string[],
 ): void {
   const inRollout = state.previous !== undefined && w.generation === state.current.number &&
     state.hasReadyOlderWorkers();
@@ -147,13 +149,20 @@ function onBootFailure<C>(
     }
     return;
   }
-  countBootFailure(state, w, now, signal ? `killed by ${signal}` : `exit code ${code}`);
+  const what = signal ? `killed by ${signal}` : `exit code ${code}`;
+  countBootFailure(state, w, now, what, lastStderr);
   if (inRollout && state.current.bootFailures >= ABANDON_AFTER_FAILURES) {
     abandonRollout(state, `${state.current.bootFailures} workers failed to boot`, now);
   }
 }
 
-function countBootFailure<C>(state: CoreState<C>, w: WorkerRecord, now: number, what: string) {
+function countBootFailure<C>(
+  state: CoreState<C>,
+  w: WorkerRecord,
+  now: number,
+  what: string,
+  lastStderr?: string[],
+) {
   const slot = state.slot(w.slot);
   slot.restarts++;
   slot.bootFailures++;
@@ -162,15 +171,20 @@ function countBootFailure<C>(state: CoreState<C>, w: WorkerRecord, now: number, 
   const delay = Math.min(BACKOFF_BASE_MS * 2 ** (slot.bootFailures - 1), BACKOFF_MAX_MS);
   slot.retryAt = now + delay;
   const same = slot.bootFailure?.what === what;
-  slot.bootFailure = { what, inARow: same ? slot.bootFailure!.inARow + 1 : 1 };
+  // A try whose stderr was not kept (or said nothing) keeps the lines of an earlier one.
+  const kept = lastStderr?.length ? lastStderr : same ? slot.bootFailure!.lastStderr : undefined;
+  slot.bootFailure = {
+    what,
+    inARow: same ? slot.bootFailure!.inARow + 1 : 1,
+    lastStderr: kept,
+  };
   if (slot.bootFailure.inARow === CANNOT_BOOT_AFTER) {
     // Said once, plainly: retrying quietly forever hides a command that cannot work.
     state.log(
       "error",
       "worker {id} cannot boot: it ended with {what} before it was ready on each of the last " +
-        "{count} tries; still retrying, with back-off. Check the command and its output above " +
-        "(arbiter ctl status shows this too)",
-      { id: w.slot, what, count: CANNOT_BOOT_AFTER },
+        "{count} tries; still retrying, with back-off. {output}(arbiter ctl status shows this too)",
+      { id: w.slot, what, count: CANNOT_BOOT_AFTER, output: stderrText(kept) },
     );
   }
   const level: Level = delay === BACKOFF_MAX_MS && slot.bootFailures > 8 ? "debug" : "warning";
@@ -179,6 +193,12 @@ function countBootFailure<C>(state: CoreState<C>, w: WorkerRecord, now: number, 
     "worker {id} failed to boot ({what}), {count} time(s) in a row; retrying in {delay} s",
     { id: w.slot, what, count: slot.bootFailures, delay: delay / 1000 },
   );
+}
+
+/** The "cannot boot" line's account of the worker's stderr. */
+function stderrText(lines: string[] | undefined): string {
+  if (!lines?.length) return "Check the command and its output above ";
+  return `The last lines of its stderr: ${lines.map((l) => JSON.stringify(l)).join(" | ")} `;
 }
 
 /** The new generation cannot boot: stop it; the previous one serves again, under its config. */

@@ -197,6 +197,7 @@ class Master {
       loopEnded: () => this.#exitCode !== undefined,
       version: this.#options.version,
       startedAt: this.#startedAt,
+      notifyDropped: () => this.#hub?.droppedMessages ?? 0, // polish: issue 11's counter
     });
   }
 

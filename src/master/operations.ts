@@ -37,6 +37,8 @@ export interface OperationsHost<C> {
   version: string;
   /** Wall-clock time the master started (kept across an in-place upgrade). */
   startedAt: number;
+  /** Notify messages dropped from foreign senders so far (`arbiter_notify_dropped_total`). */
+  notifyDropped?(): number;
 }
 
 /** The control and metrics servers of one master. */
@@ -69,7 +71,10 @@ export class Operations<C> {
             const snapshot = host.snapshot();
             return snapshot !== undefined && isReady(snapshot);
           },
-          snapshot: () => metricsSnapshot(ops.#snapshot(), ops.#uptime()),
+          snapshot: () => ({
+            ...metricsSnapshot(ops.#snapshot(), ops.#uptime()),
+            notifyDropped: host.notifyDropped?.(),
+          }),
         });
       }
     } catch (error) {

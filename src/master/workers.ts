@@ -18,6 +18,7 @@
 import type { NotifyHub } from "../notify/hub.ts";
 import { notifyEnv } from "../notify/hub.ts";
 import { lineWriter, pipePrefixed } from "../output/prefix.ts";
+import { copyBytes, OutputTail, tapInto } from "../output/tail.ts";
 import type { Listener } from "../sockets/listeners.ts";
 import type { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
@@ -25,6 +26,12 @@ import { spawnWorker } from "../spawn/spawner.ts";
 import type { Event } from "./events.ts";
 import type { GenerationContext } from "./generation.ts";
 import { reapForeignChildren } from "./reaper.ts";
+
+/**
+ * After a worker whose stderr is kept exits, how long its last output may
+ * take to arrive (a process it started may hold the pipe open for longer).
+ */
+const STDERR_TAIL_WAIT_MS = 250;
 
 /** How often inherited workers are polled for exit, besides SIGCHLD. */
 const INHERITED_POLL_MS = 500;
@@ -45,6 +52,8 @@ export interface WorkerToStart {
   slot: number;
   generation: number;
   context: GenerationContext;
+  /** Keep its last lines of stderr for the `exited` event (its slot failed to boot before). */
+  captureStderr?: boolean;
 }
 
 /** What the worker processes need from the master. */
@@ -86,6 +95,7 @@ export class WorkerProcesses {
       pidEnv.push("WATCHDOG_PID");
     }
     const prefixed = config.worker_output === "prefix";
+    const tail = worker.captureStderr ? new OutputTail() : undefined;
     let child: Deno.ChildProcess;
     try {
       const owner = context.uid === undefined ? undefined : { uid: context.uid, gid: context.gid };
@@ -105,6 +115,7 @@ export class WorkerProcesses {
         cwd: config.chdir,
         shimEnv: this.#options.shimEnv,
         output: prefixed ? "piped" : "inherit",
+        stderr: prefixed || tail ? "piped" : "inherit",
       });
     } catch (error) {
       push({ type: "spawn-failed", serial, error: String(error) });
@@ -114,14 +125,32 @@ export class WorkerProcesses {
     this.#options.registry.track(child);
     this.#bySerial.set(serial, { child, pid: child.pid, slot, generation, context });
     push({ type: "spawned", serial, pid: child.pid });
+    // Not awaited: a slow destination backs up into the worker's pipe, never the loop.
+    let stderrDone: Promise<void> | undefined;
+    const stderr = tail && child.stderr ? tapInto(child.stderr, tail) : undefined;
     if (prefixed) {
-      // Not awaited: a slow destination backs up into the worker's pipe, never the loop.
       const common = { id: slot, pid: child.pid, format: config.log_format };
       pipePrefixed(child.stdout, { ...common, stream: "stdout", write: this.#stdoutLines });
-      pipePrefixed(child.stderr, { ...common, stream: "stderr", write: this.#stderrLines });
+      stderrDone = pipePrefixed(stderr ?? child.stderr, {
+        ...common,
+        stream: "stderr",
+        write: this.#stderrLines,
+      });
+    } else if (stderr) {
+      stderrDone = copyBytes(stderr, Deno.stderr); // "inherit": the bytes, unchanged
     }
-    child.status.then((status) => {
-      push({ type: "exited", serial, code: status.code, signal: status.signal });
+    child.status.then(async (status) => {
+      let lastStderr: string[] | undefined;
+      if (tail) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, STDERR_TAIL_WAIT_MS);
+        });
+        await Promise.race([stderrDone, late]);
+        clearTimeout(timer);
+        lastStderr = tail.lines();
+      }
+      push({ type: "exited", serial, code: status.code, signal: status.signal, lastStderr });
     });
   }
 

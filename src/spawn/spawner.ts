@@ -19,6 +19,8 @@ export interface WorkerLaunch {
   shimEnv: Record<string, string>;
   /** "inherit" passes worker output straight through; "piped" captures it. */
   output: "inherit" | "piped";
+  /** Overrides `output` for stderr alone (kept for "cannot boot" while stdout passes through). */
+  stderr?: "inherit" | "piped";
   /** The child's stdin: the master's (workers, as in Gunicorn), or none (hooks). */
   stdin?: "inherit" | "null";
 }
@@ -32,6 +34,6 @@ export function spawnWorker(self: SelfInvocation, launch: WorkerLaunch): Deno.Ch
     cwd: launch.cwd,
     stdin: launch.stdin ?? "inherit",
     stdout: launch.output,
-    stderr: launch.output,
+    stderr: launch.stderr ?? launch.output,
   }).spawn();
 }

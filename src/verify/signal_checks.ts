@@ -4,7 +4,11 @@
  * - USR1: the master forwards it to every ready worker (to reopen log
  *   files). Its default action ends a process, so a worker must catch or
  *   ignore it. Seen two ways: the disposition in `/proc/<pid>/status` before,
- *   and no worker exiting after.
+ *   and no worker exiting after. A worker that opens a new listening TCP
+ *   socket on USR1 passes, with a hint: Node and Deno (≥ 2.9.2) open a V8
+ *   inspector on 127.0.0.1:9229 then, through which any local process can
+ *   run code in the worker. Their "Debugger listening" / "Failed to start
+ *   inspector" lines on stderr are not a failure.
  * - Watchdog: whether the worker sends `WATCHDOG=1` is not visible from
  *   outside, so verify freezes one worker with SIGSTOP. If it was pinging,
  *   the watchdog is armed and the master aborts and replaces it within the
@@ -26,7 +30,7 @@ import {
   who,
 } from "./context.ts";
 import { getOnce, RequestFailure } from "./http.ts";
-import { type Disposition, dispositionOf } from "./proc.ts";
+import { type Disposition, dispositionOf, socketsOf, tcpRows } from "./proc.ts";
 
 const SIGUSR1 = 10;
 /** After USR1, how long a worker that catches it must keep running to pass. */
@@ -42,6 +46,7 @@ export async function checkUsr1(ctx: RunContext): Promise<CheckOutcome> {
   const dispositions = new Map<number, Disposition | undefined>(
     workers.map((w) => [w.pid, dispositionOf(w.pid, SIGUSR1)]),
   );
+  const socketsBefore = socketsOf(workers.map((w) => w.pid));
   const from = master.events.length;
   master.signal("SIGUSR1");
   const pids = new Set(workers.map((w) => w.pid));
@@ -78,13 +83,29 @@ export async function checkUsr1(ctx: RunContext): Promise<CheckOutcome> {
     }];
   }
   const how = [...new Set([...dispositions.values()].map((d) => d ?? "unknown"))].join("/");
+  const opened = newListeners(workers.map((w) => w.pid), socketsBefore);
   return [{
     id: "usr1",
     status: "pass",
-    evidence: `USR1 forwarded to ${workers.length} worker(s); they ${
-      how === "caught" ? "catch it" : how === "ignored" ? "ignore it" : `handle it (${how})`
-    } and kept running${after}`,
+    evidence:
+      `USR1 forwarded to ${workers.length} worker(s); they ${
+        how === "caught" ? "catch it" : how === "ignored" ? "ignore it" : `handle it (${how})`
+      } and kept running${after}` + (opened.length === 0 ? "" : `; but on USR1 they opened a ` +
+        `new listening socket (${opened.join(", ")}): a debugger, as Node and Deno do, lets any ` +
+        `local process run code in the worker`),
+    ...(opened.length === 0 ? {} : {
+      fix: "keep the inspector closed: Node >= 22.14 has --disable-sigusr1; on older Node " +
+        "and on Deno, USR1 opens it whatever the code does",
+    }),
   }];
+}
+
+/** TCP listening sockets the workers hold now that they did not before (their addresses). */
+function newListeners(pids: number[], before: Set<number>): string[] {
+  const fresh = new Set([...socketsOf(pids)].filter((inode) => !before.has(inode)));
+  if (fresh.size === 0) return [];
+  const found = tcpRows().filter((r) => r.state === "0A" && fresh.has(r.inode)).map((r) => r.local);
+  return [...new Set(found)];
 }
 
 /** Freezes one worker and sees whether the watchdog notices. */

@@ -129,6 +129,8 @@ async function write(res: ServerResponse, chunk: Uint8Array): Promise<void> {
 interface ConnState {
   busy: number;
   idleSince: number;
+  /** `socket.bytesRead` at the last drain sweep: a request still arriving is not silence. */
+  bytesRead?: number;
 }
 
 function listenOn(server: Server, fd: number): Promise<void> {
@@ -199,6 +201,9 @@ export async function startNode(fds: number[], handler: Handler): Promise<Transp
 
   const drain = async (graceMs: number): Promise<void> => {
     draining = true;
+    // The grace runs from TERM at the earliest: a connection idle for a while
+    // may carry a request right now.
+    for (const state of conns.values()) state.idleSince = performance.now();
     const closed = servers.map((server) =>
       new Promise<void>((resolve) => {
         // Stop accepting, but keep idle connections: see the module header.
@@ -209,7 +214,12 @@ export async function startNode(fds: number[], handler: Handler): Promise<Transp
     const sweep = () => {
       const now = performance.now();
       for (const [socket, state] of conns) {
-        if (state.busy > 0 || socket.writableEnded || now - state.idleSince < graceMs) continue;
+        if (state.busy > 0 || socket.writableEnded) continue;
+        if (state.bytesRead !== undefined && state.bytesRead !== socket.bytesRead) {
+          state.idleSince = now;
+        }
+        state.bytesRead = socket.bytesRead;
+        if (now - state.idleSince < graceMs) continue;
         socket.end(); // FIN once the last response is flushed
         const timer = setTimeout(() => socket.destroy(), 2000);
         Deno.unrefTimer(timer);
