@@ -183,7 +183,7 @@ export class MasterCore<C> {
         break;
       case "queue-sampled": { // issue 15: autoscaling
         const decision = saturation.onQueueSampled(s, event.queued, now);
-        if (decision) this.#scaleTo(decision.workers, `autoscale (${decision.reason})`);
+        if (decision) this.#scaleTo(decision.workers, decision.reason);
         break;
       }
       case "memory-sampled": // issue 15: max_worker_memory
