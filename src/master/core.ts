@@ -357,7 +357,7 @@ export class MasterCore<C> {
     s.resetBackoff(); // a fresh generation gets fresh chances: old back-off belongs to old code
     s.log("info", "generation {generation}: starting {workers} worker(s) of {command}", {
       generation: number,
-      workers: settings.workers,
+      workers: s.desired, // with autoscale on, the count it reached (issue 15)
       command: settings.commandName,
     });
     this.#runQueuedReload();

@@ -128,3 +128,27 @@ Deno.test("max_worker_memory: replacement first, one at a time, stop reason and 
   }
   assertEquals(sim.killed(next, "SIGTERM"), [b]);
 });
+
+Deno.test("a reload with autoscale on keeps the count autoscaling reached (within the new bounds)", () => {
+  const saturation: SaturationSettings = {
+    autoscale: { min: 1, max: 4, intervalMs: 1000, quietMs: 5000 },
+    memory: OFF,
+  };
+  const sim = new Sim(settings({ workers: 1, saturation }));
+  sim.advance(SETTLE_MS);
+  run(sim, 10_000, 5);
+  assertEquals(sim.core.snapshot().desiredWorkers, 4);
+  const narrower = { ...saturation, autoscale: { ...saturation.autoscale!, max: 3 } };
+  sim.send({
+    type: "config-loaded",
+    settings: settings({ workers: 1, saturation: narrower }),
+    context: { name: "gen2" },
+  });
+  assertEquals(sim.core.snapshot().desiredWorkers, 3);
+  sim.send({
+    type: "config-loaded",
+    settings: settings({ workers: 2 }),
+    context: { name: "gen3" },
+  });
+  assertEquals(sim.core.snapshot().desiredWorkers, 2, "autoscale off again: the file's count");
+});
