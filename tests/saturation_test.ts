@@ -169,11 +169,11 @@ Deno.test("max_worker_memory: the worker over the limit is replaced (new one fir
       const s = await sat.status();
       return s.workers.find((w) => w.pid === hog && w.state === "stopping");
     }, { message: "the worker over the limit stopping" });
-    assertEquals(stopping.stop_reason, "over max_worker_memory");
+    assertEquals(stopping.stop_reason, "max_worker_memory");
     const status = await sat.status();
     assertEquals(status.master.max_worker_memory_bytes, 48 * 1024 * 1024);
     assertEquals(status.workers.filter((w) => w.state === "ready").length, 2, "new one first");
-    await master.waitForLog(new RegExp(`\\(pid ${hog}\\) stopped \\(over max_worker_memory\\)`));
+    await master.waitForLog(new RegExp(`\\(pid ${hog}\\) stopped \\(max_worker_memory\\)`));
     const text = await waitFor(async () => {
       const t = await sat.metrics();
       return metric(t, "arbiter_worker_exits_total", 'reason="memory"') === 1 && t;

@@ -157,5 +157,5 @@ export const STOP_REASON_TEXT: Record<StopReason, string> = {
   "boot-timeout": "boot timeout",
   "watchdog-timeout": "timeout",
   "worker-stopping": "worker said STOPPING=1",
-  "max-memory": "over max_worker_memory",
+  "max-memory": "max_worker_memory",
 };
