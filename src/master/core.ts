@@ -24,7 +24,8 @@
  *   here, so a caller hears what was decided, not what was hoped.
  *
  * Where the rest lives: the state and shared steps in core_state.ts, the
- * deadline table in deadlines.ts, exit judgement in exits.ts.
+ * deadline table in deadlines.ts, exit judgement in exits.ts, autoscaling and
+ * memory recycling (issue 15) in core_saturation.ts.
  *
  * @module
  */
