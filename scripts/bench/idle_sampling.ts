@@ -19,7 +19,10 @@ import { freePort, sleep, startArbiter } from "./lib.ts";
 const VARIANTS = [
   { name: "both off (default)", toml: "" },
   { name: "max_worker_memory = 512 (window 10 s)", toml: "max_worker_memory = 512\n" },
-  { name: "autoscale = true (interval 1 s)", toml: "autoscale = true\nworkers_min = 2\nworkers_max = 4\n" },
+  {
+    name: "autoscale = true (interval 1 s)",
+    toml: "autoscale = true\nworkers_min = 2\nworkers_max = 4\n",
+  },
   {
     name: "both on",
     toml: "max_worker_memory = 512\nautoscale = true\nworkers_min = 2\nworkers_max = 4\n",
