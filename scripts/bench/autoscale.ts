@@ -10,7 +10,7 @@
  *   deno run -A scripts/bench/autoscale.ts
  *
  * Traffic goes to 127.0.0.1 only; every client loop ends with its phase,
- * and the whole run is bounded by the schedule (about 2 × 100 s).
+ * and the whole run is bounded by the schedule (about 2 × 120 s).
  *
  * @module
  */
@@ -22,7 +22,7 @@ import { APPS, freePort, now, sleep, startArbiter, waitForHttp } from "./lib.ts"
 const SCHEDULE = [
   { untilS: 20, clients: 2 },
   { untilS: 50, clients: 16 },
-  { untilS: 100, clients: 2 },
+  { untilS: 120, clients: 2 },
 ];
 const SAMPLE_MS = 250;
 const OUT_DIR = "/tmp/arbiter-bench";
@@ -228,7 +228,7 @@ if (import.meta.main) {
     await run(
       "autoscale 1..16",
       "workers = 2\nautoscale = true\nworkers_min = 1\nworkers_max = 16\n" +
-        "autoscale_quiet_period = 10\n",
+        "autoscale_quiet_period = 5\n",
     ),
     await run("fixed 2 workers", "workers = 2\n"),
   ];
