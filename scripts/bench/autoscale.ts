@@ -1,6 +1,5 @@
 /**
- * The autoscaling benchmark of issue 15 (skeleton: it needs the master to
- * act on `autoscale`, which comes with the core integration). A step load
+ * The autoscaling benchmark of issue 15. A step load
  * (low → high → low closed-loop clients, one connection per request) on
  * sync workers that wait 20 ms per request, run twice — autoscale on, and a
  * fixed worker count — sampling every 250 ms the accept queue and the
@@ -11,7 +10,7 @@
  *   deno run -A scripts/bench/autoscale.ts
  *
  * Traffic goes to 127.0.0.1 only; every client loop ends with its phase,
- * and the whole run is bounded by the schedule (about 2 × 100 s).
+ * and the whole run is bounded by the schedule (about 2 × 120 s).
  *
  * @module
  */
@@ -23,7 +22,7 @@ import { APPS, freePort, now, sleep, startArbiter, waitForHttp } from "./lib.ts"
 const SCHEDULE = [
   { untilS: 20, clients: 2 },
   { untilS: 50, clients: 16 },
-  { untilS: 100, clients: 2 },
+  { untilS: 120, clients: 2 },
 ];
 const SAMPLE_MS = 250;
 const OUT_DIR = "/tmp/arbiter-bench";
@@ -201,18 +200,41 @@ export function renderSvg(runs: RunResult[]): string {
   return parts.join("\n") + "\n";
 }
 
+/** Per load phase: mean ready workers, accept queue and answers/s of each run (markdown). */
+export function phaseTable(runs: RunResult[]): string {
+  const rows = ["| run | phase | clients | workers (mean) | queue (mean) | answers/s (mean) |"];
+  rows.push("| --- | --- | --: | --: | --: | --: |");
+  for (const r of runs) {
+    let from = 0;
+    for (const phase of SCHEDULE) {
+      const pts = r.points.filter((p) => p.t >= from && p.t < phase.untilS);
+      const mean = (f: (p: Point) => number) =>
+        pts.length ? (pts.reduce((s, p) => s + f(p), 0) / pts.length).toFixed(1) : "-";
+      rows.push(
+        `| ${r.name} | ${from}–${phase.untilS} s | ${phase.clients} | ${
+          mean((p) => p.workers)
+        } | ` +
+          `${mean((p) => p.queue)} | ${mean((p) => p.rps)} |`,
+      );
+      from = phase.untilS;
+    }
+  }
+  return rows.join("\n");
+}
+
 if (import.meta.main) {
   await Deno.mkdir(OUT_DIR, { recursive: true });
   const runs = [
     await run(
       "autoscale 1..16",
       "workers = 2\nautoscale = true\nworkers_min = 1\nworkers_max = 16\n" +
-        "autoscale_quiet_period = 10\n",
+        "autoscale_quiet_period = 5\n",
     ),
     await run("fixed 2 workers", "workers = 2\n"),
   ];
   await Deno.writeTextFile(`${OUT_DIR}/autoscale.json`, JSON.stringify(runs, null, 1));
   await Deno.writeTextFile(`${OUT_DIR}/autoscale.svg`, renderSvg(runs));
   for (const r of runs) console.log(`${r.name}: ${r.ok} ok, ${r.failed} failed`);
+  console.log(phaseTable(runs));
   console.log(`wrote ${OUT_DIR}/autoscale.json and ${OUT_DIR}/autoscale.svg`);
 }

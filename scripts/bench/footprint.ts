@@ -28,7 +28,7 @@ import { type Args, log, OUT_DIR, url } from "./common.ts";
 // ---------------------------------------------------------------------------
 // 4. Master footprint
 
-async function idleReading(pid: number, seconds: number) {
+export async function idleReading(pid: number, seconds: number) {
   const rss0 = rssKb(pid);
   const cpu0 = cpuSeconds(pid);
   const sw0 = voluntarySwitches(pid);

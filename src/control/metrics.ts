@@ -40,6 +40,8 @@ export const EXIT_REASONS = [
   "timeout",
   /** Ended before it was ready (including a boot timeout). */
   "boot_failure",
+  /** Replaced because its RSS stayed above `max_worker_memory` (issue 15). */
+  "memory",
 ] as const;
 
 /** One of {@link EXIT_REASONS}. */

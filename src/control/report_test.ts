@@ -124,6 +124,7 @@ Deno.test("metricsSnapshot: counters come from the core's snapshot, every reason
       sigkill: 0,
       timeout: 0,
       boot_failure: 0,
+      memory: 0,
     },
     uptimeSeconds: 12.5,
     generation: 1,

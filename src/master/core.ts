@@ -24,7 +24,8 @@
  *   here, so a caller hears what was decided, not what was hoped.
  *
  * Where the rest lives: the state and shared steps in core_state.ts, the
- * deadline table in deadlines.ts, exit judgement in exits.ts.
+ * deadline table in deadlines.ts, exit judgement in exits.ts, autoscaling and
+ * memory recycling (issue 15) in core_saturation.ts.
  *
  * @module
  */
@@ -42,6 +43,7 @@ import type {
 } from "./events.ts";
 import { onExited, onSpawnFailed } from "./exits.ts";
 import { reconcile } from "./reconcile.ts";
+import * as saturation from "./core_saturation.ts";
 
 export {
   ABANDON_AFTER_FAILURES,
@@ -78,7 +80,7 @@ export class MasterCore<C> {
     const inherited = options.inherited;
     const number = inherited ? inherited.generation + 1 : 1;
     const current = { number, settings, context, bootFailures: 0, readyAnnounced: false };
-    const s = this.#s = new CoreState(current, options.random ?? Math.random);
+    const s = this.#s = new CoreState(current, options.random ?? Math.random, options.now ?? 0);
     if (inherited) {
       // Workers of the image before an in-place upgrade: an older generation
       // that serves until the new one is ready, exactly like a reload.
@@ -115,8 +117,10 @@ export class MasterCore<C> {
       SIGCHLD: () => {},
       SIGHUP: () => this.#running("SIGHUP") && this.#requestReload("SIGHUP"),
       SIGUSR2: () => this.#running("SIGUSR2") && this.#requestUpgrade("SIGUSR2"),
-      SIGTTIN: () => this.#running("SIGTTIN") && this.#scaleTo(s.desired + 1, "SIGTTIN"),
-      SIGTTOU: () => this.#running("SIGTTOU") && this.#scaleDown(),
+      SIGTTIN: (now) =>
+        this.#running("SIGTTIN") &&
+        this.#scaleTo(saturation.manualCount(s, s.desired + 1, now), "SIGTTIN"),
+      SIGTTOU: (now) => this.#running("SIGTTOU") && this.#scaleDown(now),
       SIGWINCH: (_now, hasTerminal) => this.#running("SIGWINCH") && this.#winch(hasTerminal),
     };
   }
@@ -144,7 +148,7 @@ export class MasterCore<C> {
         this.#answer(event.reply, this.#onRequest(event.action, event.source, now));
         break;
       case "scale":
-        this.#answer(event.reply, this.#onScale(event.workers));
+        this.#answer(event.reply, this.#onScale(event.workers, now));
         break;
       case "probe":
         this.#answer(event.reply, { ok: true, message: "alive" });
@@ -157,6 +161,7 @@ export class MasterCore<C> {
         break;
       case "exited":
         onExited(s, event.serial, event.code, event.signal, now, event.lastStderr);
+        s.policy.forget(event.serial);
         break;
       case "notify":
         this.#onNotify(event.serial, event.fields, now);
@@ -164,7 +169,7 @@ export class MasterCore<C> {
       case "tick":
         break;
       case "config-loaded":
-        this.#onConfigLoaded(event.settings, event.context);
+        this.#onConfigLoaded(event.settings, event.context, now);
         break;
       case "config-failed":
         s.reloading = false;
@@ -177,7 +182,16 @@ export class MasterCore<C> {
       case "upgrade-checked":
         this.#onUpgradeChecked(event.error);
         break;
+      case "queue-sampled": { // issue 15: autoscaling
+        const decision = saturation.onQueueSampled(s, event.queued, now);
+        if (decision) this.#scaleTo(decision.workers, decision.reason);
+        break;
+      }
+      case "memory-sampled": // issue 15: max_worker_memory
+        saturation.onMemorySampled(s, event.samples, now);
+        break;
     }
+    saturation.requestDueSamples(s, now);
     reconcile(s, now);
     if (s.desired !== desired) s.emit({ type: "workers-changed", from: desired, to: s.desired });
     return s.take();
@@ -233,13 +247,15 @@ export class MasterCore<C> {
     }
   }
 
-  #scaleDown(): void {
+  #scaleDown(now: number): void {
     const s = this.#s;
-    if (s.desired <= 1) {
-      s.log("info", "SIGTTOU ignored: already at {count} worker(s), the minimum is 1", {
+    const min = s.policy.bounds?.min ?? 1; // issue 15: autoscale's workers_min
+    if (s.desired <= min) {
+      s.log("info", "SIGTTOU ignored: already at {count} worker(s), the minimum is {min}", {
         count: s.desired,
+        min,
       });
-    } else this.#scaleTo(s.desired - 1, "SIGTTOU");
+    } else this.#scaleTo(saturation.manualCount(s, s.desired - 1, now), "SIGTTOU");
   }
 
   #winch(hasTerminal: boolean): void {
@@ -265,11 +281,12 @@ export class MasterCore<C> {
     return action === "reload" ? this.#requestReload(source) : this.#requestUpgrade(source);
   }
 
-  #onScale(workers: number): Reply {
+  #onScale(workers: number, now: number): Reply {
     if (!this.#s.running) return STOPPING;
     const from = this.#s.desired;
-    this.#scaleTo(workers, "control request");
-    return { ok: true, message: `workers ${from} -> ${workers}` };
+    const count = saturation.manualCount(this.#s, workers, now); // issue 15: within autoscale's bounds
+    this.#scaleTo(count, "control request");
+    return { ok: true, message: `workers ${from} -> ${count}${saturation.boundsNote(this.#s)}` };
   }
 
   #scaleTo(count: number, why: string): void {
@@ -328,7 +345,7 @@ export class MasterCore<C> {
     return { ok: true, message: "reloading: new workers start, old ones go as they are ready" };
   }
 
-  #onConfigLoaded(settings: Settings, context: C): void {
+  #onConfigLoaded(settings: Settings, context: C, now: number): void {
     const s = this.#s;
     s.reloading = false;
     if (!s.running) return;
@@ -337,11 +354,11 @@ export class MasterCore<C> {
     const number = Math.max(...s.generations.keys()) + 1;
     const generation = { number, settings, context, bootFailures: 0, readyAnnounced: false };
     s.generations.set(number, generation);
-    s.serve(generation);
+    s.serve(generation, now);
     s.resetBackoff(); // a fresh generation gets fresh chances: old back-off belongs to old code
     s.log("info", "generation {generation}: starting {workers} worker(s) of {command}", {
       generation: number,
-      workers: settings.workers,
+      workers: s.desired, // with autoscale on, the count it reached (issue 15)
       command: settings.commandName,
     });
     this.#runQueuedReload();

@@ -22,6 +22,7 @@ import {
   type StopReason,
   type WorkerSignal,
 } from "./events.ts";
+import { SaturationPolicy, type SaturationSettings } from "./saturation.ts";
 
 /** How long a worker must run without exiting to count as ready with `ready = "spawn"`. */
 export const SETTLE_MS = 1000;
@@ -62,6 +63,8 @@ export interface WorkerRecord {
   status?: string;
   /** A USR1 came while it was booting: it gets it once ready. */
   usr1Pending?: boolean;
+  /** Issue 15: its RSS stayed above `max_worker_memory`; recycled before any age recycle. */
+  memoryDue?: boolean;
 }
 
 /** Per-slot history. */
@@ -149,13 +152,16 @@ export class CoreState<C> {
     exits: {},
   };
   readonly random: () => number;
+  /** Issue 15: autoscaling and the memory watch (both off unless configured). */
+  readonly policy: SaturationPolicy;
   #effects: Effect<C>[] = [];
 
-  constructor(current: GenerationRecord<C>, random: () => number) {
+  constructor(current: GenerationRecord<C>, random: () => number, now: number) {
     this.current = current;
     this.generations.set(current.number, current);
     this.desired = current.settings.workers;
     this.random = random;
+    this.policy = new SaturationPolicy(saturationOf(current.settings), now);
   }
 
   get running(): boolean {
@@ -307,9 +313,16 @@ export class CoreState<C> {
   }
 
   /** Makes `generation` the serving one and tells the executor to adopt its config. */
-  serve(generation: GenerationRecord<C>): void {
+  serve(generation: GenerationRecord<C>, now: number): void {
     this.current = generation;
-    this.desired = generation.settings.workers;
+    // With autoscale on, the count autoscaling reached stays (within the new bounds).
+    const settings = generation.settings;
+    this.desired = this.policy.reconfigure(
+      saturationOf(settings),
+      now,
+      this.desired,
+      settings.workers,
+    );
     this.emit({ type: "adopt-config", context: generation.context });
   }
 
@@ -354,6 +367,11 @@ export class CoreState<C> {
     }
     return false;
   }
+}
+
+/** A generation's saturation settings; both features off when it has none. */
+export function saturationOf(settings: Settings): SaturationSettings {
+  return settings.saturation ?? { memory: { limitBytes: 0, windowMs: 0 } };
 }
 
 /** The log text of a stop reason (for log lines that name it). */

@@ -83,6 +83,8 @@ export function nextDeadline<C>(state: CoreState<C>): number | undefined {
     }
   }
   if (state.running) {
+    // Issue 15: the next accept-queue or RSS sample (none when both features are off).
+    next = Math.min(next, state.policy.nextSampleAt() ?? Infinity);
     for (const slot of state.freeSlots()) {
       const retryAt = state.slot(slot).retryAt;
       if (retryAt > 0) next = Math.min(next, retryAt);

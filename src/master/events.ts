@@ -13,6 +13,9 @@
  * @module
  */
 
+import type { MemorySample } from "./memory.ts";
+import type { SaturationSettings } from "./saturation.ts";
+
 /** Signals the master acts on. */
 export type MasterSignal =
   | "SIGHUP"
@@ -69,7 +72,11 @@ export type Event<C> =
   /** A request to change the number of workers (control socket). */
   | { type: "scale"; workers: number; reply?: ReplyTo }
   /** The pre-upgrade check ended (or the exec failed): `error` unset means go ahead. */
-  | { type: "upgrade-checked"; error?: string };
+  | { type: "upgrade-checked"; error?: string }
+  /** Issue 15: the answer to `sample-queue`: connections waiting over all listeners. */
+  | { type: "queue-sampled"; queued: number }
+  /** Issue 15: the answer to `sample-memory`: the RSS of the workers that could be read. */
+  | { type: "memory-sampled"; samples: MemorySample[] };
 
 /** What the core needs to know of a config. Durations in milliseconds. */
 export interface Settings {
@@ -84,6 +91,8 @@ export interface Settings {
   maxLifetimeJitterMs: number;
   /** Shown in logs: the worker argv[0]. */
   commandName: string;
+  /** Issue 15: autoscaling and `max_worker_memory`; both off when unset. */
+  saturation?: SaturationSettings;
 }
 
 /** Log levels the core uses. */
@@ -134,7 +143,11 @@ export type Effect<C> =
   /** A generation has no workers left and is not current: its resources may go. */
   | { type: "retire-generation"; generation: number }
   /** The master is done: clean up (pidfile, sockets) and exit with `code`. */
-  | { type: "exit"; code: number };
+  | { type: "exit"; code: number }
+  /** Issue 15: read the listeners' accept queues; answer with `queue-sampled`. */
+  | { type: "sample-queue" }
+  /** Issue 15: read these workers' RSS; answer with `memory-sampled`. */
+  | { type: "sample-memory"; workers: { serial: number; pid: number }[] };
 
 /** Why the core asked a worker to stop; log text comes from {@link STOP_REASON_TEXT}. */
 export type StopReason =
@@ -146,7 +159,8 @@ export type StopReason =
   | "reload-abandoned"
   | "boot-timeout"
   | "watchdog-timeout"
-  | "worker-stopping";
+  | "worker-stopping"
+  | "max-memory";
 
 /** How each {@link StopReason} reads in the log. */
 export const STOP_REASON_TEXT: Record<StopReason, string> = {
@@ -159,4 +173,5 @@ export const STOP_REASON_TEXT: Record<StopReason, string> = {
   "boot-timeout": "boot timeout",
   "watchdog-timeout": "timeout",
   "worker-stopping": "worker said STOPPING=1",
+  "max-memory": "max_worker_memory",
 };

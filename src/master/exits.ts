@@ -36,6 +36,7 @@ export type ExitingWorker = Pick<WorkerRecord, "state" | "stopReason" | "killSen
 export function exitReason(w: ExitingWorker, code: number, signal: string | null): ExitReason {
   if (w.stopReason === "watchdog-timeout") return "timeout";
   if (w.stopReason === "boot-timeout") return "boot_failure";
+  if (w.stopReason === "max-memory") return w.killSent ? "killed_after_grace" : "memory";
   if (w.state === "stopping") return w.killSent ? "killed_after_grace" : "stopped";
   if (w.state === "booting" && w.readyAt === undefined) return "boot_failure";
   if (signal === "SIGKILL") return "sigkill";
@@ -50,7 +51,7 @@ function countExit<C>(state: CoreState<C>, reason: ExitReason): void {
   if (reason === "timeout") c.timeouts++;
   if (reason === "boot_failure") c.bootFailures++;
   // A worker that was asked to go is not replaced; none is while the master stops.
-  const replaced = reason !== "stopped" && reason !== "killed_after_grace";
+  const replaced = reason !== "stopped" && reason !== "killed_after_grace" && reason !== "memory";
   if (replaced && state.running) c.restarts++;
 }
 
@@ -220,7 +221,7 @@ function abandonRollout<C>(state: CoreState<C>, reason: string, now: number): vo
       );
     }
   }
-  state.serve(previous);
+  state.serve(previous, now);
   state.previous = undefined;
   state.upgrading = false;
   state.emit({ type: "reload-done" });

@@ -15,6 +15,7 @@ import { resolveIdentity } from "../spawn/identity.ts";
 import { CommandNotExecutable, resolveCommand } from "../spawn/resolve.ts";
 import type { Settings } from "./events.ts";
 import { PRIVATE_ENV } from "../spawn/private_env.ts";
+import { saturationSettingsOf } from "./saturation.ts";
 
 /** What every worker of one generation is started with. */
 export interface GenerationContext {
@@ -41,6 +42,7 @@ export function settingsOf(config: Config): Settings {
     maxLifetimeMs: config.max_worker_lifetime * 1000,
     maxLifetimeJitterMs: config.max_worker_lifetime_jitter * 1000,
     commandName: config.command[0],
+    saturation: saturationSettingsOf(config),
   };
 }
 

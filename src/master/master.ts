@@ -40,6 +40,7 @@ import { DeadlineTimer } from "./timer.ts";
 import { ServiceManager } from "./systemd.ts";
 import { execUpgrade } from "./upgrade.ts";
 import type { MasterOptions } from "./options.ts";
+import { Sampling } from "./sampling.ts";
 
 export type { MasterOptions } from "./options.ts";
 
@@ -71,6 +72,10 @@ class Master {
   readonly #timer = new DeadlineTimer(() => this.#queue.push({ type: "tick" }));
   readonly #signals = new SignalListeners();
   readonly #listeners: ListenerKeeper;
+  readonly #sampling = new Sampling<GenerationContext>(
+    () => this.#pool.list(),
+    (e) => this.#queue.push(e),
+  );
   #exitCode?: number;
 
   constructor(options: MasterOptions) {
@@ -198,6 +203,8 @@ class Master {
       version: this.#options.version,
       startedAt: this.#startedAt,
       notifyDropped: () => this.#hub?.droppedMessages ?? 0, // polish: issue 11's counter
+      saturation: (snapshot, now) =>
+        this.#sampling.view(snapshot, this.#core!.currentContext.config, now),
     });
   }
 
@@ -256,6 +263,9 @@ class Master {
         return this.#listeners.release();
       case "exit":
         return this.#exit(effect.code);
+      case "sample-queue":
+      case "sample-memory":
+        return this.#sampling.carryOut(effect);
     }
   }
 

@@ -15,7 +15,16 @@
 import { parseHostPort } from "../config/bind.ts";
 import type { Config } from "../config/types.ts";
 import type { ControlAction, ControlResult } from "../control/api.ts";
-import { type MetricsServer, startMetricsServer } from "../control/metrics.ts";
+import {
+  type MetricsServer,
+  type MetricsSnapshot,
+  startMetricsServer,
+} from "../control/metrics.ts";
+import {
+  type SaturationView,
+  withSaturationMetrics,
+  withSaturationStatus,
+} from "../control/saturation_report.ts";
 import { isReady, metricsSnapshot, statusReport } from "../control/report.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
 import type { CoreSnapshot } from "./core.ts";
@@ -39,6 +48,8 @@ export interface OperationsHost<C> {
   startedAt: number;
   /** Notify messages dropped from foreign senders so far (`arbiter_notify_dropped_total`). */
   notifyDropped?(): number;
+  /** Issue 15: accept queues and worker usage, sampled now (on demand only). */
+  saturation?(snapshot: CoreSnapshot, now: number): SaturationView;
 }
 
 /** The control and metrics servers of one master. */
@@ -71,10 +82,7 @@ export class Operations<C> {
             const snapshot = host.snapshot();
             return snapshot !== undefined && isReady(snapshot);
           },
-          snapshot: () => ({
-            ...metricsSnapshot(ops.#snapshot(), ops.#uptime()),
-            notifyDropped: host.notifyDropped?.(),
-          }),
+          snapshot: () => ops.#metricsSnapshot(),
         });
       }
     } catch (error) {
@@ -104,13 +112,28 @@ export class Operations<C> {
 
   #status() {
     const now = performance.now();
-    return statusReport(this.#snapshot(), {
+    const snapshot = this.#snapshot();
+    const report = statusReport(snapshot, {
       pid: Deno.pid,
       version: this.host.version,
       configFile: this.config.config_file,
       startedAt: now - this.#uptime() * 1000,
       now,
     });
+    const view = this.host.saturation?.(snapshot, now);
+    return view ? withSaturationStatus(report, view) : report;
+  }
+
+  #metricsSnapshot(): MetricsSnapshot {
+    const snapshot = this.#snapshot();
+    const metrics = {
+      ...metricsSnapshot(snapshot, this.#uptime()),
+      notifyDropped: this.host.notifyDropped?.(),
+    };
+    const view = this.host.saturation?.(snapshot, performance.now());
+    if (!view) return metrics;
+    const ids = new Map(snapshot.workers.flatMap((w) => w.pid ? [[w.pid, w.slot]] : []));
+    return withSaturationMetrics(metrics, view, ids);
   }
 
   /** Puts a request on the queue; resolves with the core's reply (or a timeout's). */

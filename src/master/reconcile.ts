@@ -14,6 +14,7 @@
 
 import type { CoreState, WorkerRecord } from "./core_state.ts";
 import { handleDeadlines, workerDeadlines } from "./deadlines.ts";
+import { memoryDueWorker } from "./core_saturation.ts";
 
 /** Makes the processes match the desired state; also acts on due deadlines. */
 export function reconcile<C>(state: CoreState<C>, now: number): void {
@@ -54,7 +55,7 @@ export function reconcile<C>(state: CoreState<C>, now: number): void {
   const surplus = replaced.length + readyCurrent - state.desired;
   if (surplus > 0) {
     for (const w of replaced.sort(byRetirementOrder).slice(0, surplus)) {
-      const reason = w.superseded ? "max-age" : "replaced";
+      const reason = !w.superseded ? "replaced" : w.memoryDue ? "max-memory" : "max-age";
       state.stopWorker(w, "SIGTERM", reason, now, state.settingsOf(w).gracefulTimeoutMs);
     }
   }
@@ -75,9 +76,22 @@ export function reconcile<C>(state: CoreState<C>, now: number): void {
   }
 }
 
-/** Starts recycling the worker longest past its age, when no replacement wave runs. */
+/**
+ * Starts recycling one worker when no replacement wave runs: one over
+ * `max_worker_memory` first (issue 15), else the one longest past its age.
+ */
 function recycleOne<C>(state: CoreState<C>, now: number): void {
   if (state.recycleInProgress()) return;
+  const overMemory = memoryDueWorker(state);
+  if (overMemory) {
+    overMemory.superseded = true;
+    state.log(
+      "info",
+      "worker {id} (pid {pid}) is over max_worker_memory; starting its replacement",
+      { id: overMemory.slot, pid: overMemory.pid },
+    );
+    return;
+  }
   let due: { w: WorkerRecord; at: number } | undefined;
   for (const w of state.workers.values()) {
     for (const d of workerDeadlines(w, state.settingsOf(w), false)) {

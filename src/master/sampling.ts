@@ -1,0 +1,82 @@
+/**
+ * The executor's side of issue 15: carries out the core's `sample-queue` and
+ * `sample-memory` effects (answering with `queue-sampled` / `memory-sampled`
+ * events), and builds the {@link SaturationView} that status and metrics add
+ * to their reports. It holds the {@link SaturationSampler} (the CPU meter
+ * lives there between requests).
+ *
+ * Invariants: sampling happens only when the core asks (its deadline table
+ * schedules it) or when someone asks for status or metrics — never on a
+ * timer of its own, so an idle master with both features off makes no extra
+ * wake-up. Reading a process or socket that is gone is not an error: it is
+ * left out of the sample.
+ *
+ * @module
+ */
+
+import type { CoreSnapshot } from "./core.ts";
+import type { Effect, Event } from "./events.ts";
+import { STOP_REASON_TEXT } from "./events.ts";
+import { readProc } from "../observe/proc.ts";
+import type { SampledListener } from "../observe/queue.ts";
+import { SaturationSampler } from "../observe/sampler.ts";
+import type { SaturationView } from "../control/saturation_report.ts";
+import type { Config } from "../config/types.ts";
+import { saturationSettingsOf } from "./saturation.ts";
+
+/** The sampling effects. */
+export type SampleEffect<C> = Extract<Effect<C>, { type: "sample-queue" | "sample-memory" }>;
+
+/** Samples for the core and for the operator's reports. */
+export class Sampling<C> {
+  readonly #sampler: SaturationSampler;
+  readonly #push: (event: Event<C>) => void;
+
+  /**
+   * @param listeners The listeners open now.
+   * @param push Puts the answer on the master's queue.
+   */
+  constructor(listeners: () => readonly SampledListener[], push: (event: Event<C>) => void) {
+    this.#sampler = new SaturationSampler(listeners);
+    this.#push = push;
+  }
+
+  /** Carries out a sampling effect of the core. */
+  carryOut(effect: SampleEffect<C>): void {
+    if (effect.type === "sample-queue") {
+      this.#push({ type: "queue-sampled", queued: this.#sampler.queued() });
+      return;
+    }
+    const samples = [];
+    for (const { serial, pid } of effect.workers) {
+      const usage = readProc(pid);
+      if (usage) samples.push({ serial, rssBytes: usage.rssBytes });
+    }
+    this.#push({ type: "memory-sampled", samples });
+  }
+
+  /** What status and metrics show of saturation now; `config` is the serving one. */
+  view(snapshot: CoreSnapshot, config: Config, now: number): SaturationView {
+    const live = snapshot.workers.filter((w) => w.pid !== undefined);
+    const usage = this.#sampler.workers(
+      live.map((w) => ({ serial: w.serial, pid: w.pid!, spawnedAt: w.spawnedAt })),
+      now,
+    );
+    const stopReasons = new Map<number, string>();
+    for (const w of live) {
+      if (w.state === "stopping" && w.stopReason) {
+        stopReasons.set(w.pid!, STOP_REASON_TEXT[w.stopReason]);
+      }
+    }
+    const settings = saturationSettingsOf(config);
+    return {
+      queues: this.#sampler.queues(),
+      usage: new Map(usage.map((u) => [u.pid, u])),
+      stopReasons,
+      autoscale: settings.autoscale
+        ? { min: settings.autoscale.min, max: settings.autoscale.max }
+        : undefined,
+      maxWorkerMemoryBytes: settings.memory.limitBytes,
+    };
+  }
+}
