@@ -41,6 +41,7 @@ import { ServiceManager } from "./systemd.ts";
 import { execUpgrade } from "./upgrade.ts";
 import type { MasterOptions } from "./options.ts";
 import { Sampling } from "./sampling.ts";
+import { postExitContext, timeoutContext } from "./worker_hooks.ts";
 
 export type { MasterOptions } from "./options.ts";
 
@@ -183,15 +184,7 @@ class Master {
     if (event.type === "spawn-failed") this.#workers!.forget(event.serial);
     if (event.type === "exited") {
       const worker = this.#workers!.forget(event.serial);
-      if (worker) {
-        this.#hooks.fire("post_exit", {
-          workerId: worker.slot,
-          workerPid: worker.pid,
-          generation: worker.generation,
-          exitCode: event.signal ? undefined : event.code,
-          exitSignal: event.signal ?? undefined,
-        });
-      }
+      if (worker) this.#hooks.fire("post_exit", postExitContext(worker, event.code, event.signal));
     }
   }
 
@@ -202,7 +195,7 @@ class Master {
       loopEnded: () => this.#exitCode !== undefined,
       version: this.#options.version,
       startedAt: this.#startedAt,
-      notifyDropped: () => this.#hub?.droppedMessages ?? 0, // polish: issue 11's counter
+      notifyDropped: () => this.#hub?.droppedMessages ?? 0,
       saturation: (snapshot, now) =>
         this.#sampling.view(snapshot, this.#core!.currentContext.config, now),
     });
@@ -218,18 +211,12 @@ class Master {
       case "spawn":
         this.#hooks.fire("pre_spawn", { workerId: effect.slot, generation: effect.generation });
         return await this.#workers!.spawn(effect);
-      case "kill":
+      case "kill": {
+        const timeout = timeoutContext(effect.reason, this.#workers!.get(effect.serial));
         this.#workers!.kill(effect.serial, effect.signal);
-        if (effect.reason === "boot-timeout" || effect.reason === "watchdog-timeout") {
-          const w = this.#workers!.get(effect.serial);
-          this.#hooks.fire("worker_timeout", {
-            event: effect.reason === "boot-timeout" ? "boot_timeout" : "worker_timeout",
-            workerId: w?.slot,
-            workerPid: w?.pid,
-            generation: w?.generation,
-          });
-        }
+        if (timeout) this.#hooks.fire("worker_timeout", timeout);
         return;
+      }
       case "log":
         return this.#log[effect.level](effect.message, effect.props ?? {});
       case "reply":
