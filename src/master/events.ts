@@ -84,6 +84,8 @@ export interface Settings {
   maxLifetimeJitterMs: number;
   /** Shown in logs: the worker argv[0]. */
   commandName: string;
+  /** `worker_usr1` (wusr1): "off" means workers never get USR1; unset is "send" (SPEC §4). */
+  workerUsr1?: "send" | "blocked" | "off";
 }
 
 /** Log levels the core uses. */

@@ -41,6 +41,7 @@ export function settingsOf(config: Config): Settings {
     maxLifetimeMs: config.max_worker_lifetime * 1000,
     maxLifetimeJitterMs: config.max_worker_lifetime_jitter * 1000,
     commandName: config.command[0],
+    workerUsr1: config.worker_usr1,
   };
 }
 

@@ -110,6 +110,7 @@ export function planRun(config: Config, addresses: PrivateAddresses, cwd: string
     env: config.env,
     chdir: config.chdir ?? cwd,
     worker_output: "prefix",
+    worker_usr1: config.worker_usr1,
     log_level: "info",
     log_format: "json",
   };
