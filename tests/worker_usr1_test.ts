@@ -3,7 +3,15 @@
 // sends workers no USR1 at all. "send" is covered by usr1_test.ts and
 // usr1_inspector_test.ts.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { type ArbiterProcess, freePort, httpRequest, startArbiter, waitFor } from "./_harness.ts";
+import {
+  type ArbiterProcess,
+  freePort,
+  httpRequest,
+  isAlive,
+  REPO_ROOT,
+  startArbiter,
+  waitFor,
+} from "./_harness.ts";
 import { DENO_WORKER, PY_WORKER, tempDir } from "./_workers.ts";
 import { blocksUsr1 } from "../src/master/usr1.ts";
 import { INSPECTOR_PORT, listensOn } from "./_inspector.ts";
@@ -40,7 +48,7 @@ async function startWith(
       timeoutMs: 20_000,
     },
   );
-  await waitFor(() => master.stdout().includes(" listening"), { message: "the worker to listen" });
+  await waitFor(() => master.stdout().includes("listening"), { message: "the worker to listen" });
   return { master, port, log };
 }
 
@@ -84,4 +92,24 @@ Deno.test('worker_usr1 = "off": the master reopens its log, workers never get US
     message: "a second worker to listen",
   });
   assert(!master.stdout().includes("got USR1"), master.stdout());
+});
+
+Deno.test(`worker_usr1 = "blocked": serve()'s onUsr1 fires (signalfd); the worker still exits after its drain`, async () => {
+  await using dir = await tempDir();
+  const app = [Deno.execPath(), "run", "-A", "--quiet", `${REPO_ROOT}/src/worker/testdata/app.ts`];
+  const { master, port } = await startWith(dir.path, app, [`worker_usr1 = "blocked"`]);
+  await using _ = master;
+  const [worker] = await master.waitForChildren(1);
+  for (let round = 1; round <= 2; round++) {
+    master.signal("SIGUSR1");
+    await waitFor(() => master.stdout().split(`pid ${worker} got USR1`).length - 1 === round, {
+      message: `onUsr1 to run ${round} time(s)`,
+    });
+  }
+  assert(!listensOn(worker, INSPECTOR_PORT), "the worker opened the inspector");
+  assertEquals((await httpRequest(`http://127.0.0.1:${port}/`)).status, 200);
+  // A reader asleep in read(2) must not keep the drained worker alive.
+  master.signal("SIGHUP"); // a new worker, then TERM to this one
+  await waitFor(() => master.stdout().includes("finished"), { message: "the drain to finish" });
+  await waitFor(() => !isAlive(worker), { message: "the old worker to exit" });
 });
