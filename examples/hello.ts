@@ -24,9 +24,11 @@ server.on("connection", (socket: Socket) => {
 server.listen({ fd: 3 });
 
 // arbiter forwards USR1 to every worker to reopen log files (after rotation); its
-// default action ends the process. Nothing to reopen here (output goes to
-// stdout/stderr), but catching it keeps the worker alive. (Deno ≥ 2.9.2 also
-// opens a V8 inspector on 127.0.0.1:9229 on USR1, listener or not.)
+// default action ends the process. Deno ≥ 2.9.2 also opens a V8 inspector on
+// 127.0.0.1:9229 on USR1, listener or not, so app.toml has worker_usr1 =
+// "blocked": this worker starts with USR1 blocked and never sees it. The listener
+// is for a config without that (nothing to reopen: output goes to stdout/stderr;
+// catching it keeps the worker alive).
 Deno.addSignalListener("SIGUSR1", () => {});
 
 Deno.addSignalListener("SIGTERM", () => {

@@ -46,8 +46,9 @@ server.listen({ fd: 3 }, () => {
 
 // USR1 (arbiter forwards it to reopen log files): Node does not die of it, it
 // opens its inspector on 127.0.0.1:9229 instead, and a JS listener does not
-// stop that. This worker writes no log file; on Node >= 22.14 add
-// --disable-sigusr1 to the command to keep the inspector closed.
+// stop that. So app.toml sets worker_usr1 = "off": this worker writes no log
+// file. On Node >= 22.14 add --disable-sigusr1 to the command to keep the
+// inspector closed, and USR1 may be sent again.
 
 process.on("SIGTERM", () => {
   if (stopping) return;

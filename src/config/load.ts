@@ -136,6 +136,7 @@ export async function loadConfig(
       ? undefined
       : parseHostPort(v.metrics_bind, name(["metrics_bind"])).text,
     worker_output: v.worker_output,
+    worker_usr1: v.worker_usr1,
     log_level: v.log_level === "warn" ? "warning" : v.log_level,
     log_format: v.log_format,
     log_file: v.log_file === undefined

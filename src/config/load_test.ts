@@ -51,6 +51,7 @@ test("loadConfig() applies the defaults of SPEC §2", async () => {
       ready: "spawn",
       env: {},
       worker_output: "inherit",
+      worker_usr1: "send",
       log_level: "info",
       log_format: "text",
       max_worker_lifetime: 0,

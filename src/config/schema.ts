@@ -181,6 +181,10 @@ export const configSchema = z.strictObject({
   worker_output: oneOf(["inherit", "prefix"]).default("inherit").describe(
     'Worker stdout/stderr: "inherit" as is, or "prefix" each line with the worker id.',
   ),
+  worker_usr1: oneOf(["send", "blocked", "off"]).default("send").describe(
+    'USR1 to workers: "send" forwards it; "blocked" forwards it to workers started with ' +
+      'SIGUSR1 blocked (a Deno worker then opens no inspector); "off" never sends it.',
+  ),
   log_level: oneOf(LOG_LEVELS).default("info").describe("Lowest level logged."),
   log_format: oneOf(["text", "json"]).default("text").describe("Log line format."),
   log_file: text("a path").optional().describe("Log file, reopened on USR1; stderr by default."),

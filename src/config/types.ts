@@ -55,6 +55,8 @@ export interface Config extends Hooks {
   control_socket?: string;
   metrics_bind?: string;
   worker_output: "inherit" | "prefix";
+  /** USR1 to workers: forwarded, forwarded to workers started with it blocked, or never. */
+  worker_usr1: "send" | "blocked" | "off";
   log_level: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
   log_format: "text" | "json";
   /** Absolute path; undefined means stderr. */

@@ -43,6 +43,7 @@ export function settingsOf(config: Config): Settings {
     maxLifetimeJitterMs: config.max_worker_lifetime_jitter * 1000,
     commandName: config.command[0],
     saturation: saturationSettingsOf(config),
+    workerUsr1: config.worker_usr1,
   };
 }
 

@@ -111,6 +111,7 @@ export class WorkerProcesses {
           umask: config.umask,
           uid: context.uid,
           gid: context.gid,
+          blockUsr1: config.worker_usr1 === "blocked",
         },
         cwd: config.chdir,
         shimEnv: this.#options.shimEnv,

@@ -13,7 +13,8 @@
  *      targets, so a source that sits on a target is never clobbered);
  *   4. every other fd marked close-on-exec, so none of the master's leaks;
  *   5. umask, then supplementary groups, gid, uid dropped (uid last);
- *   6. signal state reset, `LISTEN_PID` set to our pid, execve.
+ *   6. signal state reset (mask empty, or only SIGUSR1 when the spec says so),
+ *      `LISTEN_PID` set to our pid, execve.
  * On failure it prints one line and exits 127 (not found) or 126 (other).
  *
  * @module
@@ -46,6 +47,8 @@ export interface ExecSpec {
   umask?: number;
   uid?: number;
   gid?: number;
+  /** Start the program with SIGUSR1 blocked (worker_usr1 = "blocked"); never for hooks. */
+  blockUsr1?: boolean;
 }
 
 const SIGKILL = 9;
@@ -76,7 +79,7 @@ export function runExecShim(): never {
     if (spec.uid !== undefined || spec.gid !== undefined) {
       libc.dropPrivileges(spec.uid ?? Deno.uid()!, spec.gid ?? Deno.gid()!);
     }
-    libc.resetSignalsForExec();
+    libc.resetSignalsForExec(spec.blockUsr1 === true);
   } catch (error) {
     fail(EXIT_CANNOT_EXEC, `cannot prepare worker ${JSON.stringify(spec.argv[0])}: ${error}`);
   }

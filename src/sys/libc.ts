@@ -338,13 +338,16 @@ export function cloexecFrom(first: number): void {
 
 /**
  * Undoes what the Deno runtime does to signal state that would otherwise
- * survive execve: ignored SIGPIPE/SIGXFSZ and any blocked signals.
+ * survive execve: ignored SIGPIPE/SIGXFSZ and any blocked signals. With
+ * `blockUsr1`, the new image starts with SIGUSR1 (only) blocked instead, so
+ * a Deno or similar runtime in it never sees USR1 (worker_usr1 = "blocked").
  */
-export function resetSignalsForExec(): void {
+export function resetSignalsForExec(blockUsr1 = false): void {
   const SIG_DFL = 0n;
   for (const sig of [13, /* SIGPIPE */ 25 /* SIGXFSZ */]) lib().signal(sig, SIG_DFL);
-  const empty = new Uint8Array(128);
-  lib().sigprocmask(SIG_SETMASK, empty, null);
+  const mask = new Uint8Array(128);
+  if (blockUsr1) mask[1] = 1 << (10 - 1 - 8); // SIGUSR1 (10) is bit 9
+  lib().sigprocmask(SIG_SETMASK, mask, null);
 }
 
 /**

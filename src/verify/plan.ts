@@ -49,6 +49,8 @@ export interface VerifyPlan {
   userTimeoutS: number;
   /** The `timeout` of the private run (shorter, so the check is quick). */
   timeoutS: number;
+  /** The user's `worker_usr1`, kept in the private run. */
+  workerUsr1: Config["worker_usr1"];
   /** Keys of the user's config left out of the private run. */
   dropped: string[];
   /** Notes for the user about what differs from their config. */
@@ -110,6 +112,7 @@ export function planRun(config: Config, addresses: PrivateAddresses, cwd: string
     env: config.env,
     chdir: config.chdir ?? cwd,
     worker_output: "prefix",
+    worker_usr1: config.worker_usr1,
     log_level: "info",
     log_format: "json",
   };
@@ -137,6 +140,7 @@ export function planRun(config: Config, addresses: PrivateAddresses, cwd: string
     bootTimeoutS: config.boot_timeout,
     gracefulTimeoutS: config.graceful_timeout,
     userTimeoutS: config.timeout,
+    workerUsr1: config.worker_usr1,
     timeoutS,
     dropped,
     notes,

@@ -8,7 +8,11 @@
  *   socket on USR1 passes, with a hint: Node and Deno (≥ 2.9.2) open a V8
  *   inspector on 127.0.0.1:9229 then, through which any local process can
  *   run code in the worker. Their "Debugger listening" / "Failed to start
- *   inspector" lines on stderr are not a failure.
+ *   inspector" lines on stderr are not a failure. With `worker_usr1 = "off"`
+ *   the master sends workers no USR1: n/a. With "blocked" the workers start
+ *   with USR1 blocked, so it stays pending (or is read from a signalfd) and
+ *   their disposition does not matter; the check still sends it and looks
+ *   for deaths and new listeners.
  * - Watchdog: whether the worker sends `WATCHDOG=1` is not visible from
  *   outside, so verify freezes one worker with SIGSTOP. If it was pinging,
  *   the watchdog is armed and the master aborts and replaces it within the
@@ -41,6 +45,15 @@ const USR1_DEATH_WAIT_MS = 2000;
 /** Sends USR1 to the master and checks that every worker survives it. */
 export async function checkUsr1(ctx: RunContext): Promise<CheckOutcome> {
   const { master, options, plan } = ctx;
+  if (plan.workerUsr1 === "off") {
+    return [{
+      id: "usr1",
+      status: "n/a",
+      evidence: 'worker_usr1 = "off": the master never sends USR1 to workers ' +
+        "(it still reopens its own log file)",
+    }];
+  }
+  const blocked = plan.workerUsr1 === "blocked";
   ctx.progress("sending USR1 (reopen logs)…");
   const workers = master.workers.readyCurrent();
   const dispositions = new Map<number, Disposition | undefined>(
@@ -50,7 +63,7 @@ export async function checkUsr1(ctx: RunContext): Promise<CheckOutcome> {
   const from = master.events.length;
   master.signal("SIGUSR1");
   const pids = new Set(workers.map((w) => w.pid));
-  const mortal = [...dispositions.values()].includes("default");
+  const mortal = !blocked && [...dispositions.values()].includes("default");
   const death = await master.waitFor(
     (e) => e.type === "exited" && pids.has(e.pid),
     mortal ? USR1_DEATH_WAIT_MS : USR1_GRACE_MS,
@@ -82,20 +95,31 @@ export async function checkUsr1(ctx: RunContext): Promise<CheckOutcome> {
       fix: "USR1 asks a worker to reopen its log files; it must keep serving meanwhile",
     }];
   }
-  const how = [...new Set([...dispositions.values()].map((d) => d ?? "unknown"))].join("/");
+  const how = blocked
+    ? "blocked"
+    : [...new Set([...dispositions.values()].map((d) => d ?? "unknown"))].join("/");
   const opened = newListeners(workers.map((w) => w.pid), socketsBefore);
   return [{
     id: "usr1",
     status: "pass",
-    evidence:
-      `USR1 forwarded to ${workers.length} worker(s); they ${
-        how === "caught" ? "catch it" : how === "ignored" ? "ignore it" : `handle it (${how})`
-      } and kept running${after}` + (opened.length === 0 ? "" : `; but on USR1 they opened a ` +
-        `new listening socket (${opened.join(", ")}): a debugger, as Node and Deno do, lets any ` +
-        `local process run code in the worker`),
+    evidence: `USR1 forwarded to ${workers.length} worker(s); they ${
+      how === "blocked"
+        ? 'start with it blocked (worker_usr1 = "blocked")'
+        : how === "caught"
+        ? "catch it"
+        : how === "ignored"
+        ? "ignore it"
+        : `handle it (${how})`
+    } and kept running${after}` + (opened.length === 0 ? "" : `; but on USR1 they opened a ` +
+      `new listening socket (${opened.join(", ")}): a debugger, as Node and Deno do, lets any ` +
+      `local process run code in the worker`),
     ...(opened.length === 0 ? {} : {
-      fix: "keep the inspector closed: Node >= 22.14 has --disable-sigusr1; on older Node " +
-        "and on Deno, USR1 opens it whatever the code does",
+      fix: blocked
+        ? 'Node clears its signal mask at start: use worker_usr1 = "off" (or, on Node ' +
+          '>= 22.14, --disable-sigusr1 with "send")'
+        : 'keep the inspector closed: worker_usr1 = "blocked" for Deno (or any program ' +
+          'that keeps its signal mask), "off" for Node < 22.14; Node >= 22.14 has ' +
+          "--disable-sigusr1",
     }),
   }];
 }

@@ -33,6 +33,10 @@
  * requests in flight, and resolves {@link WorkerServer.finished}. With
  * nothing else left running, the process then exits 0 on its own.
  *
+ * `onUsr1` is called on each USR1 (reopen log files there); under
+ * `worker_usr1 = "blocked"` the signal is read from a signalfd, so the
+ * runtime never sees it and `deno run` opens no inspector (`_usr1.ts`).
+ *
  * @example A worker
  * ```ts
  * import { serve } from "./mod.ts"; // from an app: "<arbiter>/src/worker/mod.ts"
@@ -56,6 +60,7 @@
 
 import { startNative } from "./_native.ts";
 import { startNode } from "./_node.ts";
+import { listenUsr1 } from "./_usr1.ts";
 import { env, NotifyQueue, openNotifier, warn, watchdogIntervalMs } from "./_notify.ts";
 import type { Handler, Transport, TransportKind } from "./_transport.ts";
 
@@ -85,6 +90,13 @@ export interface ServeOptions {
   drainGraceMs?: number;
   /** Called once serving on every fd (before `READY=1` is sent), with the transport in use. */
   onListen?: (info: { transport: TransportKind }) => void;
+  /**
+   * Called on each SIGUSR1 (the master forwards it after a log rotation:
+   * reopen your log files here), until the server has finished. Under
+   * `worker_usr1 = "blocked"` it is read from a signalfd, which needs
+   * `--allow-ffi` (else nothing happens on USR1); see `_usr1.ts`.
+   */
+  onUsr1?: () => void;
 }
 
 /** A running worker server, as returned by {@link serve}. */
@@ -175,6 +187,7 @@ export function serve(handler: Handler, opts: ServeOptions = {}): WorkerServer {
   let requestStop!: () => void;
   const stopped = new Promise<void>((resolve) => requestStop = resolve);
   const onTerm = () => void shutdown();
+  const forgetUsr1 = opts.onUsr1 ? listenUsr1(opts.onUsr1) : () => {};
   const forgetSignal = () => {
     try {
       Deno.removeSignalListener("SIGTERM", onTerm);
@@ -210,7 +223,8 @@ export function serve(handler: Handler, opts: ServeOptions = {}): WorkerServer {
     await notify.close();
   };
 
-  const finished = run();
+  // onUsr1 lasts until the drain is over (a worker may still log meanwhile).
+  const finished = run().finally(forgetUsr1);
   const shutdown = (): Promise<void> => {
     if (!stopRequested) {
       stopRequested = true;

@@ -5,7 +5,8 @@
  * `slow done` after N ms; `/echo` (POST) streams the request body back with
  * `x-method` and `x-got-*` headers; `/stream` sends three chunks 150 ms apart;
  * `/cookies` sets two cookies with status 201 "Made"; `/throw` throws.
- * Prints `listening` once serving and `finished` after the drain.
+ * Prints `listening` once serving, `pid <pid> got USR1` on USR1 (`onUsr1`) and
+ * `finished` after the drain.
  *
  * @module
  */
@@ -56,7 +57,10 @@ const server = serve(async (req) => {
     default:
       return new Response("not found\n", { status: 404 });
   }
-}, { onListen: ({ transport }) => say(`listening (${transport})`) });
+}, {
+  onListen: ({ transport }) => say(`listening (${transport})`),
+  onUsr1: () => say(`pid ${Deno.pid} got USR1`),
+});
 
 await server.finished;
 say("finished");
