@@ -313,6 +313,8 @@ export interface LoadOptions {
 export interface LoadResult {
   ok: number;
   failed: number;
+  /** Raw keep-alive mode: answers that asked to close the connection (`Connection: close`). */
+  closedByServer: number;
   /** The first few error messages. */
   errors: string[];
 }
@@ -322,14 +324,14 @@ export class LoadGenerator {
   #running = false;
   #loops: Promise<void>[] = [];
   #client?: Deno.HttpClient;
-  #result: LoadResult = { ok: 0, failed: 0, errors: [] };
+  #result: LoadResult = { ok: 0, failed: 0, closedByServer: 0, errors: [] };
   #maxErrors = 10;
 
   /** Start the loops; resolves at once. */
   start(url: string, opts: LoadOptions = {}): this {
     if (this.#running) throw new Error("LoadGenerator: already running");
     this.#running = true;
-    this.#result = { ok: 0, failed: 0, errors: [] };
+    this.#result = { ok: 0, failed: 0, closedByServer: 0, errors: [] };
     this.#maxErrors = opts.maxErrors ?? 10;
     this.#client = Deno.createHttpClient(opts.keepAlive === false ? { poolMaxIdlePerHost: 0 } : {});
     const n = opts.concurrency ?? 4;
@@ -398,6 +400,7 @@ export class LoadGenerator {
         const res = await conn.request(url.pathname + url.search, url.host, mode === "close");
         if (res.status >= 200 && res.status <= 299) this.#result.ok++;
         else this.#fail(`HTTP ${res.status}: ${res.body.slice(0, 200)}`);
+        if (mode === "keep-alive" && res.closes) this.#result.closedByServer++;
         if (mode === "close" || res.closes) {
           conn.close();
           conn = undefined;
