@@ -19,6 +19,7 @@
  */
 
 import { Http1Connection } from "./_http1.ts";
+import { allStats, descendantsOf, parseStat, type ProcStat, readStat } from "../src/verify/proc.ts";
 
 /** Absolute path of the repository root (no trailing slash). */
 export const REPO_ROOT: string = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
@@ -36,49 +37,9 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 const SCRUBBED_ENV = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET"];
 
 // ---------------------------------------------------------------------------
-// /proc
+// /proc (the parsing is the one `arbiter verify` uses)
 
-/** Fields of `/proc/<pid>/stat` the tests need. */
-export interface ProcStat {
-  pid: number;
-  comm: string;
-  /** One letter: R, S, D, Z, T, ... */
-  state: string;
-  ppid: number;
-  pgid: number;
-  sid: number;
-  /** Start time in clock ticks since boot: with the pid, identifies a process. */
-  starttime: number;
-}
-
-/** Parse `/proc/<pid>/stat`, or undefined when the process is gone. */
-export function readStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch {
-    return undefined;
-  }
-  return parseStat(text);
-}
-
-/** Parse the text of a `/proc/<pid>/stat` file (comm may hold spaces and parentheses). */
-export function parseStat(text: string): ProcStat | undefined {
-  const open = text.indexOf("(");
-  const close = text.lastIndexOf(")");
-  if (open < 0 || close < open) return undefined;
-  // Fields after comm, starting with field 3 (state).
-  const f = text.slice(close + 2).trim().split(/\s+/);
-  return {
-    pid: Number(text.slice(0, open).trim()),
-    comm: text.slice(open + 1, close),
-    state: f[0],
-    ppid: Number(f[1]),
-    pgid: Number(f[2]),
-    sid: Number(f[3]),
-    starttime: Number(f[19]),
-  };
-}
+export { descendantsOf, parseStat, type ProcStat, readStat };
 
 /** True while `/proc/<pid>` exists — zombies included (see {@link isAlive}). */
 export function processExists(pid: number): boolean {
@@ -118,39 +79,9 @@ export function cmdlineOf(pid: number): string[] {
   }
 }
 
-/** Every process on the machine, by one scan of `/proc`. */
-function allStats(): ProcStat[] {
-  const out: ProcStat[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    const st = readStat(Number(e.name));
-    if (st) out.push(st);
-  }
-  return out;
-}
-
 /** Pids whose parent is `pid` (zombies included). */
 export function childrenOf(pid: number): number[] {
   return allStats().filter((s) => s.ppid === pid).map((s) => s.pid).sort((a, b) => a - b);
-}
-
-/** All descendants of `pid` (children, grandchildren, ...), from one scan. */
-export function descendantsOf(pid: number): ProcStat[] {
-  const byParent = new Map<number, ProcStat[]>();
-  for (const s of allStats()) {
-    const list = byParent.get(s.ppid);
-    if (list) list.push(s);
-    else byParent.set(s.ppid, [s]);
-  }
-  const out: ProcStat[] = [];
-  const queue = [pid];
-  while (queue.length > 0) {
-    for (const child of byParent.get(queue.shift()!) ?? []) {
-      out.push(child);
-      queue.push(child.pid);
-    }
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------

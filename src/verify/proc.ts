@@ -14,12 +14,15 @@
  * @module
  */
 
-/** The fields of `/proc/<pid>/stat` verify needs. */
+/** Fields of `/proc/<pid>/stat` (the ones verify and the tests need). */
 export interface ProcStat {
   pid: number;
-  ppid: number;
+  comm: string;
   /** One letter: R, S, D, Z, T, ... */
   state: string;
+  ppid: number;
+  pgid: number;
+  sid: number;
   /** Clock ticks since boot; with the pid, identifies a process. */
   starttime: number;
 }
@@ -32,8 +35,11 @@ export function parseStat(text: string): ProcStat | undefined {
   const f = text.slice(close + 2).trim().split(/\s+/);
   return {
     pid: Number(text.slice(0, open).trim()),
+    comm: text.slice(open + 1, close),
     state: f[0],
     ppid: Number(f[1]),
+    pgid: Number(f[2]),
+    sid: Number(f[3]),
     starttime: Number(f[19]),
   };
 }
@@ -62,7 +68,8 @@ export function commandLine(pid: number): string {
   }
 }
 
-function allStats(): ProcStat[] {
+/** Every process on the machine, by one scan of `/proc`. */
+export function allStats(): ProcStat[] {
   const out: ProcStat[] = [];
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;

@@ -1,12 +1,15 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { descendantsOf, parseDisposition, parseStat, parseTcpTable, socketFds } from "./proc.ts";
 
-Deno.test("parseStat reads pid, ppid, state and start time, with odd command names", () => {
+Deno.test("parseStat reads pid, comm, state, ppid, pgid, sid and start time, with odd command names", () => {
   const fields = Array.from({ length: 20 }, (_, i) => String(i + 100)).join(" ");
   assertEquals(parseStat(`42 (a (b) c) S 7 ${fields}\n`), {
     pid: 42,
+    comm: "a (b) c",
     state: "S",
     ppid: 7,
+    pgid: 100,
+    sid: 101,
     starttime: 117,
   });
 });
