@@ -4,7 +4,25 @@
  * @module
  */
 
-import { type ArbiterProcess, startArbiter, waitForHttp, WORKERS_DIR } from "./_harness.ts";
+import {
+  type ArbiterProcess,
+  REPO_ROOT,
+  startArbiter,
+  waitForHttp,
+  WORKERS_DIR,
+} from "./_harness.ts";
+
+/** Builds examples/go into `dir`; returns the command that runs it. */
+export async function buildGoExample(dir: string): Promise<string[]> {
+  const out = await new Deno.Command("go", {
+    args: ["build", "-o", `${dir}/app`, "."],
+    cwd: `${REPO_ROOT}/examples/go`,
+    env: { GOFLAGS: "-mod=mod" },
+    stdin: "null",
+  }).output();
+  if (!out.success) throw new Error(`go build: ${new TextDecoder().decode(out.stderr)}`);
+  return [`${dir}/app`];
+}
 
 /** The Python worker (standard library, `socket.socket(fileno=3)`). */
 export const PY_WORKER = ["python3", `${WORKERS_DIR}/py_worker.py`];

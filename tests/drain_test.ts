@@ -23,7 +23,7 @@ import {
   waitForHttp,
 } from "./_harness.ts";
 import { Http1Connection } from "./_http1.ts";
-import { generationReady } from "./_workers.ts";
+import { buildGoExample, generationReady } from "./_workers.ts";
 
 /** HUPs under load per worker. */
 const HUPS = 4;
@@ -79,16 +79,7 @@ const SHIPPED: Shipped[] = [
     name: "examples/go",
     config: "examples/go/app.toml",
     runtime: "go",
-    build: async (tmp) => {
-      const out = await new Deno.Command("go", {
-        args: ["build", "-o", `${tmp}/app`, "."],
-        cwd: `${REPO_ROOT}/examples/go`,
-        env: { GOFLAGS: "-mod=mod" },
-        stdin: "null",
-      }).output();
-      if (!out.success) throw new Error(`go build: ${new TextDecoder().decode(out.stderr)}`);
-      return [`${tmp}/app`];
-    },
+    build: buildGoExample,
   },
 ];
 

@@ -7,6 +7,7 @@
 
 import { deepStrictEqual as assertEquals, match } from "node:assert/strict";
 import { freePort, REPO_ROOT, startArbiter, waitForHttp } from "./_harness.ts";
+import { buildGoExample } from "./_workers.ts";
 
 /** The absolute path of `name` on PATH, or undefined. */
 function which(name: string): string | undefined {
@@ -39,16 +40,7 @@ const EXAMPLES: Example[] = [
   {
     lang: "go",
     runtime: "go",
-    build: async (tmp) => {
-      const out = await new Deno.Command("go", {
-        args: ["build", "-o", `${tmp}/app`, "."],
-        cwd: `${REPO_ROOT}/examples/go`,
-        env: { GOFLAGS: "-mod=mod" },
-        stdin: "null",
-      }).output();
-      if (!out.success) throw new Error(`go build: ${new TextDecoder().decode(out.stderr)}`);
-      return [`${tmp}/app`];
-    },
+    build: buildGoExample,
   },
 ];
 

@@ -11,7 +11,7 @@
 
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { REPO_ROOT, startArbiter } from "./_harness.ts";
-import { tempDir } from "./_workers.ts";
+import { buildGoExample, tempDir } from "./_workers.ts";
 
 const ENABLED = Deno.env.get("ARBITER_VERIFY_EXAMPLES") !== "0";
 
@@ -33,16 +33,7 @@ const EXAMPLES: Example[] = [
     name: "go",
     config: "examples/go/app.toml",
     runtime: "go",
-    build: async (dir) => {
-      const out = await new Deno.Command("go", {
-        args: ["build", "-o", `${dir}/app`, "."],
-        cwd: `${REPO_ROOT}/examples/go`,
-        env: { GOFLAGS: "-mod=mod" },
-        stdin: "null",
-      }).output();
-      if (!out.success) throw new Error(`go build: ${new TextDecoder().decode(out.stderr)}`);
-      return [`${dir}/app`];
-    },
+    build: buildGoExample,
   },
 ];
 
