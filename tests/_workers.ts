@@ -6,11 +6,47 @@
 
 import {
   type ArbiterProcess,
+  isAlive,
+  isWorkerProgram,
   REPO_ROOT,
   startArbiter,
+  waitFor,
   waitForHttp,
   WORKERS_DIR,
 } from "./_harness.ts";
+
+/** The absolute path of the executable `name` on PATH (or beside this Deno), or undefined. */
+export function which(name: string): string | undefined {
+  const denoDir = Deno.execPath().replace(/\/[^/]*$/, "");
+  for (const dir of [denoDir, ...(Deno.env.get("PATH") ?? "").split(":")]) {
+    if (dir === "") continue;
+    try {
+      const path = `${dir}/${name}`;
+      const info = Deno.statSync(path);
+      if (info.isFile && (info.mode ?? 0) & 0o111) return path;
+    } catch {
+      // Not in this directory.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `hups` rolling reloads, one after the other: HUP, wait until the next
+ * generation is ready, then until every worker of the one before has exited.
+ */
+export async function reloadGenerations(arbiter: ArbiterProcess, hups: number): Promise<void> {
+  for (let generation = 2; generation <= hups + 1; generation++) {
+    const old = arbiter.children().filter(isWorkerProgram);
+    arbiter.signal("SIGHUP");
+    await arbiter.waitForLog(generationReady(generation), { timeoutMs: 30_000 });
+    // The old generation drains while the load goes on.
+    await waitFor(() => old.every((pid) => !isAlive(pid)), {
+      timeoutMs: 15_000,
+      message: `generation ${generation - 1} to exit`,
+    });
+  }
+}
 
 /** Builds examples/go into `dir`; returns the command that runs it. */
 export async function buildGoExample(dir: string): Promise<string[]> {

@@ -23,7 +23,10 @@ import {
   waitForHttp,
 } from "./_harness.ts";
 import { Http1Connection } from "./_http1.ts";
-import { buildGoExample, generationReady } from "./_workers.ts";
+import { buildGoExample, generationReady, reloadGenerations, which } from "./_workers.ts";
+
+/** The directory of this Deno, so workers that run `deno` find the same one. */
+const DENO_DIR = Deno.execPath().replace(/\/[^/]*$/, "");
 
 /** HUPs under load per worker. */
 const HUPS = 4;
@@ -42,22 +45,6 @@ const IDLE_CLOSE_MAX_MS = 4_000;
 const QUIET_DRAIN_MAX_MS = 6_000;
 
 /** The directory holding the running `deno`, put first on PATH so `deno` in a config is it. */
-const DENO_DIR = Deno.execPath().replace(/\/[^/]*$/, "");
-
-/** The absolute path of `name` on PATH, or undefined. */
-function which(name: string): string | undefined {
-  for (const dir of [DENO_DIR, ...(Deno.env.get("PATH") ?? "").split(":")]) {
-    if (dir === "") continue;
-    try {
-      const path = `${dir}/${name}`;
-      const info = Deno.statSync(path);
-      if (info.isFile && (info.mode ?? 0) & 0o111) return path;
-    } catch {
-      // Not in this directory.
-    }
-  }
-  return undefined;
-}
 
 interface Shipped {
   name: string;
@@ -120,16 +107,7 @@ async function checkDrain(worker: Shipped, tmp: string): Promise<void> {
     concurrency: CONCURRENCY,
   });
   try {
-    for (let generation = 2; generation <= HUPS + 1; generation++) {
-      const old = arbiter.children().filter(isWorkerProgram);
-      arbiter.signal("SIGHUP");
-      await arbiter.waitForLog(generationReady(generation), { timeoutMs: 30_000 });
-      // The old generation drains while the load goes on.
-      await waitFor(() => old.every((pid) => !isAlive(pid)), {
-        timeoutMs: 15_000,
-        message: `generation ${generation - 1} to exit`,
-      });
-    }
+    await reloadGenerations(arbiter, HUPS);
   } finally {
     const results = await Promise.all([close.stop(), keep.stop()]);
     for (const [mode, r] of [["Connection: close", results[0]], ["keep-alive", results[1]]]) {

@@ -7,22 +7,7 @@
 
 import { deepStrictEqual as assertEquals, match } from "node:assert/strict";
 import { freePort, REPO_ROOT, startArbiter, waitForHttp } from "./_harness.ts";
-import { buildGoExample } from "./_workers.ts";
-
-/** The absolute path of `name` on PATH, or undefined. */
-function which(name: string): string | undefined {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir === "") continue;
-    try {
-      const path = `${dir}/${name}`;
-      const info = Deno.statSync(path);
-      if (info.isFile && (info.mode ?? 0) & 0o111) return path;
-    } catch {
-      // Not in this directory.
-    }
-  }
-  return undefined;
-}
+import { buildGoExample, which } from "./_workers.ts";
 
 interface Example {
   lang: string;

@@ -10,16 +10,13 @@
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import {
   freePort,
-  isAlive,
-  isWorkerProgram,
   LoadGenerator,
   type LoadResult,
   REPO_ROOT,
   startArbiter,
-  waitFor,
   waitForHttp,
 } from "./_harness.ts";
-import { generationReady } from "./_workers.ts";
+import { generationReady, reloadGenerations } from "./_workers.ts";
 
 const RECIPES_DIR = `${REPO_ROOT}/examples/recipes`;
 /** Where Debian's node-* packages live; Debian's own node searches it, other builds do not. */
@@ -164,15 +161,7 @@ async function checkRecipe(recipe: Recipe): Promise<void> {
   const keep = new LoadGenerator().start(url, { connection: "keep-alive", concurrency: 3 });
   let results: LoadResult[] = [];
   try {
-    for (let generation = 2; generation <= HUPS + 1; generation++) {
-      const old = arbiter.children().filter(isWorkerProgram);
-      arbiter.signal("SIGHUP");
-      await arbiter.waitForLog(generationReady(generation), { timeoutMs: 30_000 });
-      await waitFor(() => old.every((pid) => !isAlive(pid)), {
-        timeoutMs: 15_000,
-        message: `generation ${generation - 1} to exit`,
-      });
-    }
+    await reloadGenerations(arbiter, HUPS);
   } finally {
     results = await Promise.all([close.stop(), keep.stop()]);
   }

@@ -11,7 +11,7 @@
 
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { REPO_ROOT, startArbiter } from "./_harness.ts";
-import { buildGoExample, tempDir } from "./_workers.ts";
+import { buildGoExample, tempDir, which } from "./_workers.ts";
 
 const ENABLED = Deno.env.get("ARBITER_VERIFY_EXAMPLES") !== "0";
 
@@ -37,16 +37,6 @@ const EXAMPLES: Example[] = [
   },
 ];
 
-function installed(program: string): boolean {
-  return (Deno.env.get("PATH") ?? "").split(":").some((dir) => {
-    try {
-      return dir !== "" && Deno.statSync(`${dir}/${program}`).isFile;
-    } catch {
-      return false;
-    }
-  });
-}
-
 interface Row {
   id: string;
   status: string;
@@ -59,7 +49,7 @@ Deno.test({
   ignore: !ENABLED,
   async fn(t) {
     await using dir = await tempDir();
-    const runs = EXAMPLES.filter((e) => installed(e.runtime)).map((example) => ({
+    const runs = EXAMPLES.filter((e) => which(e.runtime) !== undefined).map((example) => ({
       example,
       verdict: (async () => {
         const command = example.build ? ["--", ...await example.build(dir.path)] : [];
@@ -88,7 +78,7 @@ Deno.test({
         assertEquals(v.code, 0);
       });
     }
-    for (const e of EXAMPLES.filter((e) => !installed(e.runtime))) {
+    for (const e of EXAMPLES.filter((e) => which(e.runtime) === undefined)) {
       console.log(`skipped ${e.name}: ${e.runtime} is not installed`);
     }
   },
