@@ -16,7 +16,7 @@ import { resolve } from "node:path";
 import { ConfigError } from "../errors.ts";
 import type { BindSpec } from "./types.ts";
 import { showValue as show } from "./_format.ts";
-import { MAX_FD } from "./limits.ts";
+import { MAX_FD } from "../core/limits.ts";
 
 /** What `parseBind` accepts, for error messages. */
 export const BIND_FORMS = "HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N";

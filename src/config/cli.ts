@@ -18,7 +18,7 @@ import { parseTopOptions } from "./_top_options.ts";
 import { describeIssues } from "./_issues.ts";
 import { keyPath, suggest } from "./_format.ts";
 import { configSchema } from "./schema.ts";
-import { MAX_SECONDS, MAX_WORKERS } from "./limits.ts";
+import { MAX_SECONDS, MAX_WORKERS } from "../core/limits.ts";
 import {
   VERIFY_HELP,
   VERIFY_OPTIONS,

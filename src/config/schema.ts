@@ -13,7 +13,7 @@
  */
 
 import { z } from "zod";
-import { MAX_BACKLOG, MAX_ID, MAX_SECONDS, MAX_WORKERS } from "./limits.ts";
+import { MAX_BACKLOG, MAX_ID, MAX_SECONDS, MAX_WORKERS } from "../core/limits.ts";
 
 /** An integer in `[min, max]`, with one message for every way to miss. */
 function integer(min: number, max: number, error = `expected an integer from ${min} to ${max}`) {

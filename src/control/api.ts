@@ -28,7 +28,7 @@
 export const API_PREFIX = "/v1";
 
 /** The largest `workers` a scale request may ask for: the same maximum as the config's. */
-export { MAX_WORKERS } from "../config/limits.ts";
+export { MAX_WORKERS } from "../core/limits.ts";
 
 /** The largest request body the server reads. */
 export const MAX_BODY_BYTES = 64 * 1024;

@@ -1,6 +1,6 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
-import { MasterCore, SETTLE_MS } from "../master/core.ts";
-import type { Effect, Settings } from "../master/events.ts";
+import { MasterCore, SETTLE_MS } from "../core/core.ts";
+import type { Effect, Settings } from "../core/events.ts";
 import { formatPrometheus } from "./metrics.ts";
 import { isReady, metricsSnapshot, statusReport } from "./report.ts";
 

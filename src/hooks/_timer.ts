@@ -7,7 +7,7 @@
  * @module
  */
 
-import { MAX_TIMER_MS } from "../config/limits.ts";
+import { MAX_TIMER_MS } from "../core/limits.ts";
 
 /**
  * Calls `fn` once after `ms` milliseconds, however large.

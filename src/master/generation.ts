@@ -13,9 +13,9 @@ import { ArbiterError, ExitCode } from "../errors.ts";
 import type { Listener, ListenerPool } from "../sockets/listeners.ts";
 import { resolveIdentity } from "../spawn/identity.ts";
 import { CommandNotExecutable, resolveCommand } from "../spawn/resolve.ts";
-import type { Settings } from "./events.ts";
+import type { Settings } from "../core/events.ts";
 import { PRIVATE_ENV } from "../spawn/private_env.ts";
-import { saturationSettingsOf } from "./saturation.ts";
+import { saturationSettingsOf } from "../core/saturation_policy.ts";
 
 /** What every worker of one generation is started with. */
 export interface GenerationContext {

@@ -12,10 +12,10 @@
 import { removeHubDir } from "../notify/dir.ts";
 import type { Logger } from "@logtape/logtape";
 import type { Listener, ListenerPool } from "../sockets/listeners.ts";
-import type { CoreOptions, CoreSnapshot } from "./core.ts";
+import type { CoreOptions, CoreSnapshot } from "../core/core.ts";
 import type { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
-import type { Event } from "./events.ts";
+import type { Event } from "../core/events.ts";
 import { type AdoptedState, checkUpgrade, type UpgradeState } from "./upgrade.ts";
 
 /** What the old image knows at the moment of the exec. */

@@ -27,8 +27,8 @@ import {
 } from "../control/saturation_report.ts";
 import { isReady, metricsSnapshot, statusReport } from "../control/report.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
-import type { CoreSnapshot } from "./core.ts";
-import type { Event, Reply } from "./events.ts";
+import type { CoreSnapshot } from "../core/core.ts";
+import type { Event, Reply } from "../core/events.ts";
 
 /** How long a control request waits for the loop's answer. */
 const REPLY_TIMEOUT_MS = 10_000;

@@ -23,7 +23,7 @@ import type { Logging } from "../logging/log.ts";
 import { Pidfile } from "../pidfile/pidfile.ts";
 import { reloadPathsOf, type Watcher, watchForChanges } from "../reload/watch.ts";
 import type { ListenerPool } from "../sockets/listeners.ts";
-import type { Event } from "./events.ts";
+import type { Event } from "../core/events.ts";
 import { type GenerationContext, prepareGeneration, settingsOf } from "./generation.ts";
 
 type Push = (event: Event<GenerationContext>) => void;

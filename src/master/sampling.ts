@@ -14,15 +14,15 @@
  * @module
  */
 
-import type { CoreSnapshot } from "./core.ts";
-import type { Effect, Event } from "./events.ts";
-import { STOP_REASON_TEXT } from "./events.ts";
+import type { CoreSnapshot } from "../core/core.ts";
+import type { Effect, Event } from "../core/events.ts";
+import { STOP_REASON_TEXT } from "../core/events.ts";
 import { readProc } from "../observe/proc.ts";
 import type { SampledListener } from "../observe/queue.ts";
 import { SaturationSampler } from "../observe/sampler.ts";
 import type { SaturationView } from "../control/saturation_report.ts";
 import type { Config } from "../config/types.ts";
-import { saturationSettingsOf } from "./saturation.ts";
+import { saturationSettingsOf } from "../core/saturation_policy.ts";
 
 /** The sampling effects. */
 export type SampleEffect<C> = Extract<Effect<C>, { type: "sample-queue" | "sample-memory" }>;

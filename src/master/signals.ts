@@ -8,7 +8,7 @@
 
 import { blockAllSignals } from "../sys/libc.ts";
 import { addSignalListener, removeSignalListener } from "./usr1.ts";
-import type { Event, MasterSignal } from "./events.ts";
+import type { Event, MasterSignal } from "../core/events.ts";
 
 const SIGNALS: MasterSignal[] = [
   "SIGCHLD",

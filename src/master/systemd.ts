@@ -12,8 +12,8 @@
  */
 
 import { monotonicUsec } from "../sys/libc.ts";
-import { MAX_TIMER_MS } from "../config/limits.ts";
-import type { CoreSnapshot } from "./core.ts";
+import { MAX_TIMER_MS } from "../core/limits.ts";
+import type { CoreSnapshot } from "../core/core.ts";
 
 /** A connection to the service manager's notify socket. */
 export class SystemdNotifier {

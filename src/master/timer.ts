@@ -7,7 +7,7 @@
  * @module
  */
 
-import { timerDelay } from "./deadlines.ts";
+import { timerDelay } from "../core/deadlines.ts";
 
 /** A single re-armable timer that calls `fire` at a monotonic deadline. */
 export class DeadlineTimer {

@@ -8,7 +8,7 @@
  */
 
 import type { FireContext } from "../hooks/runner.ts";
-import type { StopReason } from "./events.ts";
+import type { StopReason } from "../core/events.ts";
 import type { WorkerProcess } from "./workers.ts";
 
 /** `post_exit`'s context for a worker that exited with `code` or by `signal`. */

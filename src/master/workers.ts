@@ -23,7 +23,7 @@ import type { Listener } from "../sockets/listeners.ts";
 import type { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import { spawnWorker } from "../spawn/spawner.ts";
-import type { Event } from "./events.ts";
+import type { Event } from "../core/events.ts";
 import type { GenerationContext } from "./generation.ts";
 import { reapForeignChildren } from "./reaper.ts";
 

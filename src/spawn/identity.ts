@@ -15,7 +15,7 @@
  * @module
  */
 
-import { MAX_ID } from "../config/limits.ts";
+import { MAX_ID } from "../core/limits.ts";
 import { ConfigError } from "../errors.ts";
 
 function readTable(path: string): string[][] {

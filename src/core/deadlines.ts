@@ -19,7 +19,7 @@ import {
   SETTLE_MS,
   stopReasonText,
   type WorkerRecord,
-} from "./core_state.ts";
+} from "./state.ts";
 
 /** The largest delay `setTimeout` takes (2^31-1 ms, ~24.8 days); longer ones fire at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;

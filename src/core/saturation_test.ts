@@ -9,7 +9,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import type { Effect } from "./events.ts";
 import { type Ctx, settings, Sim, spawns } from "./_testing.ts";
 import { SETTLE_MS } from "./core.ts";
-import type { SaturationSettings } from "./saturation.ts";
+import type { SaturationSettings } from "./saturation_policy.ts";
 
 const MiB = 1024 * 1024;
 const OFF = { limitBytes: 0, windowMs: 0 };

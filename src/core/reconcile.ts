@@ -12,9 +12,9 @@
  * @module
  */
 
-import type { CoreState, WorkerRecord } from "./core_state.ts";
+import type { CoreState, WorkerRecord } from "./state.ts";
 import { handleDeadlines, workerDeadlines } from "./deadlines.ts";
-import { memoryDueWorker } from "./core_saturation.ts";
+import { memoryDueWorker } from "./saturation.ts";
 
 /** Makes the processes match the desired state; also acts on due deadlines. */
 export function reconcile<C>(state: CoreState<C>, now: number): void {

@@ -14,7 +14,7 @@
  */
 
 import type { MemorySample } from "./memory.ts";
-import type { SaturationSettings } from "./saturation.ts";
+import type { SaturationSettings } from "./saturation_policy.ts";
 
 /** Signals the master acts on. */
 export type MasterSignal =

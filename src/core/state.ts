@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { ExitReason } from "../control/metrics.ts";
+import type { ExitReason } from "./exit_reasons.ts";
 import {
   type Effect,
   type Level,
@@ -22,7 +22,7 @@ import {
   type StopReason,
   type WorkerSignal,
 } from "./events.ts";
-import { SaturationPolicy, type SaturationSettings } from "./saturation.ts";
+import { SaturationPolicy, type SaturationSettings } from "./saturation_policy.ts";
 
 /** How long a worker must run without exiting to count as ready with `ready = "spawn"`. */
 export const SETTLE_MS = 1000;

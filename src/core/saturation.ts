@@ -18,8 +18,8 @@
  * @module
  */
 
-import { MAX_WORKERS } from "../config/limits.ts";
-import type { CoreState, WorkerRecord } from "./core_state.ts";
+import { MAX_WORKERS } from "./limits.ts";
+import type { CoreState, WorkerRecord } from "./state.ts";
 import type { AutoscaleDecision } from "./autoscale.ts";
 import type { MemorySample } from "./memory.ts";
 

@@ -1,6 +1,10 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import type { Config } from "../config/types.ts";
-import { SaturationPolicy, type SaturationSettings, saturationSettingsOf } from "./saturation.ts";
+import {
+  SaturationPolicy,
+  type SaturationSettings,
+  saturationSettingsOf,
+} from "./saturation_policy.ts";
 
 const MiB = 1024 * 1024;
 const OFF: SaturationSettings = { memory: { limitBytes: 0, windowMs: 10_000 } };

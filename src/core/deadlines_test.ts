@@ -2,7 +2,7 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { SETTLE_MS } from "./core.ts";
 import { MAX_TIMER_MS, timerDelay, workerDeadlines } from "./deadlines.ts";
-import type { WorkerRecord } from "./core_state.ts";
+import type { WorkerRecord } from "./state.ts";
 import { settings, Sim, spawns } from "./_testing.ts";
 
 const DAY_MS = 86_400_000;

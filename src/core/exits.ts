@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { ExitReason } from "../control/metrics.ts";
+import type { ExitReason } from "./exit_reasons.ts";
 import {
   ABANDON_AFTER_FAILURES,
   BACKOFF_BASE_MS,
@@ -21,7 +21,7 @@ import {
   STABLE_MS,
   stopReasonText,
   type WorkerRecord,
-} from "./core_state.ts";
+} from "./state.ts";
 import type { Level } from "./events.ts";
 
 /** Exit codes of a worker that mean "this app cannot start" (Gunicorn's). */

@@ -30,7 +30,7 @@
  * @module
  */
 
-import { type CoreSnapshot, CoreState, type GenerationRecord } from "./core_state.ts";
+import { type CoreSnapshot, CoreState, type GenerationRecord } from "./state.ts";
 import { nextDeadline } from "./deadlines.ts";
 import type {
   Effect,
@@ -43,7 +43,7 @@ import type {
 } from "./events.ts";
 import { onExited, onSpawnFailed } from "./exits.ts";
 import { reconcile } from "./reconcile.ts";
-import * as saturation from "./core_saturation.ts";
+import * as saturation from "./saturation.ts";
 
 export {
   ABANDON_AFTER_FAILURES,
@@ -56,7 +56,7 @@ export {
   SETTLE_MS,
   STABLE_MS,
   type WorkerRecord,
-} from "./core_state.ts";
+} from "./state.ts";
 
 /** Options for {@link MasterCore}. */
 export interface CoreOptions {
