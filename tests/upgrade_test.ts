@@ -2,12 +2,12 @@
 // (SPEC §5, §7; issue 4) against the real master.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
+  arbiterArgv,
   childrenOf,
   freePort,
   httpGetJson,
   isAlive,
   LoadGenerator,
-  MAIN_TS,
   readStat,
   startArbiter,
   waitFor,
@@ -117,11 +117,7 @@ Deno.test("a forged upgrade state deletes nothing: ignored with a warning, or it
           `${WORKERS_DIR}/forge_upgrade_state.py`,
           mode,
           notifyDir,
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--quiet",
-          MAIN_TS,
+          ...arbiterArgv(),
         ],
       },
     );
@@ -167,11 +163,7 @@ Deno.test({
         "-l",
         path,
         "--fdname=web:admin",
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--quiet",
-        MAIN_TS,
+        ...arbiterArgv(),
       ],
     });
     await master.waitForLog(new RegExp(`Listening on 127\\.0\\.0\\.1:${port}`));
@@ -270,11 +262,7 @@ Deno.test({
           "--pid",
           "--fork",
           "--mount-proc",
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--quiet",
-          MAIN_TS,
+          ...arbiterArgv(),
         ],
       },
     );

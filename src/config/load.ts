@@ -133,6 +133,7 @@ export async function loadConfig(
     control_socket: v.control_socket === undefined
       ? undefined
       : checkSocketPath(v.control_socket, baseDir("control_socket"), name(["control_socket"])),
+    runtime_dir: v.runtime_dir === undefined ? undefined : path("runtime_dir", v.runtime_dir),
     metrics_bind: v.metrics_bind === undefined
       ? undefined
       : parseHostPort(v.metrics_bind, name(["metrics_bind"])).text,

@@ -53,6 +53,8 @@ export interface Config extends Hooks {
   /** File mode creation mask, e.g. 0o022. */
   umask?: number;
   control_socket?: string;
+  /** Absolute path, as configured; where it is resolved: src/cli/directories.ts. */
+  runtime_dir?: string;
   metrics_bind?: string;
   worker_output: "inherit" | "prefix";
   /** USR1 to workers: forwarded, forwarded to workers started with it blocked, or never. */

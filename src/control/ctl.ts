@@ -87,7 +87,7 @@ export async function runCtl(
   output: CtlOutput = STD_OUTPUT,
 ): Promise<number> {
   try {
-    const path = await socketPath(req, cwd);
+    const path = socketPath(req, cwd);
     checkSocketFile(path);
     if (req.verb === "top") {
       await runTop(
@@ -134,7 +134,7 @@ export async function runCtl(
 }
 
 /** The socket: `--socket`, else the `control_socket` of `--config`. */
-async function socketPath(req: CtlRequest, cwd: string): Promise<string> {
+function socketPath(req: CtlRequest, cwd: string): string {
   if (req.socket !== undefined) return checkSocketPath(req.socket, cwd, "--socket");
   if (req.configPath === undefined) {
     throw new CtlFailure(
