@@ -16,9 +16,9 @@
  *    this is the one writable volume the config already names.
  * A candidate works when it is a directory the master's user may create
  * files in (the kernel's `access(2)` answer, so a read-only mount counts),
- * short enough for the socket paths made in it, and — for a root master,
- * whose workers may run as another user — passable by others all the way
- * down (see src/notify/hub.ts). The chosen path is resolved through
+ * short enough for the socket paths made in it, and — when a root master
+ * runs its workers as another `user` — passable by others all the way down
+ * (see src/notify/hub.ts). The chosen path is resolved through
  * symbolic links once, so the hub directory's parent is a real directory
  * (an in-place upgrade checks it by lstat).
  *
@@ -84,7 +84,7 @@ function passableByOthers(dir: string): boolean {
 }
 
 /** Why `dir` cannot hold the runtime files; undefined when it can. */
-function runtimeDirProblem(dir: string, rootMaster: boolean): string | undefined {
+function runtimeDirProblem(dir: string, otherUsers: boolean): string | undefined {
   const problem = writableDirProblem(dir);
   if (problem !== undefined) return problem;
   const real = Deno.realPathSync(dir);
@@ -93,7 +93,7 @@ function runtimeDirProblem(dir: string, rootMaster: boolean): string | undefined
     return `is ${bytes} bytes long (as ${real}); the notify sockets made in it need a path ` +
       `of at most ${MAX_RUNTIME_DIR_BYTES} bytes`;
   }
-  if (rootMaster && !passableByOthers(real)) {
+  if (otherUsers && !passableByOthers(real)) {
     return "is not passable by other users (o+x on it and every directory above it), " +
       "which workers running as another user need to reach their notify sockets";
   }
@@ -110,9 +110,10 @@ export function chooseRuntimeDir(
   env: Record<string, string | undefined>,
   uid: number = Deno.uid() ?? -1,
 ): RuntimeDir | { problem: string } {
-  const rootMaster = uid === 0;
+  // Workers of another user must pass through to their sockets; root passes anyway.
+  const otherUsers = uid === 0 && config.user !== undefined;
   if (config.runtime_dir !== undefined) {
-    const problem = runtimeDirProblem(config.runtime_dir, rootMaster);
+    const problem = runtimeDirProblem(config.runtime_dir, otherUsers);
     if (problem === undefined) {
       return { path: Deno.realPathSync(config.runtime_dir), from: "runtime_dir" };
     }
@@ -130,7 +131,7 @@ export function chooseRuntimeDir(
   const tried: string[] = [];
   for (const [from, dir] of candidates) {
     if (!dir || !dir.startsWith("/")) continue;
-    const problem = runtimeDirProblem(dir, rootMaster);
+    const problem = runtimeDirProblem(dir, otherUsers);
     if (problem === undefined) return { path: Deno.realPathSync(dir), from };
     tried.push(`${dir} (${from}) ${problem}`);
   }

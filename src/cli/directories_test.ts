@@ -73,17 +73,17 @@ Deno.test("runtime dir: none works: one line naming runtime_dir and every place 
   );
 });
 
-Deno.test("runtime dir: a root master takes only a directory others can pass through", async () => {
+Deno.test("runtime dir: a root master with workers of another user takes one others can pass through", async () => {
   await withTemp((base) => {
     const closed = `${base}/closed`;
     Deno.mkdirSync(closed);
     Deno.chmodSync(closed, 0o700);
-    deepStrictEqual(chooseRuntimeDir(config(), { XDG_RUNTIME_DIR: closed, TMPDIR: base }, 0), {
-      path: base,
-      from: "$TMPDIR",
-    });
-    const asUser = chooseRuntimeDir(config(), { XDG_RUNTIME_DIR: closed }, 1000);
-    deepStrictEqual(asUser, { path: closed, from: "$XDG_RUNTIME_DIR" });
+    const env = { XDG_RUNTIME_DIR: closed, TMPDIR: base };
+    const nobody = config({ user: "nobody" });
+    deepStrictEqual(chooseRuntimeDir(nobody, env, 0), { path: base, from: "$TMPDIR" });
+    const xdg = { path: closed, from: "$XDG_RUNTIME_DIR" };
+    deepStrictEqual(chooseRuntimeDir(config(), env, 0), xdg, "workers run as root too");
+    deepStrictEqual(chooseRuntimeDir(nobody, env, 1000), xdg, "a non-root master cannot switch");
   });
 });
 
