@@ -29,6 +29,7 @@ import { resolveCommand } from "../spawn/resolve.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import { spawnWorker } from "../spawn/spawner.ts";
 import { longTimeout } from "./_timer.ts";
+import { LineSplitter } from "../output/lines.ts";
 import type { ChildRegistry } from "../spawn/children.ts";
 
 /** The name of a hook: one of the hook keys of the config. */
@@ -101,7 +102,7 @@ export const OUTPUT_LIMIT = 4096;
 export const KILL_GRACE_MS = 1000;
 /** How long the output pipes are still read after the hook exited. */
 const DRAIN_GRACE_MS = 1000;
-/** A line longer than this is logged in pieces. */
+/** A line longer than this many bytes is logged in pieces. */
 const MAX_LINE = 4096;
 
 /** The `ARBITER_*` variables of a context, only those set. */
@@ -194,19 +195,23 @@ export async function runHook(
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const reader = stream.getReader();
     readers.push(reader);
-    const lines = new LineSplitter((line) => log.info("hook {hook}: {line}", { hook: name, line }));
     const decoder = new TextDecoder();
+    const lines = new LineSplitter({
+      maxBytes: MAX_LINE,
+      trimCr: true,
+      onLine: (bytes) =>
+        log.info("hook {hook}: {line}", { hook: name, line: decoder.decode(bytes) }),
+    });
     try {
       while (true) {
         const { value, done } = await reader.read();
         if (done) break;
         output.push(value);
-        lines.push(decoder.decode(value, { stream: true }));
+        lines.push(value);
       }
     } catch {
       // Cancelled after the drain grace: what was read is kept.
     } finally {
-      lines.push(decoder.decode());
       lines.end();
     }
   };
@@ -354,28 +359,5 @@ class OutputTail {
     // Do not start inside a UTF-8 sequence.
     while (start < all.length && start > 0 && (all[start] & 0xc0) === 0x80) start++;
     return new TextDecoder().decode(all.subarray(start));
-  }
-}
-
-/** Cuts text into lines (without `\r\n`/`\n`), bounding a line's length. */
-class LineSplitter {
-  #partial = "";
-
-  constructor(readonly onLine: (line: string) => void) {}
-
-  push(text: string): void {
-    if (text === "") return;
-    const parts = (this.#partial + text).split("\n");
-    this.#partial = parts.pop()!;
-    for (const line of parts) this.onLine(line.replace(/\r$/, ""));
-    while (this.#partial.length > MAX_LINE) {
-      this.onLine(this.#partial.slice(0, MAX_LINE));
-      this.#partial = this.#partial.slice(MAX_LINE);
-    }
-  }
-
-  end(): void {
-    if (this.#partial !== "") this.onLine(this.#partial.replace(/\r$/, ""));
-    this.#partial = "";
   }
 }

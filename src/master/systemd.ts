@@ -11,7 +11,7 @@
  * @module
  */
 
-import { monotonicUsec } from "../sys/libc.ts";
+import { monotonicUsec } from "../sys/process.ts";
 import { MAX_TIMER_MS } from "../core/limits.ts";
 import type { CoreSnapshot } from "../core/core.ts";
 

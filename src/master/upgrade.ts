@@ -32,7 +32,8 @@
 import type { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import { checkHubDir } from "../notify/dir.ts";
-import { blockAllSignals, close, execve, isListeningStreamSocket, strerror } from "../sys/libc.ts";
+import { close, isListeningStreamSocket, strerror } from "../sys/libc.ts";
+import { blockAllSignals, execve } from "../sys/process.ts";
 import { readSealedMemfd, writeSealedMemfd } from "../sys/memfd.ts";
 
 /** The variable naming the fd of the memfd carrying {@link UpgradeState}: `memfd:<fd>`. */

@@ -30,7 +30,8 @@
  */
 
 import { selfInvocation } from "../spawn/self.ts";
-import { execve, strerror } from "../sys/libc.ts";
+import { strerror } from "../sys/libc.ts";
+import { execve } from "../sys/process.ts";
 import {
   addUsr1Listener,
   blockUsr1,
