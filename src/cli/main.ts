@@ -61,7 +61,9 @@ async function main(argv: string[]): Promise<number> {
     format: config.log_format,
     file: config.log_file,
   });
-  for (const warning of ignoredState) getLog().warn("{warning}", { warning });
+  for (const warning of ignoredState) {
+    getLog().warn("{warning}", { event: "master.warning", warning });
+  }
   const masterEnv = Object.fromEntries(
     Object.entries(env).filter(([key]) => !PRIVATE_ENV.includes(key)),
   );
@@ -90,7 +92,7 @@ export async function runCli(argv: string[]): Promise<number> {
     const known = error instanceof ArbiterError;
     code = known ? error.exitCode : ExitCode.Runtime;
     const message = known ? error.message : `internal error: ${(error as Error)?.stack ?? error}`;
-    if (logging) getLog().fatal("{message}", { message });
+    if (logging) getLog().fatal("{message}", { event: "master.fatal", message });
     else Deno.stderr.writeSync(new TextEncoder().encode(`arbiter: ${message}\n`));
   }
   await logging?.close();

@@ -164,7 +164,7 @@ export async function runHook(
   Object.assign(env, hookEnv(context));
 
   const notStarted = (reason: string): HookResult => {
-    log.error("hook {hook}: {error}", { hook: name, error: reason });
+    log.error("hook {hook}: {error}", { event: "hook.failed", hook: name, error: reason });
     return { ok: false, code: null, signal: null, timedOut: false, output: reason };
   };
   if (argv.length === 0) return notStarted("empty command");
@@ -188,7 +188,12 @@ export async function runHook(
     return notStarted(`cannot start ${JSON.stringify(argv[0])}: ${error}`);
   }
   const started = performance.now();
-  log.debug("hook {hook} started (pid {pid}): {argv}", { hook: name, pid: child.pid, argv });
+  log.debug("hook {hook} started (pid {hook_pid}): {argv}", {
+    event: "hook.started",
+    hook: name,
+    hook_pid: child.pid,
+    argv,
+  });
 
   const output = new OutputTail(OUTPUT_LIMIT);
   const readers: ReadableStreamDefaultReader<Uint8Array>[] = [];
@@ -200,7 +205,11 @@ export async function runHook(
       maxBytes: MAX_LINE,
       trimCr: true,
       onLine: (bytes) =>
-        log.info("hook {hook}: {line}", { hook: name, line: decoder.decode(bytes) }),
+        log.info("hook {hook}: {line}", {
+          event: "hook.output",
+          hook: name,
+          line: decoder.decode(bytes),
+        }),
     });
     try {
       while (true) {
@@ -238,8 +247,14 @@ export async function runHook(
   const cancelLimit = !limited ? undefined : longTimeout(() => {
     timedOut = true;
     log.warning(
-      "hook {hook} still running after {seconds} s (pid {pid}): SIGTERM, SIGKILL in {grace} s",
-      { hook: name, seconds: opts.timeoutMs / 1000, pid: child.pid, grace: KILL_GRACE_MS / 1000 },
+      "hook {hook} still running after {seconds} s (pid {hook_pid}): SIGTERM, SIGKILL in {grace} s",
+      {
+        event: "hook.overrun",
+        hook: name,
+        seconds: opts.timeoutMs / 1000,
+        hook_pid: child.pid,
+        grace: KILL_GRACE_MS / 1000,
+      },
     );
     signalGroup("SIGTERM");
     killTimer = setTimeout(() => {
@@ -265,7 +280,10 @@ export async function runHook(
     signalGroup("SIGKILL");
   }
   if (!drained) {
-    log.debug("hook {hook}: output still open after it exited; no longer read", { hook: name });
+    log.debug("hook {hook}: output still open after it exited; no longer read", {
+      event: "hook.done",
+      hook: name,
+    });
     await Promise.all(readers.map((r) => r.cancel().catch(() => {})));
     await reading;
   }
@@ -279,15 +297,17 @@ export async function runHook(
   };
   const ms = Math.round(performance.now() - started);
   if (result.ok) {
-    log.debug("hook {hook} done in {ms} ms", { hook: name, ms });
+    log.debug("hook {hook} done in {ms} ms", { event: "hook.done", hook: name, ms });
   } else if (timedOut) {
     log.error("hook {hook} failed: timed out after {seconds} s ({end})", {
+      event: "hook.failed",
       hook: name,
       seconds: opts.timeoutMs / 1000,
       end: describeEnd(result),
     });
   } else {
     log.error("hook {hook} failed: {end} after {ms} ms", {
+      event: "hook.failed",
       hook: name,
       end: describeEnd(result),
       ms,

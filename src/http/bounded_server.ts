@@ -171,7 +171,11 @@ class Server implements BoundedServer {
     this.#log = options.log ?? getLog();
     this.#acceptLoop = this.#accept().catch((error) =>
       // Unreachable by design; logged rather than left to reject unhandled.
-      this.#log.error("{server}: accept loop ended: {error}", { server: options.name, error })
+      this.#log.error("{server}: accept loop ended: {error}", {
+        event: "http.failed",
+        server: options.name,
+        error,
+      })
     );
   }
 
@@ -230,6 +234,7 @@ class Server implements BoundedServer {
       connection.done = connection.serve()
         .catch((error) =>
           this.#log.debug("{server}: connection ended: {error}", {
+            event: "http.connection_ended",
             server: this.options.name,
             error: errorText(error),
           })
@@ -252,7 +257,7 @@ class Server implements BoundedServer {
     const suppressed = seen?.suppressed ?? 0;
     this.#warnings.set(kind, { last: now, suppressed: 0 });
     const more = suppressed > 0 ? ` (${suppressed} more since the last warning)` : "";
-    this.#log.warn(message + more, { server: this.options.name, ...props });
+    this.#log.warn(message + more, { event: "http.limited", server: this.options.name, ...props });
   }
 }
 

@@ -58,6 +58,7 @@ export function containUncaughtErrors(log: Logger): () => void {
     // Logging must not throw from here: there is nothing further out to catch it.
     try {
       log.error(`${kind} (contained, the master goes on; this is a bug)${more}: {error}`, {
+        event: "master.bug",
         error: describe(error),
       });
     } catch { /* nothing left to tell */ }

@@ -77,7 +77,7 @@ const STILL_OPEN = "a SIGUSR1 may open Deno's inspector on 127.0.0.1:9229; " +
 async function logGiveUp(message: string): Promise<void> {
   // Logging loads lazily: main.ts imports this module before the rest, to stay cheap.
   const { getLog } = await import("../logging/log.ts");
-  getLog().error(message);
+  getLog().error("{message}", { event: "master.usr1_lost", message });
 }
 
 /**

@@ -35,6 +35,8 @@ export interface PrefixOptions {
   /** The worker's slot (`ARBITER_WORKER_ID`). */
   id: number;
   pid: number;
+  /** The worker's generation, for the JSON form's `worker` object. */
+  generation?: number;
   stream: "stdout" | "stderr";
   /** `text`: `[worker 0] line`; `json`: one JSON object per line. */
   format: "text" | "json";
@@ -113,8 +115,8 @@ function formatter(opts: PrefixOptions): (line: string, continued: boolean) => s
   return (line, continued) =>
     JSON.stringify({
       time: new Date().toISOString(),
-      worker: opts.id,
-      pid: opts.pid,
+      event: "worker.output",
+      worker: { id: opts.id, pid: opts.pid, generation: opts.generation },
       stream: opts.stream,
       line,
       ...(continued ? { continued: true } : {}),
