@@ -75,8 +75,8 @@ async function flood(setup: Setup, send: string): Promise<Deno.Conn[]> {
 async function assertSurvivesAndRecovers(setup: Setup, conns: Deno.Conn[]): Promise<void> {
   const { master } = setup;
   // Both servers hit their cap (the warning comes at the first refusal)...
-  await master.waitForLog(/control socket: \d+ connections open; refusing new ones/);
-  await master.waitForLog(/metrics: \d+ connections open; refusing new ones/);
+  await master.waitForEvent("http.limited", "control socket: ");
+  await master.waitForEvent("http.limited", "metrics: ");
   // ...while the master, its workers and the app go on.
   const app = await httpRequest(`http://127.0.0.1:${setup.appPort}/`);
   assertEquals(app.status, 200);

@@ -63,7 +63,7 @@ Deno.test("arbiter ctl: status, scale, reload, stop end to end over a 0600 socke
 
   const upgraded = await ctl("-s", socket, "upgrade");
   assertEquals(upgraded.code, 0, upgraded.stderr);
-  await master.waitForLog(/re-executed in place/);
+  await master.waitForEvent("upgrade.done");
   await master.waitForLog(generationReady(3));
   // The new image serves the control socket again.
   await waitFor(async () => (await ctl("-s", socket, "status")).code === 0, {
