@@ -419,7 +419,7 @@ export class MasterCore<C> {
     this.#s.log(
       "info",
       "worker.spawned",
-      "worker {worker.id} (pid {worker.pid}) started, generation {generation}",
+      "worker {worker.id} (pid {worker.pid}) started, generation {worker.generation}",
       {
         worker: workerRef(w),
       },
