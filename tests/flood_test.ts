@@ -1,4 +1,4 @@
-// Connection floods against the master's own servers (issue 11): under
+// Connection floods against the master's own servers: under
 // `ulimit -n 256`, hundreds of idle or half-sent connections to the control
 // socket and the metrics port leave the master, its workers and the app
 // serving, and both servers answer again once the flood is gone.

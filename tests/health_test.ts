@@ -1,6 +1,7 @@
-// Worker health (SPEC §3, §5; issue 3): sd_notify readiness, the stream
-// channel for Node, boot timeout, watchdog, reloads gated on readiness,
-// abandoned reloads and recycling by age — real workers, real sockets.
+// Worker health (docs/contract.md, "What a worker gets", "Worker lifecycle"):
+// sd_notify readiness, the stream channel for Node, boot timeout, watchdog,
+// reloads gated on readiness, abandoned reloads and recycling by age — real
+// workers, real sockets.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
   freePort,

@@ -1,4 +1,4 @@
-// Lifecycle hooks and reload on file change (issue 8) against a real master.
+// Lifecycle hooks and reload on file change against a real master.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { freePort, httpGetJson, isAlive, startArbiter, waitFor } from "./_harness.ts";
 import { generationReady, PY_WORKER, tempDir } from "./_workers.ts";

@@ -1,4 +1,5 @@
-// Worker lifecycle (SPEC §5), pidfile and exit codes (§6), bad input (§1–2)
+// Worker lifecycle, pidfile and exit codes, bad input (docs/contract.md:
+// "Worker lifecycle", "Files and exit codes", "Command line", "Configuration")
 // and logging, against the real master.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { freePort, httpGetJson, isZombie, readStat, startArbiter, waitFor } from "./_harness.ts";

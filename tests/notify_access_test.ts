@@ -1,5 +1,5 @@
-// A worker's notify socket accepts messages from that worker only (SPEC §9,
-// issue 11): another process of the same user that learns the path (here from
+// A worker's notify socket accepts messages from that worker only
+// (docs/contract.md, "Security"): another process of the same user that learns the path (here from
 // /proc/<pid>/environ, as a sibling worker could) is dropped and counted, and
 // the real worker's messages still work.
 import { ok as assert } from "node:assert/strict";

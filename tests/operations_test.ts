@@ -1,4 +1,4 @@
-// Operating a real master (issue 5): `arbiter ctl` over the control socket,
+// Operating a real master: `arbiter ctl` over the control socket,
 // /livez /readyz /metrics, prefixed worker output.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 // deno-lint-ignore no-import-prefix -- a test-only parser, to check our output against a real one

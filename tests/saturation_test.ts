@@ -49,7 +49,8 @@ Deno.test("arbiter ctl top -n 2, piped: one master line and one line per worker 
   assert(!stdout.includes("\x1b"), "no escape sequences when piped");
 });
 
-// ---- issue 15 integrated: the sampler's view in status and metrics, and the master acting on it ----
+// ---- saturation integrated: the sampler's view in status and metrics, and the
+// master acting on it ----
 
 const SYNC_WORKER = ["python3", `${WORKERS_DIR}/sync_worker.py`];
 

@@ -1,4 +1,4 @@
-// The signal table (SPEC §4) against the real master with real workers.
+// The signal table (docs/contract.md, "Signals") against the real master with real workers.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
   freePort,

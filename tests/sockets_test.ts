@@ -1,4 +1,5 @@
-// What a worker gets (SPEC §3) and how the master owns its sockets (§6),
+// What a worker gets and how the master owns its sockets (docs/contract.md,
+// "What a worker gets", "Files and exit codes"),
 // against the real master, real workers and real sockets.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {

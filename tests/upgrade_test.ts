@@ -1,5 +1,5 @@
 // In-place upgrade (USR2), systemd (socket activation, notify) and PID 1
-// (SPEC §5, §7; issue 4) against the real master.
+// (docs/contract.md, "Worker lifecycle", "Upgrade and systemd") against the real master.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
   childrenOf,
@@ -79,7 +79,7 @@ Deno.test("a second USR2 while an upgrade is in progress is refused", async () =
   await master.waitForLog(generationReady(2), { timeoutMs: 20_000 });
 });
 
-// ---- forged upgrade state (issue 11) ----
+// ---- forged upgrade state ----
 
 function exists(path: string): boolean {
   try {

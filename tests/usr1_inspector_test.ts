@@ -1,5 +1,5 @@
 // USR1 never opens Deno's inspector in a `deno run` master (src/master/usr1.ts,
-// denoland/deno#35738), and still reopens logs and reaches the workers.
+// https://github.com/denoland/deno/issues/35738), and still reopens logs and reaches the workers.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { type ArbiterProcess, freePort, startArbiter, waitFor } from "./_harness.ts";
 import { generationReady, PY_WORKER, startServing, tempDir } from "./_workers.ts";

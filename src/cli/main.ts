@@ -1,8 +1,9 @@
 /**
  * The start-up checklist of the master (and of `arbiter ctl`): each step
  * throws a typed error, and {@link runCli} is the one exit path that turns it
- * into a message and an exit code (SPEC §6). Loaded by `main.ts` only when the
- * process is not the exec shim, so a shim never pays for this module graph.
+ * into a message and an exit code (docs/contract.md, "Files and exit codes").
+ * Loaded by `main.ts` only when the process is not the exec shim, so a shim
+ * never pays for this module graph.
  *
  * @module
  */
@@ -35,7 +36,7 @@ function print(text: string): void {
 async function main(argv: string[]): Promise<number> {
   // 1. Socket activation variables and an upgrade hand-over go first, before
   //    anything can see them.
-  const ignoredState: string[] = []; // logged once logging is up (trust, issue 11)
+  const ignoredState: string[] = []; // logged once logging is up (trust)
   const upgrade = takeUpgradeState(Deno.env, (why) => ignoredState.push(why));
   const inherited = takeInheritedSockets();
   // 2. The command line.

@@ -25,7 +25,7 @@
  *
  * Where the rest lives: the state and shared steps in core_state.ts, the
  * deadline table in deadlines.ts, exit judgement in exits.ts, autoscaling and
- * memory recycling (issue 15) in core_saturation.ts.
+ * memory recycling in core_saturation.ts.
  *
  * @module
  */
@@ -187,12 +187,12 @@ export class MasterCore<C> {
       case "upgrade-checked":
         this.#onUpgradeChecked(event.error);
         break;
-      case "queue-sampled": { // issue 15: autoscaling
+      case "queue-sampled": { // autoscaling
         const decision = saturation.onQueueSampled(s, event.queued, now);
         if (decision) this.#scaleTo(decision.workers, decision.reason);
         break;
       }
-      case "memory-sampled": // issue 15: max_worker_memory
+      case "memory-sampled": // max_worker_memory
         saturation.onMemorySampled(s, event.samples, now);
         break;
     }
@@ -259,7 +259,7 @@ export class MasterCore<C> {
 
   #scaleDown(now: number): void {
     const s = this.#s;
-    const min = s.policy.bounds?.min ?? 1; // issue 15: autoscale's workers_min
+    const min = s.policy.bounds?.min ?? 1; // autoscale's workers_min
     if (s.desired <= min) {
       s.log(
         "info",
@@ -304,7 +304,7 @@ export class MasterCore<C> {
   #onScale(workers: number, now: number): Reply {
     if (!this.#s.running) return STOPPING;
     const from = this.#s.desired;
-    const count = saturation.manualCount(this.#s, workers, now); // issue 15: within autoscale's bounds
+    const count = saturation.manualCount(this.#s, workers, now); // within autoscale's bounds
     this.#scaleTo(count, "control request");
     return { ok: true, message: `workers ${from} -> ${count}${saturation.boundsNote(this.#s)}` };
   }
@@ -396,7 +396,7 @@ export class MasterCore<C> {
       "generation {generation}: starting {workers} worker(s) of {command}",
       {
         generation: number,
-        workers: s.desired, // with autoscale on, the count it reached (issue 15)
+        workers: s.desired, // with autoscale on, the count it reached
         command: settings.commandName,
       },
     );

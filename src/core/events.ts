@@ -94,7 +94,7 @@ export interface Settings {
   commandName: string;
   /** Issue 15: autoscaling and `max_worker_memory`; both off when unset. */
   saturation?: SaturationSettings;
-  /** `worker_usr1` (wusr1): "off" means workers never get USR1; unset is "send" (SPEC §4). */
+  /** `worker_usr1`: "off" means workers never get USR1; unset is "send" (docs/contract.md, "Signals"). */
   workerUsr1?: "send" | "blocked" | "off";
 }
 

@@ -79,7 +79,7 @@ export function reconcile<C>(state: CoreState<C>, now: number): void {
 
 /**
  * Starts recycling one worker when no replacement wave runs: one over
- * `max_worker_memory` first (issue 15), else the one longest past its age.
+ * `max_worker_memory` first, else the one longest past its age.
  */
 function recycleOne<C>(state: CoreState<C>, now: number): void {
   if (state.recycleInProgress()) return;

@@ -1,5 +1,5 @@
 /**
- * The core's side of issue 15 (autoscaling on the accept queue and
+ * The core's side of saturation (docs/saturation.md: autoscaling on the accept queue and
  * `max_worker_memory`): functions over {@link CoreState} that ask for
  * samples when the {@link SaturationPolicy} says they are due, and turn the
  * executor's answers into decisions. The policy itself (saturation.ts,

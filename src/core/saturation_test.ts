@@ -1,5 +1,5 @@
 /**
- * The core's saturation decisions (issue 15) on the simulated clock:
+ * The core's saturation decisions on the simulated clock:
  * sampling only when a feature is on, autoscaling through the same path as
  * TTIN/TTOU, manual counts within the bounds, and memory recycles done like
  * age recycles (replacement first, one at a time, their own stop reason).

@@ -220,7 +220,7 @@ export class CoreState<C> {
       killSent: false,
       superseded: false,
     });
-    // polish: the try that will say "cannot boot" keeps its stderr; earlier ones need not.
+    // The try that will say "cannot boot" keeps its stderr; earlier ones need not.
     const captureStderr = (this.slot(slot).bootFailure?.inARow ?? 0) >= CANNOT_BOOT_AFTER - 1;
     this.emit({
       type: "spawn",

@@ -1,6 +1,7 @@
 /**
- * Lifecycle hooks (SPEC §2, §9): one run of one hook command, and the
- * `--check-config` test that every configured hook can be executed.
+ * Lifecycle hooks (docs/contract.md, "Configuration", "Security"): one run of
+ * one hook command, and the `--check-config` test that every configured hook
+ * can be executed.
  *
  * Invariants:
  * - A hook is started exactly like a worker: through the exec shim

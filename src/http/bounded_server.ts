@@ -1,8 +1,9 @@
 /**
  * The bounded HTTP/1.1 server under both of the master's servers (control
- * socket, metrics; SPEC §8, §9): one request per connection, every resource
- * a client can hold capped in count, size and time, so that no client can
- * stop the master or make it stop answering for longer than a timeout.
+ * socket, metrics; docs/contract.md, "Operations", "Security"): one request per
+ * connection, every resource a client can hold capped in count, size and time,
+ * so that no client can stop the master or make it stop answering for longer
+ * than a timeout.
  *
  * Why not `Deno.serve`: it has no connection cap, no header or idle timeout,
  * and its internal accept loop rejects unhandled on EMFILE (seen: the master

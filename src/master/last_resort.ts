@@ -1,5 +1,5 @@
 /**
- * The master's last line of defence (SPEC §9, "no promise in the master
+ * The master's last line of defence (docs/contract.md, "Security", "no promise in the master
  * rejects unhandled"): an error nobody caught — a promise rejected with no
  * handler, an exception thrown from a timer or a callback — is logged with
  * its stack and contained, and the event loop goes on. By default Deno ends

@@ -6,7 +6,7 @@
  * datagrams). A message is attributed to a worker by the socket it arrives
  * on, never by a pid it carries.
  *
- * Sender check (SPEC §9: a worker's notify socket accepts messages from that
+ * Sender check (docs/contract.md, "Security": a worker's notify socket accepts messages from that
  * worker only). Paths alone cannot ensure it: the names are predictable and
  * a same-uid sibling can read the worker's environment in /proc. So the
  * kernel's word on the sender decides: SCM_CREDENTIALS on each datagram,

@@ -1,5 +1,5 @@
 /**
- * `worker_output = "prefix"` (SPEC §8): a worker's stdout or stderr is
+ * `worker_output = "prefix"` (docs/contract.md, "Operations"): a worker's stdout or stderr is
  * captured, split into lines and written with the worker's id in front
  * (`[worker 0] line`), or as one JSON object per line when
  * `log_format = "json"`.
@@ -58,7 +58,8 @@ export interface PrefixOptions {
  * import { lineWriter, pipePrefixed } from "./prefix.ts";
  * const child = new Deno.Command("echo", { args: ["hi"], stdout: "piped" }).spawn();
  * const out = lineWriter(Deno.stdout);
- * pipePrefixed(child.stdout, { id: 0, pid: child.pid, stream: "stdout", format: "text", write: out });
+ * pipePrefixed(child.stdout, { id: 0, pid: child.pid, stream: "stdout", format:
+ * "text", write: out });
  * ```
  */
 export async function pipePrefixed(
