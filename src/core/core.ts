@@ -177,9 +177,7 @@ export class MasterCore<C> {
           "error",
           "reload.refused",
           "reload refused, keeping the running configuration: {error}",
-          {
-            error: event.error,
-          },
+          { error: event.error },
         );
         s.emit({ type: "reload-done" });
         this.#runQueuedReload();
@@ -265,10 +263,7 @@ export class MasterCore<C> {
         "info",
         "scale.refused",
         "SIGTTOU ignored: already at {count} worker(s), the minimum is {min}",
-        {
-          count: s.desired,
-          min,
-        },
+        { count: s.desired, min },
       );
     } else this.#scaleTo(saturation.manualCount(s, s.desired - 1, now), "SIGTTOU");
   }
@@ -367,9 +362,7 @@ export class MasterCore<C> {
         "info",
         "reload.queued",
         "{source}: a reload is being prepared; another one will follow it",
-        {
-          source,
-        },
+        { source },
       );
       return { ok: true, message: "a reload is being prepared; another one will follow it" };
     }
@@ -420,9 +413,7 @@ export class MasterCore<C> {
       "info",
       "worker.spawned",
       "worker {worker.id} (pid {worker.pid}) started, generation {worker.generation}",
-      {
-        worker: workerRef(w),
-      },
+      { worker: workerRef(w) },
     );
   }
 

@@ -229,10 +229,7 @@ function abandonRollout<C>(state: CoreState<C>, reason: string, now: number): vo
     "error",
     "reload.abandoned",
     "reload abandoned ({reason}); generation {old} keeps serving",
-    {
-      reason,
-      old: previous.number,
-    },
+    { reason, old: previous.number },
   );
   for (const w of state.workers.values()) {
     if (w.generation === failed.number && w.state !== "stopping") {
