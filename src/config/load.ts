@@ -120,6 +120,8 @@ export async function loadConfig(
     timeout: v.timeout,
     graceful_timeout: v.graceful_timeout,
     boot_timeout: v.boot_timeout,
+    shutdown_delay: v.shutdown_delay,
+    quick_stop_signal: v.quick_stop_signal,
     ready: v.ready,
     pidfile: v.pidfile === undefined ? undefined : path("pidfile", v.pidfile),
     env: v.env,

@@ -40,6 +40,10 @@ export interface Config extends Hooks {
   timeout: number;
   graceful_timeout: number;
   boot_timeout: number;
+  /** Seconds the workers go on serving after TERM, unready, before the stop begins. */
+  shutdown_delay: number;
+  /** What workers get on a quick stop. */
+  quick_stop_signal: "INT" | "QUIT" | "TERM";
   ready: "spawn" | "notify";
   /** Absolute path. */
   pidfile?: string;

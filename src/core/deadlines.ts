@@ -20,6 +20,7 @@ import {
   stopReasonText,
   type WorkerRecord,
 } from "./state.ts";
+import { stopDeadline } from "./stop.ts";
 
 /** The largest delay `setTimeout` takes (2^31-1 ms, ~24.8 days); longer ones fire at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -82,6 +83,7 @@ export function nextDeadline<C>(state: CoreState<C>): number | undefined {
       next = Math.min(next, d.at);
     }
   }
+  next = Math.min(next, stopDeadline(state) ?? Infinity);
   if (state.running) {
     // Issue 15: the next accept-queue or RSS sample (none when both features are off).
     next = Math.min(next, state.policy.nextSampleAt() ?? Infinity);
@@ -114,7 +116,7 @@ export function handleDeadlines<C>(state: CoreState<C>, now: number): void {
           "worker {id} (pid {pid}) did not exit in time ({reason}); sending SIGKILL",
           { id: w.slot, pid: w.pid, reason: stopReasonText(w.stopReason) },
         );
-        state.emit({ type: "kill", serial: w.serial, signal: "SIGKILL" });
+        state.emit({ type: "kill", serial: w.serial, signal: "SIGKILL", group: true });
         break;
       } else if (kind === "boot-timeout") {
         state.log(

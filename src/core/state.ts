@@ -26,7 +26,7 @@ import { SaturationPolicy, type SaturationSettings } from "./saturation_policy.t
 
 /** How long a worker must run without exiting to count as ready with `ready = "spawn"`. */
 export const SETTLE_MS = 1000;
-/** Grace between SIGQUIT (quick stop) or SIGABRT (watchdog) and SIGKILL. */
+/** Grace between the quick stop signal or SIGABRT (watchdog) and SIGKILL. */
 export const QUICK_GRACE_MS = 1000;
 /** First boot back-off step; it doubles per consecutive failure. */
 export const BACKOFF_BASE_MS = 100;
@@ -34,6 +34,11 @@ export const BACKOFF_BASE_MS = 100;
 export const BACKOFF_MAX_MS = 10_000;
 /** A worker that stayed ready this long clears its slot's failure count. */
 export const STABLE_MS = 5000;
+/**
+ * Grace between SIGTERM to what a gone worker left in its process group and
+ * SIGKILL to it.
+ */
+export const LEFTOVER_GRACE_MS = 1000;
 /** Boot failures of a new generation, while an older one serves, that abandon a reload. */
 export const ABANDON_AFTER_FAILURES = 3;
 /** Boot failures of a slot in a row, all ending the same way, that say "this cannot boot". */
@@ -107,11 +112,46 @@ export interface CoreSnapshot {
   generation: number;
   desiredWorkers: number;
   phase: "running" | "stopping";
+  /**
+   * While stopping: `delay` (shutdown_delay, still serving), `drain` (new
+   * handshakes stopped, queues emptying), `workers` (the workers are stopping).
+   */
+  stopStep?: "delay" | "drain" | "workers";
   reloading: boolean;
   workers: ReadonlyArray<Readonly<WorkerRecord> & { restarts: number; lastExit?: string }>;
   counters: Readonly<CoreCounters>;
   /** Slots that look as if they can never boot (at least {@link CANNOT_BOOT_AFTER} same failures). */
   failing: ReadonlyArray<FailingSlot>;
+}
+
+/**
+ * Where a graceful stop is before the workers get SIGTERM (stop.ts):
+ * `delay` while `shutdown_delay` runs, `drain` while the workers empty the
+ * accept queues after new handshakes were stopped.
+ */
+export interface StopSteps {
+  step: "delay" | "drain";
+  /** When the step ends at the latest. */
+  until: number;
+  /** When the drain began: the workers' stop is bounded from here. */
+  drainFrom?: number;
+  /** When to read the queues next (drain). */
+  sampleAt?: number;
+  /** A `sample-drain` is out and not yet answered. */
+  sampling?: boolean;
+}
+
+/** What a gone worker left in its process group, until the group is empty. */
+export interface LeftoverGroup {
+  slot: number;
+  /** When SIGKILL goes to the group. */
+  killAt: number;
+  killSent: boolean;
+  /** After SIGKILL: when to count the group again (until it is empty or `giveUpAt`). */
+  checkAt?: number;
+  giveUpAt?: number;
+  /** A `sweep-group` is out and not yet answered. */
+  asking: boolean;
 }
 
 /** What the master is doing as a whole. */
@@ -144,6 +184,10 @@ export class CoreState<C> {
   upgrading = false;
   exited = false;
   nextSerial = 1;
+  /** A graceful stop's steps before the workers get SIGTERM (stop.ts). */
+  stopSteps?: StopSteps;
+  /** Process groups of gone workers that may still hold processes, by pgid (stop.ts). */
+  readonly leftovers = new Map<number, LeftoverGroup>();
   readonly counters: CoreCounters = {
     restarts: 0,
     bootFailures: 0,
@@ -238,19 +282,37 @@ export class CoreState<C> {
     now: number,
     graceMs: number,
   ): void {
+    // A watchdog's SIGABRT is for the stuck process itself (its core dump);
+    // every signal that asks a worker to stop goes to its whole group.
+    const group = signal !== "SIGABRT";
     if (w.state === "stopping" && w.killAt !== undefined) {
-      if (signal === "SIGQUIT") this.emit({ type: "kill", serial: w.serial, signal, reason });
+      if (reason === "master-quick-stop" && w.stopReason !== reason) {
+        w.stopReason = reason;
+        this.emit({ type: "kill", serial: w.serial, signal, reason, group });
+      }
       w.killAt = Math.min(w.killAt, now + graceMs);
       return;
     }
     w.state = "stopping";
     w.stopReason = reason;
     w.killAt = now + graceMs;
-    this.emit({ type: "kill", serial: w.serial, signal, reason });
+    this.emit({ type: "kill", serial: w.serial, signal, reason, group });
   }
 
-  /** Begins (or quickens) the master's stop; `reason` is logged as is. */
-  stop(phase: { quick: boolean; code: number; reason: string }, now: number): void {
+  /** What workers of `w`'s generation get on a quick stop. */
+  quickSignal(w: WorkerRecord): WorkerSignal {
+    return this.settingsOf(w).quickStopSignal ?? "SIGINT";
+  }
+
+  /**
+   * Begins (or quickens) the master's stop; `reason` is logged as is.
+   * `delayMs`: keep serving this long first (`shutdown_delay`; TERM only).
+   * A graceful stop's SIGTERM comes from stop.ts once its steps are done.
+   */
+  stop(
+    phase: { quick: boolean; code: number; reason: string; delayMs?: number },
+    now: number,
+  ): void {
     const current = this.phase;
     if (current.kind === "stopping") {
       if (current.quick || !phase.quick) return;
@@ -262,12 +324,13 @@ export class CoreState<C> {
       this.emit({ type: "stopping" });
     }
     this.reloadQueued = false;
+    if (!phase.quick) {
+      this.stopSteps = { step: "delay", until: now + (phase.delayMs ?? 0) };
+      return;
+    }
+    this.stopSteps = undefined;
     for (const w of this.workers.values()) {
-      if (phase.quick) {
-        this.stopWorker(w, "SIGQUIT", "master-quick-stop", now, QUICK_GRACE_MS);
-      } else {
-        this.stopWorker(w, "SIGTERM", "master-stopping", now, this.settingsOf(w).gracefulTimeoutMs);
-      }
+      this.stopWorker(w, this.quickSignal(w), "master-quick-stop", now, QUICK_GRACE_MS);
     }
   }
 
@@ -292,6 +355,7 @@ export class CoreState<C> {
       generation: this.current.number,
       desiredWorkers: this.desired,
       phase: this.phase.kind,
+      stopStep: this.phase.kind === "running" ? undefined : this.stopSteps?.step ?? "workers",
       reloading: this.reloading || this.previous !== undefined,
       workers: [...this.workers.values()].map((w) => ({
         ...w,

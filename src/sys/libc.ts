@@ -20,6 +20,7 @@ const SYMBOLS = {
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   getppid: { parameters: [], result: "i32" },
@@ -247,6 +248,16 @@ export function getsockoptBytes(
   const len = new Uint32Array([size]);
   check("getsockopt", lib().getsockopt(fd, level, option, value, len));
   return value.subarray(0, Math.min(len[0], size));
+}
+
+/** setsockopt(2) with `value` as the option's bytes. Throws {@link SysError}. */
+export function setsockoptBytes(
+  fd: number,
+  level: number,
+  option: number,
+  value: Uint8Array<ArrayBuffer>,
+): void {
+  check("setsockopt", lib().setsockopt(fd, level, option, value, value.byteLength));
 }
 
 /** A socket of any domain, close-on-exec. Throws {@link SysError}. */
