@@ -13,8 +13,25 @@
  */
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { childrenOf, freePort, httpRequest, isAlive, MAIN_TS, waitFor } from "./_harness.ts";
-import { DENO_WORKER, PY_WORKER, reloadGenerations, startServing, tempDir } from "./_workers.ts";
+import {
+  childrenOf,
+  freePort,
+  httpRequest,
+  isAlive,
+  MAIN_TS,
+  REPO_ROOT,
+  startArbiter,
+  waitFor,
+  waitForHttp,
+} from "./_harness.ts";
+import {
+  DENO_WORKER,
+  generationReady,
+  PY_WORKER,
+  reloadGenerations,
+  startServing,
+  tempDir,
+} from "./_workers.ts";
 import { StopLoad } from "./_stop_load.ts";
 
 /** A worker whose start script leaves a helper behind, holding fd 3 as such helpers do. */
@@ -71,22 +88,46 @@ Deno.test("a helper that ignores SIGTERM is SIGKILLed after the short grace", as
   assert(portIsFree(port));
 });
 
-for (const [name, command] of [["Python", PY_WORKER], ["Deno", DENO_WORKER]] as const) {
-  for (const connection of ["close", "keep-alive"] as const) {
-    if (name === "Python" && connection === "keep-alive") continue; // it speaks HTTP/1.0
-    Deno.test(`TERM under ${connection} load resets no accepted connection (${name} worker)`, async () => {
-      const port = freePort();
-      await using master = await startServing(command, { workers: 2, port });
-      const load = new StopLoad({ port, connection, concurrency: 8 });
-      await load.answered(200);
-      master.signal("SIGTERM");
-      assertEquals((await master.waitExit(30_000)).code, 0);
-      const result = await load.done();
-      assertEquals(result.lost, 0, `lost after connecting: ${result.errors.join("; ")}`);
-      assert(result.answered >= 200);
-      assert(master.stderr().includes("draining the accept queues"), master.stderr());
-    });
-  }
+/** The Deno example (the worker helper, whose drain answers keep-alive clients cleanly). */
+async function startDenoExample(port: number) {
+  const path = `${Deno.execPath().replace(/\/[^/]*$/, "")}:${Deno.env.get("PATH") ?? ""}`;
+  const master = startArbiter(
+    ["--config", `${REPO_ROOT}/examples/deno/app.toml`, "-b", `127.0.0.1:${port}`],
+    { env: { PATH: path } },
+  );
+  await master.waitForLog(generationReady(1), { timeoutMs: 30_000 });
+  await waitForHttp(`http://127.0.0.1:${port}/`);
+  return master;
+}
+
+const UNDER_LOAD = [
+  {
+    name: "Python worker",
+    connection: "close",
+    start: (port: number) => startServing(PY_WORKER, { port }),
+  },
+  {
+    name: "Deno worker",
+    connection: "close",
+    start: (port: number) => startServing(DENO_WORKER, { port }),
+  },
+  { name: "examples/deno", connection: "close", start: startDenoExample },
+  { name: "examples/deno", connection: "keep-alive", start: startDenoExample },
+] as const;
+
+for (const { name, connection, start } of UNDER_LOAD) {
+  Deno.test(`TERM under ${connection} load resets no accepted connection (${name})`, async () => {
+    const port = freePort();
+    await using master = await start(port);
+    const load = new StopLoad({ port, connection, concurrency: 8 });
+    await load.answered(200);
+    master.signal("SIGTERM");
+    assertEquals((await master.waitExit(30_000)).code, 0);
+    const result = await load.done();
+    assertEquals(result.lost, 0, `lost after connecting: ${result.errors.join("; ")}`);
+    assert(result.answered >= 200);
+    assert(master.stderr().includes("draining the accept queues"), master.stderr());
+  });
 }
 
 Deno.test("shutdown_delay: /readyz 503 and ctl status stopping at once, serving on; INT ends it quickly", async () => {

@@ -23,6 +23,7 @@ import {
   type WorkerSignal,
 } from "./events.ts";
 import { SaturationPolicy, type SaturationSettings } from "./saturation_policy.ts";
+import type { LeftoverGroup, StopSteps } from "./stop.ts";
 
 /** How long a worker must run without exiting to count as ready with `ready = "spawn"`. */
 export const SETTLE_MS = 1000;
@@ -34,11 +35,6 @@ export const BACKOFF_BASE_MS = 100;
 export const BACKOFF_MAX_MS = 10_000;
 /** A worker that stayed ready this long clears its slot's failure count. */
 export const STABLE_MS = 5000;
-/**
- * Grace between SIGTERM to what a gone worker left in its process group and
- * SIGKILL to it.
- */
-export const LEFTOVER_GRACE_MS = 1000;
 /** Boot failures of a new generation, while an older one serves, that abandon a reload. */
 export const ABANDON_AFTER_FAILURES = 3;
 /** Boot failures of a slot in a row, all ending the same way, that say "this cannot boot". */
@@ -122,36 +118,6 @@ export interface CoreSnapshot {
   counters: Readonly<CoreCounters>;
   /** Slots that look as if they can never boot (at least {@link CANNOT_BOOT_AFTER} same failures). */
   failing: ReadonlyArray<FailingSlot>;
-}
-
-/**
- * Where a graceful stop is before the workers get SIGTERM (stop.ts):
- * `delay` while `shutdown_delay` runs, `drain` while the workers empty the
- * accept queues after new handshakes were stopped.
- */
-export interface StopSteps {
-  step: "delay" | "drain";
-  /** When the step ends at the latest. */
-  until: number;
-  /** When the drain began: the workers' stop is bounded from here. */
-  drainFrom?: number;
-  /** When to read the queues next (drain). */
-  sampleAt?: number;
-  /** A `sample-drain` is out and not yet answered. */
-  sampling?: boolean;
-}
-
-/** What a gone worker left in its process group, until the group is empty. */
-export interface LeftoverGroup {
-  slot: number;
-  /** When SIGKILL goes to the group. */
-  killAt: number;
-  killSent: boolean;
-  /** After SIGKILL: when to count the group again (until it is empty or `giveUpAt`). */
-  checkAt?: number;
-  giveUpAt?: number;
-  /** A `sweep-group` is out and not yet answered. */
-  asking: boolean;
 }
 
 /** What the master is doing as a whole. */

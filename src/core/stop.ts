@@ -27,9 +27,42 @@
  * @module
  */
 
-import { type CoreState, LEFTOVER_GRACE_MS, QUICK_GRACE_MS, type WorkerRecord } from "./state.ts";
+import { type CoreState, QUICK_GRACE_MS, type WorkerRecord } from "./state.ts";
 
-export { LEFTOVER_GRACE_MS };
+/**
+ * Grace between SIGTERM to what a gone worker left in its process group and
+ * SIGKILL to it.
+ */
+export const LEFTOVER_GRACE_MS = 1000;
+/**
+ * Where a graceful stop is before the workers get SIGTERM (stop.ts):
+ * `delay` while `shutdown_delay` runs, `drain` while the workers empty the
+ * accept queues after new handshakes were stopped.
+ */
+export interface StopSteps {
+  step: "delay" | "drain";
+  /** When the step ends at the latest. */
+  until: number;
+  /** When the drain began: the workers' stop is bounded from here. */
+  drainFrom?: number;
+  /** When to read the queues next (drain). */
+  sampleAt?: number;
+  /** A `sample-drain` is out and not yet answered. */
+  sampling?: boolean;
+}
+
+/** What a gone worker left in its process group, until the group is empty. */
+export interface LeftoverGroup {
+  slot: number;
+  /** When SIGKILL goes to the group. */
+  killAt: number;
+  killSent: boolean;
+  /** After SIGKILL: when to count the group again (until it is empty or `giveUpAt`). */
+  checkAt?: number;
+  giveUpAt?: number;
+  /** A `sweep-group` is out and not yet answered. */
+  asking: boolean;
+}
 
 /** How often the accept queues are read while they drain. */
 export const DRAIN_POLL_MS = 20;

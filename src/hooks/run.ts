@@ -30,6 +30,7 @@ import type { SelfInvocation } from "../spawn/self.ts";
 import { spawnWorker } from "../spawn/spawner.ts";
 import { longTimeout } from "./_timer.ts";
 import type { ChildRegistry } from "../spawn/children.ts";
+import { signalGroup as signalProcessGroup } from "../spawn/process_group.ts";
 
 /** The name of a hook: one of the hook keys of the config. */
 export type HookName = keyof Hooks;
@@ -215,13 +216,12 @@ export async function runHook(
   let timedOut = false;
   let exited = false;
   // The shim puts itself in a process group named by its pid; signalling the
-  // group also reaches what the hook started. Until it has done so (or if the
-  // group is gone), fall back to the process itself.
+  // group also reaches what the hook started — checked to be ours first, as
+  // for a worker (process_group.ts). Until the group exists (or once it is
+  // empty), fall back to the process itself while it is unreaped.
   const signalGroup = (signal: Deno.Signal) => {
-    try {
-      Deno.kill(-child.pid, signal);
-      return;
-    } catch { /* no such group (yet, or any more) */ }
+    const leader = exited ? undefined : child.pid;
+    if (signalProcessGroup(child.pid, signal, leader, new Set()).members > 0) return;
     if (exited) return;
     try {
       child.kill(signal);

@@ -42,7 +42,7 @@ import { execUpgrade } from "./upgrade.ts";
 import type { MasterOptions } from "./options.ts";
 import { Sampling } from "./sampling.ts";
 import { postExitContext, timeoutContext } from "./worker_hooks.ts";
-import { closeHandshakes, queuedConnections } from "./stop_listeners.ts";
+import { closeHandshakes, queuedConnections, reopenHandshakes } from "./stop_listeners.ts";
 
 export type { MasterOptions } from "./options.ts";
 
@@ -229,6 +229,10 @@ class Master {
         this.#systemd!.reloading();
         return this.#loadConfig();
       case "adopt-config":
+        // A bind the serving generation dropped takes no new handshakes; one
+        // it serves (again, after an abandoned reload) takes them all.
+        reopenHandshakes(effect.context.listeners);
+        closeHandshakes(this.#listeners.retiring(), this.#log);
         return await this.#settings!.adopt(effect.context.config);
       case "stopping":
         return await this.#systemd!.sendNow("STOPPING=1");
