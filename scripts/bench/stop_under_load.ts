@@ -81,7 +81,11 @@ const ROWS: Row[] = [
     connection: "close",
     start: (p) => arbiter(p, GUNICORN_IN_ARBITER),
   },
-  { name: "gunicorn -w 2 (sync)", connection: "close", start: async (p) => gunicorn(p, []) },
+  {
+    name: "gunicorn -w 2 (sync)",
+    connection: "close",
+    start: (p) => Promise.resolve(gunicorn(p, [])),
+  },
   {
     name: "arbiter (examples/deno)",
     connection: "keep-alive",
@@ -90,7 +94,8 @@ const ROWS: Row[] = [
   {
     name: "gunicorn -w 2 -k gthread --threads 4",
     connection: "keep-alive",
-    start: async (p) => gunicorn(p, ["-k", "gthread", "--threads", "4", "--keep-alive", "5"]),
+    start: (p) =>
+      Promise.resolve(gunicorn(p, ["-k", "gthread", "--threads", "4", "--keep-alive", "5"])),
   },
   {
     name: "arbiter (gunicorn -w 1 per worker), shutdown_delay = 2",
