@@ -130,6 +130,32 @@ for (const { name, connection, start } of UNDER_LOAD) {
   });
 }
 
+Deno.test("a listener a reload removed resets no accepted connection while it retires", async () => {
+  await using dir = await tempDir();
+  const [kept, removed] = [freePort(), freePort()];
+  const path = `${dir.path}/app.toml`;
+  const write = (ports: number[]) =>
+    Deno.writeTextFile(
+      path,
+      `command = ${JSON.stringify(PY_WORKER)}\nworkers = 2\n` +
+        `bind = ${JSON.stringify(ports.map((p) => `127.0.0.1:${p}`))}\n`,
+    );
+  await write([kept, removed]);
+  await using master = startArbiter(["--config", path]);
+  await master.waitForLog(generationReady(1), { timeoutMs: 20_000 });
+  await waitForHttp(`http://127.0.0.1:${removed}/`);
+  const load = new StopLoad({ port: removed, connection: "close", concurrency: 8 });
+  await load.answered(200);
+  await write([kept]);
+  master.signal("SIGHUP");
+  await master.waitForLog(/closed listener .*: no worker uses it any more/, { timeoutMs: 20_000 });
+  const result = await load.done();
+  assertEquals(result.lost, 0, `lost after connecting: ${result.errors.join("; ")}`);
+  assertEquals((await httpRequest(`http://127.0.0.1:${kept}/`)).status, 200);
+  master.signal("SIGTERM");
+  assertEquals((await master.waitExit(20_000)).code, 0);
+});
+
 Deno.test("shutdown_delay: /readyz 503 and ctl status stopping at once, serving on; INT ends it quickly", async () => {
   await using dir = await tempDir();
   const port = freePort();
