@@ -30,7 +30,7 @@ import type { SelfInvocation } from "../spawn/self.ts";
 import { spawnWorker } from "../spawn/spawner.ts";
 import { longTimeout } from "./_timer.ts";
 import type { ChildRegistry } from "../spawn/children.ts";
-import { signalGroup as signalProcessGroup } from "../spawn/process_group.ts";
+import { signalWorkerGroup, sweepGroup } from "../spawn/process_group.ts";
 
 /** The name of a hook: one of the hook keys of the config. */
 export type HookName = keyof Hooks;
@@ -220,9 +220,11 @@ export async function runHook(
   // for a worker (process_group.ts). Until the group exists (or once it is
   // empty), fall back to the process itself while it is unreaped.
   const signalGroup = (signal: Deno.Signal) => {
-    const leader = exited ? undefined : child.pid;
-    if (signalProcessGroup(child.pid, signal, leader, new Set()).members > 0) return;
-    if (exited) return;
+    if (exited) {
+      sweepGroup(child.pid, signal, new Set());
+      return;
+    }
+    if (signalWorkerGroup(child.pid, signal)) return;
     try {
       child.kill(signal);
     } catch { /* exited in between */ }

@@ -28,7 +28,7 @@ import { spawnWorker } from "../spawn/spawner.ts";
 import type { Event } from "../core/events.ts";
 import type { GenerationContext } from "./generation.ts";
 import { reapForeignChildren } from "./reaper.ts";
-import { type GroupSignalResult, signalGroup } from "../spawn/process_group.ts";
+import { type GroupSignalResult, signalWorkerGroup, sweepGroup } from "../spawn/process_group.ts";
 
 /**
  * After a worker whose stderr is kept exits, how long its last output may
@@ -165,10 +165,7 @@ export class WorkerProcesses {
    */
   kill(serial: number, signal: Deno.Signal, group = false): void {
     const worker = this.#bySerial.get(serial);
-    if (worker && group) {
-      const others = this.#pidsExcept(serial);
-      if (signalGroup(worker.pid, signal, worker.pid, others).members > 0) return;
-    }
+    if (worker && group && this.#unreaped(worker) && signalWorkerGroup(worker.pid, signal)) return;
     try {
       if (worker?.child) worker.child.kill(signal);
       else if (worker && this.#inherited.has(worker.pid)) Deno.kill(worker.pid, signal);
@@ -180,13 +177,12 @@ export class WorkerProcesses {
    * its process group `pgid`, if that group is provably ours.
    */
   sweepGroup(pgid: number, signal?: Deno.Signal): GroupSignalResult {
-    return signalGroup(pgid, signal, undefined, this.#pidsExcept(undefined));
+    return sweepGroup(pgid, signal, new Set([...this.#bySerial.values()].map((w) => w.pid)));
   }
 
-  #pidsExcept(serial: number | undefined): Set<number> {
-    const pids = new Set<number>();
-    for (const [s, w] of this.#bySerial) if (s !== serial) pids.add(w.pid);
-    return pids;
+  /** Whether the worker's pid is still held by it (so its group number cannot be reused). */
+  #unreaped(worker: WorkerProcess): boolean {
+    return worker.child !== undefined || this.#inherited.has(worker.pid);
   }
 
   /** The process of worker `serial`, while it is ours. */

@@ -4,27 +4,32 @@
  * stays in that group unless it leaves on purpose (`setsid`, `setpgid`).
  * This module signals such a group, and only when it is provably ours.
  *
- * The danger it guards against: once a group's leader has been reaped and
- * the group has emptied, the kernel may hand the number out again, to a
- * stranger or to another of our own workers. So before each signal:
- * - the leader `pgid` must not be a running process other than the worker
- *   it was (a live process with that pid after the worker was reaped is a
- *   newcomer that took the number: refused);
- * - members are the processes whose pgid is `pgid` and whose session is the
- *   master's (the shim calls setpgid, never setsid, so a worker's tree stays
- *   in our session; a stranger's group is in its own session);
- * - no member may be another live worker of ours.
- * Only then does one kill(-pgid) reach them all at once, including any child
- * forked meanwhile. What is left of the race (the group emptying and its
- * number being reused between the scan and the signal) needs the kernel's
- * pid counter to wrap within microseconds.
+ * - While the leader is unreaped (a live worker, or one whose exit the loop
+ *   has not handled), its pid — and so its group's number — cannot be
+ *   reused: {@link signalWorkerGroup} signals the group once the leader's
+ *   own pgid says the shim has made it.
+ * - Once the leader has been reaped and the group has emptied, the kernel
+ *   may hand the number out again, to a stranger or to another of our own
+ *   workers. So {@link sweepGroup} checks before each signal that a live
+ *   process with that pid does not exist (one would be a newcomer that took
+ *   the number), that every member is in the master's session (the shim
+ *   calls setpgid, never setsid; a stranger's group lives in its own
+ *   session) and that no member is another live worker. Only then does one
+ *   kill(-pgid) reach them all at once, including any child forked
+ *   meanwhile. What is left of the race (the group emptying and its number
+ *   being reused between the scan and the signal) needs the kernel's pid
+ *   counter to wrap within microseconds.
+ *
+ * Cost: an empty group (the common case) is one kill(-pgid, 0); only a group
+ * that still has processes is looked up in /proc.
  *
  * @module
  */
 
-import { parseStat, type ProcStat } from "../verify/proc.ts";
+import { parseStat, type ProcStat, readStat } from "../verify/proc.ts";
+import { processGroupExists } from "../sys/libc.ts";
 
-/** What a group signal reached. */
+/** What a sweep found. */
 export interface GroupSignalResult {
   /** Processes found in the group (not counting zombies), before the signal. */
   members: number;
@@ -48,34 +53,50 @@ function allProcesses(): ProcStat[] {
 let ownSession: number | undefined;
 
 function mySession(): number {
-  ownSession ??= parseStat(Deno.readTextFileSync("/proc/self/stat"))!.sid;
+  ownSession ??= readStat(Deno.pid)!.sid;
   return ownSession;
 }
 
+function plausibleGroup(pgid: number): boolean {
+  return Number.isSafeInteger(pgid) && pgid > 1 && pgid !== Deno.pid;
+}
+
 /**
- * Signals process group `pgid` if it is one of ours (see the module text).
- *
- * @param pgid the group: the pid its worker had
- * @param signal the signal, or undefined only to count the members
- * @param leader the worker's pid while it is still unreaped (its own group),
- *   undefined once it has been reaped (a leftover group)
- * @param otherWorkers pids of every other live worker of the master
+ * Signals the group of the unreaped worker `pid`. Returns false when it has
+ * no group of its own yet (still the exec shim) or is gone: the caller then
+ * signals the process itself.
  */
-export function signalGroup(
+export function signalWorkerGroup(pid: number, signal: Deno.Signal): boolean {
+  if (!plausibleGroup(pid) || readStat(pid)?.pgid !== pid) return false;
+  try {
+    Deno.kill(-pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Signals (without `signal`: only counts) what is left in group `pgid`
+ * after its leader was reaped, if the group is provably ours (see the
+ * module text).
+ *
+ * @param otherWorkers pids of every live worker of the master
+ */
+export function sweepGroup(
   pgid: number,
   signal: Deno.Signal | undefined,
-  leader: number | undefined,
   otherWorkers: ReadonlySet<number>,
 ): GroupSignalResult {
-  if (!Number.isSafeInteger(pgid) || pgid <= 1 || pgid === Deno.pid) {
-    return { members: 0, refused: `${pgid} is not a worker's group` };
+  if (!plausibleGroup(pgid)) return { members: 0, refused: `${pgid} is not a worker's group` };
+  if (!processGroupExists(pgid)) return { members: 0 };
+  const leader = readStat(pgid);
+  if (leader && leader.state !== "Z") {
+    return { members: 0, refused: `pid ${pgid} belongs to a newer process` };
   }
   const session = mySession();
   let members = 0;
   for (const p of allProcesses()) {
-    if (p.pid === pgid && leader === undefined && p.state !== "Z") {
-      return { members: 0, refused: `pid ${pgid} belongs to a newer process` };
-    }
     if (p.pgid !== pgid || p.state === "Z") continue;
     if (p.sid !== session) return { members: 0, refused: `group ${pgid} is in another session` };
     if (otherWorkers.has(p.pid)) {

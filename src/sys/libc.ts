@@ -24,6 +24,7 @@ const SYMBOLS = {
   execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   getppid: { parameters: [], result: "i32" },
+  kill: { parameters: ["i32", "i32"], result: "i32" },
   setpgid: { parameters: ["i32", "i32"], result: "i32" },
   umask: { parameters: ["u32"], result: "u32" },
   setgroups: { parameters: ["usize", "buffer"], result: "i32" },
@@ -312,6 +313,15 @@ export function setChildSubreaper(): void {
 
 export function getppid(): number {
   return lib().getppid();
+}
+
+/**
+ * Whether process group `pgid` has any process left (zombies included):
+ * kill(-pgid, 0), which signals nothing. EPERM counts as "exists".
+ */
+export function processGroupExists(pgid: number): boolean {
+  const ESRCH = 3;
+  return lib().kill(-pgid, 0) === 0 || errno() !== ESRCH;
 }
 
 /** setpgid(0, 0): puts this process in a process group of its own. */
