@@ -3,7 +3,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { QUICK_GRACE_MS, SETTLE_MS } from "./core.ts";
 import type { Effect } from "./events.ts";
 import { DRAIN_POLL_MS, LEFTOVER_CHECK_MS, LEFTOVER_GRACE_MS } from "./stop.ts";
-import { type Ctx, exits, settings, Sim } from "./_testing.ts";
+import { type Ctx, exits, settings, Sim, spawns } from "./_testing.ts";
 
 const has = (effects: Effect<Ctx>[], type: Effect<Ctx>["type"]) =>
   effects.some((e) => e.type === type);
@@ -136,4 +136,23 @@ Deno.test("the watchdog's SIGABRT goes to the stuck process only; its SIGKILL to
   assertEquals(sent.map((e) => [e.signal, e.group]), [["SIGABRT", false]]);
   const kill = sim.advance(QUICK_GRACE_MS).filter((e) => e.type === "kill");
   assertEquals(kill.map((e) => [e.signal, e.group]), [["SIGKILL", true]]);
+});
+
+Deno.test("a halt (exit 3 at boot) does not wait out shutdown_delay", () => {
+  const sim = new Sim(settings({ shutdownDelayMs: 60_000 }));
+  const effects = sim.exit(100, 3);
+  assertEquals(sim.killed(effects, "SIGTERM"), [101]);
+});
+
+Deno.test("ctl stop with shutdown_delay says so; a worker dying during the delay is not replaced", () => {
+  const sim = new Sim(settings({ shutdownDelayMs: 10_000 }));
+  sim.advance(SETTLE_MS);
+  const effects = sim.send({ type: "request", action: "stop", source: "ctl", reply: () => {} });
+  const reply = effects.find((e) => e.type === "reply");
+  assertEquals(reply?.type === "reply" && reply.reply, {
+    ok: true,
+    message: "stopping gracefully after shutdown_delay (10 s)",
+  });
+  assertEquals(spawns(sim.exit(100, 1)), []);
+  assertEquals(sim.killed(sim.advance(10_000), "SIGTERM"), [101]);
 });
