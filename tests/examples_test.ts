@@ -9,7 +9,7 @@
  */
 
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
-import { freePort, REPO_ROOT, startArbiter, waitForHttp } from "./_harness.ts";
+import { freePort, logEvent, REPO_ROOT, startArbiter, waitForHttp } from "./_harness.ts";
 import { buildGoExample, which } from "./_workers.ts";
 
 interface Example {
@@ -54,7 +54,7 @@ for (const example of EXAMPLES) {
           ], { cwd: REPO_ROOT });
           await arbiter.waitForChildren(2, { timeoutMs: 20_000 });
           // The examples use `ready = "notify"`: this proves their READY=1 arrives.
-          await arbiter.waitForLog(/generation \d+ is ready/, { timeoutMs: 20_000 });
+          await arbiter.waitForEvent("generation.ready", undefined, { timeoutMs: 20_000 });
           // Both workers answer (new connection each time; the kernel picks one).
           const seen = new Set<string>();
           for (let i = 0; i < 50 && seen.size < 2; i++) {
@@ -67,7 +67,10 @@ for (const example of EXAMPLES) {
           assertEquals(status.code, 0, arbiter.stderr());
           if (stop === "SIGINT") {
             const log = arbiter.stderr() + arbiter.stdout();
-            assert(!log.includes("sending SIGKILL"), `a worker needed SIGKILL:\n${log}`);
+            assert(
+              !logEvent("worker.killed").test(arbiter.stderr()),
+              `a worker needed SIGKILL:\n${log}`,
+            );
             assert(!/goroutine \d+|Full thread dump/.test(log), `a stack dump:\n${log}`);
           }
         } finally {

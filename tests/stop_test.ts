@@ -18,6 +18,7 @@ import {
   freePort,
   httpRequest,
   isAlive,
+  logEvent,
   MAIN_TS,
   REPO_ROOT,
   startArbiter,
@@ -81,10 +82,10 @@ Deno.test("a helper that ignores SIGTERM is SIGKILLed after the short grace", as
   );
   const [helper] = await helpersOf(master);
   master.signal("SIGTERM");
-  await master.waitForLog(/left 1 process\(es\) in its group|did not exit after SIGTERM/);
+  await master.waitForEvent("group.leftover", "left 1 process(es)");
   assertEquals((await master.waitExit(20_000)).code, 0);
   assert(!isAlive(helper), "SIGKILLed");
-  assert(master.stderr().includes("sending SIGKILL"), master.stderr());
+  await master.waitForEvent("group.killed");
   assert(portIsFree(port));
 });
 
@@ -126,7 +127,7 @@ for (const { name, connection, start } of UNDER_LOAD) {
     const result = await load.done();
     assertEquals(result.lost, 0, `lost after connecting: ${result.errors.join("; ")}`);
     assert(result.answered >= 200);
-    assert(master.stderr().includes("draining the accept queues"), master.stderr());
+    assert(logEvent("stop.draining").test(master.stderr()), master.stderr());
   });
 }
 
@@ -148,7 +149,7 @@ Deno.test("a listener a reload removed resets no accepted connection while it re
   await load.answered(200);
   await write([kept]);
   master.signal("SIGHUP");
-  await master.waitForLog(/closed listener .*: no worker uses it any more/, { timeoutMs: 20_000 });
+  await master.waitForEvent("master.listener_closed", undefined, { timeoutMs: 20_000 });
   const result = await load.done();
   assertEquals(result.lost, 0, `lost after connecting: ${result.errors.join("; ")}`);
   assertEquals((await httpRequest(`http://127.0.0.1:${kept}/`)).status, 200);
@@ -168,7 +169,7 @@ Deno.test("shutdown_delay: /readyz 503 and ctl status stopping at once, serving 
   });
   assertEquals((await httpRequest(`http://127.0.0.1:${metrics}/readyz`)).status, 200);
   master.signal("SIGTERM");
-  await master.waitForLog(/stopping gracefully after shutdown_delay \(60 s\)/);
+  await master.waitForEvent("stop.started", "after shutdown_delay (60 s)");
   assertEquals((await httpRequest(`http://127.0.0.1:${metrics}/readyz`)).status, 503);
   const status = await ctl(socket, "status", "--json");
   assertEquals(JSON.parse(status).master.phase, "stopping");
@@ -179,7 +180,7 @@ Deno.test("shutdown_delay: /readyz 503 and ctl status stopping at once, serving 
   master.signal("SIGINT");
   assertEquals((await master.waitExit(20_000)).code, 0);
   assert(performance.now() - start < 10_000, "a quick stop does not wait out the delay");
-  assert(master.stderr().includes("turning the graceful stop into a quick one"));
+  assert(logEvent("stop.quickened").test(master.stderr()), master.stderr());
 });
 
 Deno.test("quick_stop_signal: workers get INT by default and QUIT when configured", async () => {

@@ -28,6 +28,7 @@
  */
 
 import { type CoreState, QUICK_GRACE_MS, type WorkerRecord } from "./state.ts";
+import type { WorkerRef } from "./log_events.ts";
 
 /**
  * Grace between SIGTERM to what a gone worker left in its process group and
@@ -54,6 +55,7 @@ export interface StopSteps {
 /** What a gone worker left in its process group, until the group is empty. */
 export interface LeftoverGroup {
   slot: number;
+  generation: number;
   /** When SIGKILL goes to the group. */
   killAt: number;
   killSent: boolean;
@@ -82,14 +84,22 @@ export function advanceStop<C>(state: CoreState<C>, now: number): void {
       return;
     }
     state.emit({ type: "close-handshakes" });
-    state.log("info", "new connections are no longer accepted; draining the accept queues");
+    state.log(
+      "info",
+      "stop.draining",
+      "new connections are no longer accepted; draining the accept queues",
+    );
     steps.step = "drain";
     steps.drainFrom = now;
     steps.until = now + state.current.settings.gracefulTimeoutMs;
     steps.sampleAt = now;
   }
   if (now >= steps.until) {
-    state.log("warning", "the accept queues did not empty within graceful_timeout");
+    state.log(
+      "warning",
+      "stop.drain_unfinished",
+      "the accept queues did not empty within graceful_timeout",
+    );
     stopWorkers(state, steps.drainFrom ?? now, now);
   } else if (!steps.sampling && steps.sampleAt !== undefined && now >= steps.sampleAt) {
     steps.sampling = true;
@@ -140,11 +150,17 @@ export function onWorkerGone<C>(state: CoreState<C>, w: WorkerRecord, now: numbe
   if (w.pid === undefined) return;
   state.leftovers.set(w.pid, {
     slot: w.slot,
+    generation: w.generation,
     killAt: now + LEFTOVER_GRACE_MS,
     killSent: false,
     asking: true,
   });
   state.emit({ type: "sweep-group", pgid: w.pid, signal: "SIGTERM" });
+}
+
+/** The gone worker a leftover group was, in the shape every worker log line uses. */
+function groupWorker(g: LeftoverGroup, pgid: number): WorkerRef {
+  return { id: g.slot, pid: pgid, generation: g.generation };
 }
 
 /** The answer to `sweep-group`. */
@@ -164,14 +180,18 @@ export function onGroupSwept<C>(
   if (!g.killSent) {
     state.log(
       "info",
-      "worker {id} (pid {pid}) left {count} process(es) in its group: SIGTERM, SIGKILL in {grace} s",
-      { id: g.slot, pid: pgid, count: members, grace: LEFTOVER_GRACE_MS / 1000 },
+      "group.leftover",
+      "worker {worker.id} (pid {worker.pid}) left {count} process(es) in its group: " +
+        "SIGTERM, SIGKILL in {grace} s",
+      { worker: groupWorker(g, pgid), count: members, grace: LEFTOVER_GRACE_MS / 1000 },
     );
   } else if (now >= (g.giveUpAt ?? now)) {
-    state.log("warning", "process group {pid} still has {count} process(es) after SIGKILL", {
-      pid: pgid,
-      count: members,
-    });
+    state.log(
+      "warning",
+      "group.stuck",
+      "worker {worker.id} (pid {worker.pid})'s group still has {count} process(es) after SIGKILL",
+      { worker: groupWorker(g, pgid), count: members },
+    );
     state.leftovers.delete(pgid);
   } else {
     g.checkAt = now + LEFTOVER_CHECK_MS;
@@ -186,9 +206,13 @@ export function advanceLeftovers<C>(state: CoreState<C>, now: number): void {
       g.killSent = true;
       g.asking = true;
       g.giveUpAt = now + LEFTOVER_GIVE_UP_MS;
-      state.log("warning", "process group {pid} did not exit after SIGTERM; sending SIGKILL", {
-        pid: pgid,
-      });
+      state.log(
+        "warning",
+        "group.killed",
+        "worker {worker.id} (pid {worker.pid}) left a group that did not exit after SIGTERM; " +
+          "sending SIGKILL",
+        { worker: groupWorker(g, pgid) },
+      );
       state.emit({ type: "sweep-group", pgid, signal: "SIGKILL" });
     } else if (g.killSent && g.checkAt !== undefined && now >= g.checkAt) {
       g.checkAt = undefined;

@@ -45,7 +45,7 @@ Deno.test("TERM: a queue that never empties is given up at graceful_timeout, wit
   assertEquals(sim.killed(sim.advance(4_999), "SIGTERM"), []);
   const late = sim.advance(1);
   assertEquals(sim.killed(late, "SIGTERM"), [100]);
-  assert(late.some((e) => e.type === "log" && e.message.includes("did not empty")));
+  assert(late.some((e) => e.type === "log" && e.event === "stop.drain_unfinished"));
   assertEquals(sim.killed(sim.advance(QUICK_GRACE_MS - 1), "SIGKILL"), []);
   assertEquals(sim.killed(sim.advance(1), "SIGKILL"), [100]);
 });
@@ -99,7 +99,7 @@ Deno.test("a gone worker's group: SIGTERM at once, SIGKILL after the grace, chec
   sim.groups.set(100, 2); // a helper and its child stayed behind
   const gone = sim.exit(100, 1);
   assertEquals(sweeps(gone).map((e) => [e.pgid, e.signal]), [[100, "SIGTERM"]]);
-  assert(gone.some((e) => e.type === "log" && e.message.includes("left {count} process(es)")));
+  assert(gone.some((e) => e.type === "log" && e.event === "group.leftover"));
   assertEquals(sweeps(sim.advance(LEFTOVER_GRACE_MS - 1)), []);
   const kill = sim.advance(1);
   assertEquals(sweeps(kill).map((e) => [e.pgid, e.signal]), [[100, "SIGKILL"]]);

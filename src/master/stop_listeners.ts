@@ -19,11 +19,12 @@ export function closeHandshakes(listeners: readonly Listener[], log: Logger): vo
       if (!stopHandshakes(l.fd)) {
         log.debug(
           "listener {address}: a unix socket keeps accepting connections until it closes",
-          { address: l.address },
+          { event: "stop.draining", address: l.address },
         );
       }
     } catch (error) {
       log.warning("listener {address}: cannot stop new handshakes: {error}", {
+        event: "stop.handshakes_failed",
         address: l.address,
         error: String(error),
       });

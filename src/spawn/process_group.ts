@@ -27,7 +27,7 @@
  */
 
 import { parseStat, type ProcStat, readStat } from "../verify/proc.ts";
-import { processGroupExists } from "../sys/libc.ts";
+import { processGroupExists } from "../sys/process.ts";
 
 /** What a sweep found. */
 export interface GroupSignalResult {
