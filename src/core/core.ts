@@ -44,7 +44,7 @@ import type {
 import { onExited, onSpawnFailed } from "./exits.ts";
 import { reconcile } from "./reconcile.ts";
 import * as saturation from "./saturation.ts";
-import { onDrainSampled, onGroupSwept, onWorkerGone } from "./stop.ts";
+import { beginStop, onDrainSampled, onGroupSwept, onWorkerGone } from "./stop.ts";
 
 export {
   ABANDON_AFTER_FAILURES,
@@ -246,14 +246,7 @@ export class MasterCore<C> {
   }
 
   #stop(quick: boolean, source: string, now: number): Reply {
-    const delayMs = quick ? 0 : this.#s.current.settings.shutdownDelayMs ?? 0;
-    const how = quick
-      ? "stopping quickly"
-      : delayMs > 0
-      ? `stopping gracefully after shutdown_delay (${delayMs / 1000} s)`
-      : "stopping gracefully";
-    this.#s.stop({ quick, code: 0, reason: `${source}: ${how}`, delayMs }, now);
-    return { ok: true, message: how };
+    return beginStop(this.#s, quick, source, now);
   }
 
   #reopenLogs(): void {

@@ -29,6 +29,7 @@
 
 import { type CoreState, QUICK_GRACE_MS, type WorkerRecord } from "./state.ts";
 import type { WorkerRef } from "./log_events.ts";
+import type { Reply } from "./events.ts";
 
 /**
  * Grace between SIGTERM to what a gone worker left in its process group and
@@ -72,6 +73,23 @@ export const DRAIN_POLL_MS = 20;
 export const LEFTOVER_CHECK_MS = 50;
 /** After SIGKILL to a leftover group: how long to wait for it to empty before giving up. */
 export const LEFTOVER_GIVE_UP_MS = 2000;
+
+/** TERM or INT/QUIT (or their requests) from `source`: begins (or quickens) the stop. */
+export function beginStop<C>(
+  state: CoreState<C>,
+  quick: boolean,
+  source: string,
+  now: number,
+): Reply {
+  const delayMs = quick ? 0 : state.current.settings.shutdownDelayMs ?? 0;
+  const how = quick
+    ? "stopping quickly"
+    : delayMs > 0
+    ? `stopping gracefully after shutdown_delay (${delayMs / 1000} s)`
+    : "stopping gracefully";
+  state.stop({ quick, code: 0, reason: `${source}: ${how}`, delayMs }, now);
+  return { ok: true, message: how };
+}
 
 /** Moves a graceful stop on as its steps end; called on every event while stopping. */
 export function advanceStop<C>(state: CoreState<C>, now: number): void {
