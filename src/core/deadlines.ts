@@ -21,6 +21,7 @@ import {
   type WorkerRecord,
   workerRef,
 } from "./state.ts";
+import { stopDeadline } from "./stop.ts";
 
 /** The largest delay `setTimeout` takes (2^31-1 ms, ~24.8 days); longer ones fire at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -83,6 +84,7 @@ export function nextDeadline<C>(state: CoreState<C>): number | undefined {
       next = Math.min(next, d.at);
     }
   }
+  next = Math.min(next, stopDeadline(state) ?? Infinity);
   if (state.running) {
     // Issue 15: the next accept-queue or RSS sample (none when both features are off).
     next = Math.min(next, state.policy.nextSampleAt() ?? Infinity);
@@ -116,7 +118,7 @@ export function handleDeadlines<C>(state: CoreState<C>, now: number): void {
           "worker {worker.id} (pid {worker.pid}) did not exit in time ({reason}); sending SIGKILL",
           { worker: workerRef(w), reason: stopReasonText(w.stopReason) },
         );
-        state.emit({ type: "kill", serial: w.serial, signal: "SIGKILL" });
+        state.emit({ type: "kill", serial: w.serial, signal: "SIGKILL", group: true });
         break;
       } else if (kind === "boot-timeout") {
         state.log(
