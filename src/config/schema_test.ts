@@ -1,7 +1,7 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { CONFIG_KEYS, configJsonSchema, configSchema, HOOK_KEYS, parseUmask } from "./schema.ts";
 
-const SPEC_KEYS = [
+const CONTRACT_KEYS = [
   "command",
   "workers",
   "bind",
@@ -9,6 +9,8 @@ const SPEC_KEYS = [
   "timeout",
   "graceful_timeout",
   "boot_timeout",
+  "shutdown_delay",
+  "quick_stop_signal",
   "ready",
   "pidfile",
   "env",
@@ -25,7 +27,7 @@ const SPEC_KEYS = [
   "log_file",
   "max_worker_lifetime",
   "max_worker_lifetime_jitter",
-  // issue 15 (saturation)
+  // saturation (docs/saturation.md)
   "max_worker_memory",
   "max_worker_memory_window",
   "autoscale",
@@ -40,26 +42,28 @@ const SPEC_KEYS = [
   "reload_extensions",
 ];
 
-Deno.test("configSchema has exactly the keys of SPEC §2", () => {
-  deepStrictEqual([...CONFIG_KEYS].sort(), [...SPEC_KEYS].sort());
+Deno.test("configSchema has exactly the keys of the contract's Configuration section", () => {
+  deepStrictEqual([...CONFIG_KEYS].sort(), [...CONTRACT_KEYS].sort());
 });
 
 Deno.test("configJsonSchema() lists every key and rejects others", () => {
   const schema = configJsonSchema();
   const properties = schema.properties as Record<string, { description?: string }>;
-  deepStrictEqual(Object.keys(properties).sort(), [...SPEC_KEYS].sort());
+  deepStrictEqual(Object.keys(properties).sort(), [...CONTRACT_KEYS].sort());
   strictEqual(schema.additionalProperties, false);
   strictEqual(schema.required, undefined, "no key is required in the file itself");
-  for (const key of SPEC_KEYS) ok(properties[key].description, `${key} has a description`);
+  for (const key of CONTRACT_KEYS) ok(properties[key].description, `${key} has a description`);
 });
 
-Deno.test("configSchema applies the static defaults of SPEC §2", () => {
+Deno.test("configSchema applies the static defaults of the contract's Configuration section", () => {
   deepStrictEqual(configSchema.parse({}), {
     workers: 1,
     backlog: 2048,
     timeout: 30,
     graceful_timeout: 30,
     boot_timeout: 30,
+    shutdown_delay: 0,
+    quick_stop_signal: "INT",
     ready: "spawn",
     env: {},
     worker_output: "inherit",
@@ -97,4 +101,13 @@ Deno.test("umask: an integer up to 0o777 or an octal string", () => {
   for (const bad of [0o1000, -1, "22", "0o", "0999", "07777", "u=rwx"]) {
     strictEqual(configSchema.safeParse({ umask: bad }).success, false, String(bad));
   }
+});
+
+Deno.test("shutdown_delay and quick_stop_signal: bad values name what was expected", () => {
+  const delay = configSchema.safeParse({ shutdown_delay: -1 });
+  ok(!delay.success && delay.error.issues[0].message.includes("seconds from 0 to"));
+  ok(!configSchema.safeParse({ shutdown_delay: 365 * 86400 + 1 }).success);
+  const signal = configSchema.safeParse({ quick_stop_signal: "KILL" });
+  ok(!signal.success && signal.error.issues[0].message.includes('"INT", "QUIT", "TERM"'));
+  strictEqual(configSchema.parse({ quick_stop_signal: "QUIT" }).quick_stop_signal, "QUIT");
 });

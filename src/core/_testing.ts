@@ -35,6 +35,12 @@ export class Sim {
   effects: Effect<Ctx>[] = [];
   pids = new Map<number, number>(); // serial -> pid
   serialOf = new Map<number, number>(); // pid -> serial
+  /** What the executor would answer to `sample-drain`: connections waiting (0: empty). */
+  queued = 0;
+  /** Processes a gone worker's group holds, by pgid, as `sweep-group` would find them. */
+  groups = new Map<number, number>();
+  /** When false, `sample-drain` and `sweep-group` wait for the test to answer them. */
+  autoAnswer = true;
 
   constructor(s: Settings = settings(), ctx: Ctx = { name: "gen1" }, options: CoreOptions = {}) {
     this.core = new MasterCore(s, ctx, { random: () => 0.5, ...options });
@@ -44,11 +50,20 @@ export class Sim {
   #absorb(effects: Effect<Ctx>[]): void {
     this.effects.push(...effects);
     for (const e of effects) {
+      if (e.type === "log") checkLogTemplate(e.message, e.props ?? {});
       if (e.type === "spawn") {
         const pid = this.nextPid++;
         this.pids.set(e.serial, pid);
         this.serialOf.set(pid, e.serial);
         this.#absorb(this.core.handle({ type: "spawned", serial: e.serial, pid }, this.now));
+      } else if (e.type === "sample-drain" && this.autoAnswer) {
+        this.#absorb(this.core.handle({ type: "drain-sampled", queued: this.queued }, this.now));
+      } else if (e.type === "sweep-group" && this.autoAnswer) {
+        const members = this.groups.get(e.pgid) ?? 0;
+        if (e.signal === "SIGKILL") this.groups.delete(e.pgid);
+        this.#absorb(
+          this.core.handle({ type: "group-swept", pgid: e.pgid, members }, this.now),
+        );
       }
     }
   }
@@ -107,3 +122,22 @@ export class Sim {
 export const spawns = (effects: Effect<Ctx>[]) =>
   effects.filter((e) => e.type === "spawn") as Extract<Effect<Ctx>, { type: "spawn" }>[];
 export const exits = (effects: Effect<Ctx>[]) => effects.filter((e) => e.type === "exit");
+
+/**
+ * Throws when a log template names a property (`{worker.id}`, `{reason}`)
+ * that its props do not hold: such a line would read "undefined". Every
+ * log effect a {@link Sim} sees is checked.
+ */
+export function checkLogTemplate(message: string, props: Record<string, unknown>): void {
+  for (const [, path] of message.matchAll(/\{([^{}]+)\}/g)) {
+    let value: unknown = props;
+    for (const key of path.split(".")) {
+      value = typeof value === "object" && value !== null
+        ? (value as Record<string, unknown>)[key]
+        : undefined;
+    }
+    if (value === undefined) {
+      throw new Error(`log template ${JSON.stringify(message)}: {${path}} is not in its props`);
+    }
+  }
+}

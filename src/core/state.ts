@@ -14,6 +14,7 @@
  */
 
 import type { ExitReason } from "./exit_reasons.ts";
+import type { LogEvent, WorkerRef } from "./log_events.ts";
 import {
   type Effect,
   type Level,
@@ -23,10 +24,11 @@ import {
   type WorkerSignal,
 } from "./events.ts";
 import { SaturationPolicy, type SaturationSettings } from "./saturation_policy.ts";
+import type { LeftoverGroup, StopSteps } from "./stop.ts";
 
 /** How long a worker must run without exiting to count as ready with `ready = "spawn"`. */
 export const SETTLE_MS = 1000;
-/** Grace between SIGQUIT (quick stop) or SIGABRT (watchdog) and SIGKILL. */
+/** Grace between the quick stop signal or SIGABRT (watchdog) and SIGKILL. */
 export const QUICK_GRACE_MS = 1000;
 /** First boot back-off step; it doubles per consecutive failure. */
 export const BACKOFF_BASE_MS = 100;
@@ -107,6 +109,11 @@ export interface CoreSnapshot {
   generation: number;
   desiredWorkers: number;
   phase: "running" | "stopping";
+  /**
+   * While stopping: `delay` (shutdown_delay, still serving), `drain` (new
+   * handshakes stopped, queues emptying), `workers` (the workers are stopping).
+   */
+  stopStep?: "delay" | "drain" | "workers";
   reloading: boolean;
   workers: ReadonlyArray<Readonly<WorkerRecord> & { restarts: number; lastExit?: string }>;
   counters: Readonly<CoreCounters>;
@@ -144,6 +151,10 @@ export class CoreState<C> {
   upgrading = false;
   exited = false;
   nextSerial = 1;
+  /** A graceful stop's steps before the workers get SIGTERM (stop.ts). */
+  stopSteps?: StopSteps;
+  /** Process groups of gone workers that may still hold processes, by pgid (stop.ts). */
+  readonly leftovers = new Map<number, LeftoverGroup>();
   readonly counters: CoreCounters = {
     restarts: 0,
     bootFailures: 0,
@@ -172,8 +183,9 @@ export class CoreState<C> {
     this.#effects.push(effect);
   }
 
-  log(level: Level, message: string, props?: Record<string, unknown>): void {
-    this.emit({ type: "log", level, message, props });
+  /** Logs the line `event` (a stable name, see log_events.ts) with its readable `message`. */
+  log(level: Level, event: LogEvent, message: string, props?: Record<string, unknown>): void {
+    this.emit({ type: "log", level, event, message, props });
   }
 
   /** The effects decided since the last call. */
@@ -218,7 +230,7 @@ export class CoreState<C> {
       killSent: false,
       superseded: false,
     });
-    // polish: the try that will say "cannot boot" keeps its stderr; earlier ones need not.
+    // The try that will say "cannot boot" keeps its stderr; earlier ones need not.
     const captureStderr = (this.slot(slot).bootFailure?.inARow ?? 0) >= CANNOT_BOOT_AFTER - 1;
     this.emit({
       type: "spawn",
@@ -238,36 +250,60 @@ export class CoreState<C> {
     now: number,
     graceMs: number,
   ): void {
+    // A watchdog's SIGABRT is for the stuck process itself (its core dump);
+    // every signal that asks a worker to stop goes to its whole group.
+    const group = signal !== "SIGABRT";
     if (w.state === "stopping" && w.killAt !== undefined) {
-      if (signal === "SIGQUIT") this.emit({ type: "kill", serial: w.serial, signal, reason });
+      if (reason === "master-quick-stop" && w.stopReason !== reason) {
+        w.stopReason = reason;
+        this.emit({ type: "kill", serial: w.serial, signal, reason, group });
+      }
       w.killAt = Math.min(w.killAt, now + graceMs);
       return;
     }
     w.state = "stopping";
     w.stopReason = reason;
     w.killAt = now + graceMs;
-    this.emit({ type: "kill", serial: w.serial, signal, reason });
+    this.emit({ type: "kill", serial: w.serial, signal, reason, group });
   }
 
-  /** Begins (or quickens) the master's stop; `reason` is logged as is. */
-  stop(phase: { quick: boolean; code: number; reason: string }, now: number): void {
+  /** What workers of `w`'s generation get on a quick stop. */
+  quickSignal(w: WorkerRecord): WorkerSignal {
+    return this.settingsOf(w).quickStopSignal ?? "SIGINT";
+  }
+
+  /**
+   * Begins (or quickens) the master's stop; `reason` is logged as is.
+   * `delayMs`: keep serving this long first (`shutdown_delay`; TERM only).
+   * A graceful stop's SIGTERM comes from stop.ts once its steps are done.
+   */
+  stop(
+    phase: { quick: boolean; code: number; reason: string; delayMs?: number },
+    now: number,
+  ): void {
     const current = this.phase;
     if (current.kind === "stopping") {
       if (current.quick || !phase.quick) return;
-      this.log("info", "{reason}: turning the graceful stop into a quick one", phase);
+      this.log(
+        "info",
+        "stop.quickened",
+        "{reason}: turning the graceful stop into a quick one",
+        phase,
+      );
       this.phase = { kind: "stopping", quick: true, code: current.code };
     } else {
-      this.log("info", "{reason}", phase);
+      this.log("info", "stop.started", "{reason}", phase);
       this.phase = { kind: "stopping", quick: phase.quick, code: phase.code };
       this.emit({ type: "stopping" });
     }
     this.reloadQueued = false;
+    if (!phase.quick) {
+      this.stopSteps = { step: "delay", until: now + (phase.delayMs ?? 0) };
+      return;
+    }
+    this.stopSteps = undefined;
     for (const w of this.workers.values()) {
-      if (phase.quick) {
-        this.stopWorker(w, "SIGQUIT", "master-quick-stop", now, QUICK_GRACE_MS);
-      } else {
-        this.stopWorker(w, "SIGTERM", "master-stopping", now, this.settingsOf(w).gracefulTimeoutMs);
-      }
+      this.stopWorker(w, this.quickSignal(w), "master-quick-stop", now, QUICK_GRACE_MS);
     }
   }
 
@@ -278,7 +314,10 @@ export class CoreState<C> {
     if (s.maxLifetimeMs > 0) {
       w.recycleAt = now + s.maxLifetimeMs + Math.floor(this.random() * s.maxLifetimeJitterMs);
     }
-    this.log("info", "worker {id} (pid {pid}) is ready ({why})", { id: w.slot, pid: w.pid, why });
+    this.log("info", "worker.ready", "worker {worker.id} (pid {worker.pid}) is ready ({why})", {
+      worker: workerRef(w),
+      why,
+    });
     this.slot(w.slot).bootFailure = undefined; // it can boot after all
     if (w.usr1Pending) {
       w.usr1Pending = false;
@@ -292,6 +331,7 @@ export class CoreState<C> {
       generation: this.current.number,
       desiredWorkers: this.desired,
       phase: this.phase.kind,
+      stopStep: this.phase.kind === "running" ? undefined : this.stopSteps?.step ?? "workers",
       reloading: this.reloading || this.previous !== undefined,
       workers: [...this.workers.values()].map((w) => ({
         ...w,
@@ -377,4 +417,9 @@ export function saturationOf(settings: Settings): SaturationSettings {
 /** The log text of a stop reason (for log lines that name it). */
 export function stopReasonText(reason: StopReason | undefined): string | undefined {
   return reason === undefined ? undefined : STOP_REASON_TEXT[reason];
+}
+
+/** The worker a log line is about, as every line shows it (`props.worker`). */
+export function workerRef(w: WorkerRecord): WorkerRef {
+  return { id: w.slot, pid: w.pid, generation: w.generation };
 }

@@ -44,6 +44,8 @@ export function settingsOf(config: Config): Settings {
     commandName: config.command[0],
     saturation: saturationSettingsOf(config),
     workerUsr1: config.worker_usr1,
+    shutdownDelayMs: config.shutdown_delay * 1000,
+    quickStopSignal: `SIG${config.quick_stop_signal}`,
   };
 }
 

@@ -44,8 +44,23 @@ export class ListenerKeeper {
 
   logListening(listeners: Listener[]): void {
     for (const l of listeners) {
-      this.log.info("listening at {address} (fd {fd})", { address: l.address, fd: l.fd });
+      this.log.info("listening at {address} (fd {fd})", {
+        event: "master.listening",
+        address: l.address,
+        fd: l.fd,
+      });
     }
+  }
+
+  /**
+   * Listeners no generation will serve any more (a reload removed their
+   * bind) while old workers may still hold them: they take no new handshakes
+   * and are drained by those workers before they close (docs/stopping.md).
+   */
+  retiring(): Listener[] {
+    const keep = new Set<Listener>(this.sources.current()?.listeners ?? []);
+    for (const ctx of this.#pending) for (const l of ctx.listeners) keep.add(l);
+    return this.pool.list().filter((l) => !keep.has(l));
   }
 
   /** Closes listeners that neither the current generation nor any live worker uses. */
@@ -55,6 +70,7 @@ export class ListenerKeeper {
     for (const l of this.sources.inUse()) keep.add(l);
     for (const l of this.pool.release(keep)) {
       this.log.info("closed listener {address}: no worker uses it any more", {
+        event: "master.listener_closed",
         address: l.address,
       });
     }

@@ -42,6 +42,7 @@ import { execUpgrade } from "./upgrade.ts";
 import type { MasterOptions } from "./options.ts";
 import { Sampling } from "./sampling.ts";
 import { postExitContext, timeoutContext } from "./worker_hooks.ts";
+import { closeHandshakes, queuedConnections, reopenHandshakes } from "./stop_listeners.ts";
 
 export type { MasterOptions } from "./options.ts";
 
@@ -112,7 +113,12 @@ class Master {
     const started = upgrade
       ? "arbiter {version} master re-executed in place (pid {pid}); took over {count} worker(s)"
       : "arbiter {version} master started (pid {pid})";
-    this.#log.info(started, { version, pid: Deno.pid, count: inherited?.workers.length ?? 0 });
+    this.#log.info(started, {
+      event: upgrade ? "upgrade.done" : "master.started",
+      version,
+      pid: Deno.pid,
+      count: inherited?.workers.length ?? 0,
+    });
     this.#listeners.logListening(context.listeners);
     this.#signals.install((event) => this.#queue.push(event));
     const now = performance.now();
@@ -156,7 +162,11 @@ class Master {
         runtimeDir,
         (serial, fields) => this.#queue.push({ type: "notify", serial, fields }),
         (serial, why) =>
-          this.#log.debug("notify from worker serial {serial} ignored: {why}", { serial, why }),
+          this.#log.debug("notify from worker serial {serial} ignored: {why}", {
+            event: "notify.ignored",
+            serial,
+            why,
+          }),
       );
       this.#workers = new WorkerProcesses({
         push: (event) => this.#queue.push(event),
@@ -215,12 +225,12 @@ class Master {
         return await this.#workers!.spawn(effect);
       case "kill": {
         const timeout = timeoutContext(effect.reason, this.#workers!.get(effect.serial));
-        this.#workers!.kill(effect.serial, effect.signal);
+        this.#workers!.kill(effect.serial, effect.signal, effect.group);
         if (timeout) this.#hooks.fire("worker_timeout", timeout);
         return;
       }
       case "log":
-        return this.#log[effect.level](effect.message, effect.props ?? {});
+        return this.#log[effect.level](effect.message, { event: effect.event, ...effect.props });
       case "reply":
         return effect.to(effect.reply);
       case "workers-changed":
@@ -230,6 +240,10 @@ class Master {
         this.#systemd!.reloading();
         return this.#loadConfig();
       case "adopt-config":
+        // A bind the serving generation dropped takes no new handshakes; one
+        // it serves (again, after an abandoned reload) takes them all.
+        reopenHandshakes(effect.context.listeners);
+        closeHandshakes(this.#listeners.retiring(), this.#log);
         return await this.#settings!.adopt(effect.context.config);
       case "stopping":
         return await this.#systemd!.sendNow("STOPPING=1");
@@ -255,6 +269,23 @@ class Master {
       case "sample-queue":
       case "sample-memory":
         return this.#sampling.carryOut(effect);
+      case "close-handshakes":
+        return closeHandshakes(this.#pool.list(), this.#log);
+      case "sample-drain":
+        this.#queue.push({ type: "drain-sampled", queued: queuedConnections(this.#pool.list()) });
+        return;
+      case "sweep-group": {
+        const { members, refused } = this.#workers!.sweepGroup(effect.pgid, effect.signal);
+        if (refused) {
+          this.#log.warning("process group {pgid} left alone: {refused}", {
+            event: "group.refused",
+            pgid: effect.pgid,
+            refused,
+          });
+        }
+        this.#queue.push({ type: "group-swept", pgid: effect.pgid, members });
+        return;
+      }
     }
   }
 

@@ -12,7 +12,7 @@
  */
 
 import { ArbiterError, ConfigError, ExitCode } from "../errors.ts";
-import { monotonicUsec } from "../sys/libc.ts";
+import { monotonicUsec } from "../sys/process.ts";
 import { MAX_TIMER_MS } from "../core/limits.ts";
 import type { CoreSnapshot } from "../core/core.ts";
 
@@ -145,7 +145,10 @@ export class ServiceManager {
   /** Sends fields; resolves once sent (or failed, which is logged). */
   async sendNow(...fields: string[]): Promise<void> {
     await this.notifier?.send(...fields).catch((error) =>
-      this.log.warn("cannot notify systemd: {error}", { error: String(error) })
+      this.log.warn("cannot notify systemd: {error}", {
+        event: "systemd.notify_failed",
+        error: String(error),
+      })
     );
   }
 
