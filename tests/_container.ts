@@ -14,6 +14,7 @@
  *     /lib, /lib64             the libraries `ldd` lists for those programs
  *     /bin/sh                  the launcher's shell (a compiled image needs none)
  *     /etc/passwd, /etc/group  nonroot (65532, as in distroless) and app (10001)
+ *     /app                     the working directory of the examples (empty)
  *     /tmp                     mode 1777, as a distroless image has it
  *
  * The image is tagged with a hash of everything that goes into it and kept
@@ -115,7 +116,8 @@ function hostPython(): string | undefined {
   }
 }
 
-const LAUNCHER = `#!/bin/sh
+/** Stands where the compiled arbiter goes when ARBITER_BIN is not given. */
+export const LAUNCHER = `#!/bin/sh
 # Stands where the compiled arbiter goes: runs the pinned Deno on the checkout.
 exec /usr/local/bin/deno run --allow-all --unstable-net --quiet --no-prompt --cached-only \\
   --config /opt/arbiter/deno.json /opt/arbiter/main.ts "$@"
@@ -210,6 +212,7 @@ export async function testImage(): Promise<string> {
         "app:x:10001:10001:app:/nonexistent:/sbin/nologin\n",
     );
     Deno.writeTextFileSync(`${root}/etc/group`, "root:x:0:\nnonroot:x:65532:\napp:x:10001:\n");
+    Deno.mkdirSync(`${root}/app`);
     Deno.mkdirSync(`${root}/tmp`);
     Deno.chmodSync(`${root}/tmp`, 0o1777);
     Deno.writeTextFileSync(`${context}/Containerfile`, CONTAINERFILE);
