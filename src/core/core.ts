@@ -23,15 +23,15 @@
  * - Every request someone waits on is answered by a `reply` effect from
  *   here, so a caller hears what was decided, not what was hoped.
  *
- * Where the rest lives: the state and shared steps in core_state.ts, the
- * deadline table in deadlines.ts, exit judgement in exits.ts, autoscaling and
- * memory recycling (issue 15) in core_saturation.ts.
+ * Where the rest lives: the state and shared steps in state.ts, the
+ * deadline table (every timer the master arms) in deadlines.ts, exit
+ * judgement in exits.ts, autoscaling and memory recycling in saturation.ts.
  *
  * @module
  */
 
 import { type CoreSnapshot, CoreState, type GenerationRecord } from "./state.ts";
-import { nextDeadline } from "./deadlines.ts";
+import { INHERITED_POLL_MS, nextDeadline } from "./deadlines.ts";
 import type {
   Effect,
   Event,
@@ -66,6 +66,8 @@ export interface CoreOptions {
   inherited?: { generation: number; workers: { pid: number; slot: number }[] };
   /** The time of construction (for inherited workers' age). */
   now?: number;
+  /** systemd's watchdog ping interval (half its `WATCHDOG_USEC`), when it asked for pings. */
+  serviceWatchdogMs?: number;
 }
 
 const STOPPING: Reply = { ok: false, error: "the master is stopping" };
@@ -106,15 +108,23 @@ export class MasterCore<C> {
           readyAt: options.now ?? 0,
           killSent: false,
           superseded: false,
+          inherited: true,
         });
       }
+      s.reapPollAt = (options.now ?? 0) + INHERITED_POLL_MS;
+    }
+    if (options.serviceWatchdogMs !== undefined) {
+      // Due at once: the first ping goes out with the first step.
+      const intervalMs = options.serviceWatchdogMs;
+      s.servicePing = { intervalMs, lastAt: (options.now ?? 0) - intervalMs };
     }
     this.#signals = {
       SIGTERM: (now) => this.#stop(false, "SIGTERM", now),
       SIGINT: (now) => this.#stop(true, "SIGINT", now),
       SIGQUIT: (now) => this.#stop(true, "SIGQUIT", now),
       SIGUSR1: () => this.#reopenLogs(),
-      SIGCHLD: () => {},
+      // Zombies the runtime does not own (inherited workers, orphans under PID 1).
+      SIGCHLD: () => s.emit({ type: "reap-children" }),
       SIGHUP: () => this.#running("SIGHUP") && this.#requestReload("SIGHUP"),
       SIGUSR2: () => this.#running("SIGUSR2") && this.#requestUpgrade("SIGUSR2"),
       SIGTTIN: (now) =>

@@ -16,18 +16,25 @@
 import type { MemorySample } from "./memory.ts";
 import type { SaturationSettings } from "./saturation_policy.ts";
 
-/** Signals the master acts on. */
-export type MasterSignal =
-  | "SIGHUP"
-  | "SIGTERM"
-  | "SIGINT"
-  | "SIGQUIT"
-  | "SIGTTIN"
-  | "SIGTTOU"
-  | "SIGUSR1"
-  | "SIGUSR2"
-  | "SIGWINCH"
-  | "SIGCHLD";
+/**
+ * Signals the master acts on: the one list the executor listens for and the
+ * type the core's signal table is keyed by, so neither can miss one.
+ */
+export const MASTER_SIGNALS = [
+  "SIGCHLD",
+  "SIGHUP",
+  "SIGTERM",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGTTIN",
+  "SIGTTOU",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGWINCH",
+] as const;
+
+/** A signal the master acts on. */
+export type MasterSignal = typeof MASTER_SIGNALS[number];
 
 /** Signals the master sends to workers. */
 export type WorkerSignal = "SIGTERM" | "SIGQUIT" | "SIGKILL" | "SIGUSR1" | "SIGABRT";
@@ -116,8 +123,23 @@ export type Effect<C> =
      */
     captureStderr?: boolean;
   }
-  /** Signal worker `serial`; `reason` is set when this asks it to stop (hooks key on it). */
+  /** Signal worker `serial`; `reason` is set when this asks it to stop. */
   | { type: "kill"; serial: number; signal: WorkerSignal; reason?: StopReason }
+  /**
+   * The core has judged worker `serial`'s end: the executor drops its process
+   * record (and notify endpoint). `exited` is set when it was a process that
+   * exited: the `post_exit` hook's context.
+   */
+  | { type: "worker-gone"; serial: number; exited?: WorkerExit }
+  /** Worker `worker` ran out of time (`hook` names which): the `worker_timeout` hook. */
+  | { type: "worker-timed-out"; hook: TimeoutHook; worker: WorkerIdentity }
+  /** systemd asked for watchdog pings and one is due: `WATCHDOG=1`. */
+  | { type: "ping-service-manager" }
+  /**
+   * Reap children `Deno.Command` does not own (a SIGCHLD came, or inherited
+   * workers are due a poll); inherited workers' exits come back as `exited`.
+   */
+  | { type: "reap-children" }
   /** The desired number of workers changed (the `nworkers_changed` hook). */
   | { type: "workers-changed"; from: number; to: number }
   | { type: "log"; level: Level; message: string; props?: Record<string, unknown> }
@@ -150,6 +172,22 @@ export type Effect<C> =
   | { type: "sample-queue" }
   /** Issue 15: read these workers' RSS; answer with `memory-sampled`. */
   | { type: "sample-memory"; workers: { serial: number; pid: number }[] };
+
+/** Which worker: its slot (`ARBITER_WORKER_ID`), pid and generation. */
+export interface WorkerIdentity {
+  slot: number;
+  pid?: number;
+  generation: number;
+}
+
+/** A worker process that exited with `code`, or by `signal`. */
+export interface WorkerExit extends WorkerIdentity {
+  code: number;
+  signal: string | null;
+}
+
+/** The `ARBITER_EVENT` of a `worker_timeout` hook run: which deadline ran out. */
+export type TimeoutHook = "boot_timeout" | "worker_timeout";
 
 /** Why the core asked a worker to stop; log text comes from {@link STOP_REASON_TEXT}. */
 export type StopReason =

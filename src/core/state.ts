@@ -65,6 +65,11 @@ export interface WorkerRecord {
   usr1Pending?: boolean;
   /** Issue 15: its RSS stayed above `max_worker_memory`; recycled before any age recycle. */
   memoryDue?: boolean;
+  /**
+   * Taken over from the image before an in-place upgrade: not a child the
+   * runtime watches, so its exit is learnt by reaping (polled while it lives).
+   */
+  inherited?: boolean;
 }
 
 /** Per-slot history. */
@@ -112,6 +117,14 @@ export interface CoreSnapshot {
   counters: Readonly<CoreCounters>;
   /** Slots that look as if they can never boot (at least {@link CANNOT_BOOT_AFTER} same failures). */
   failing: ReadonlyArray<FailingSlot>;
+  /**
+   * Whether the master should be in a load balancer's rotation (`/readyz`):
+   * running, and at least one worker ready. One is enough to serve (the
+   * shared socket queues connections for whichever worker accepts), so a pod
+   * stays in its Service while a worker crashes or a reload rolls, and leaves
+   * it as soon as a stop begins.
+   */
+  ready: boolean;
 }
 
 /** What the master is doing as a whole. */
@@ -144,6 +157,13 @@ export class CoreState<C> {
   upgrading = false;
   exited = false;
   nextSerial = 1;
+  /**
+   * systemd's watchdog: ping every `intervalMs` (half its `WATCHDOG_USEC`)
+   * from the loop, so a stuck loop stops the pings. Unset when not asked.
+   */
+  servicePing?: { intervalMs: number; lastAt: number };
+  /** When inherited workers are next polled for exit (while any lives). */
+  reapPollAt = 0;
   readonly counters: CoreCounters = {
     restarts: 0,
     bootFailures: 0,
@@ -309,6 +329,7 @@ export class CoreState<C> {
           tries: r.bootFailure!.inARow,
           lastStderr: r.bootFailure!.lastStderr ?? [],
         })),
+      ready: this.running && this.workers.values().some((w) => w.state === "ready"),
     };
   }
 
@@ -359,6 +380,15 @@ export class CoreState<C> {
   recycleInProgress(): boolean {
     return this.previous !== undefined ||
       this.workers.values().some((w) => w.superseded && w.state !== "stopping");
+  }
+
+  /** Ready workers of the current generation that are not being replaced. */
+  readyCurrent(): number {
+    let ready = 0;
+    for (const w of this.workers.values()) {
+      if (w.state === "ready" && w.generation === this.current.number && !w.superseded) ready++;
+    }
+    return ready;
   }
 
   hasReadyOlderWorkers(): boolean {

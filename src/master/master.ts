@@ -116,12 +116,15 @@ class Master {
     this.#listeners.logListening(context.listeners);
     this.#signals.install((event) => this.#queue.push(event));
     const now = performance.now();
-    this.#core = new MasterCore(settingsOf(config), context, { now, inherited });
+    this.#core = new MasterCore(settingsOf(config), context, {
+      now,
+      inherited,
+      serviceWatchdogMs: this.#systemd!.watchdogIntervalMs,
+    });
     this.#workers!.adopt(
       this.#core.snapshot().workers.map((w) => ({ ...w, pid: w.pid! })),
       { ...context, listeners: this.#pool.list() },
     );
-    this.#systemd!.startWatchdog(() => this.#queue.push({ type: "tick" }));
     this.#settings!.watch();
     await this.#apply(this.#core.start(now));
     this.#timer.arm(this.#core.nextDeadline());
@@ -132,7 +135,6 @@ class Master {
       this.#timer.arm(this.#exitCode === undefined ? this.#core.nextDeadline() : undefined);
     }
     this.#settings!.stopWatching();
-    this.#workers?.close();
     await this.#ops?.close();
     await this.#hub?.closeAll();
     await this.#hooks.idle(); // post_exit of the last workers first: on_exit is the last word
@@ -180,12 +182,6 @@ class Master {
   /** Executor-side bookkeeping an event needs before the core sees it. */
   #beforeHandling(event: MasterEvent): void {
     if (event.type === "config-loaded") this.#listeners.handled(event.context);
-    if (event.type === "signal" && event.signal === "SIGCHLD") this.#workers!.reapForeign();
-    if (event.type === "spawn-failed") this.#workers!.forget(event.serial);
-    if (event.type === "exited") {
-      const worker = this.#workers!.forget(event.serial);
-      if (worker) this.#hooks.fire("post_exit", postExitContext(worker, event.code, event.signal));
-    }
   }
 
   #startOperations(): Promise<Operations<GenerationContext>> {
@@ -202,7 +198,6 @@ class Master {
   }
 
   async #apply(effects: MasterEffect[]): Promise<void> {
-    this.#systemd!.pingIfDue(performance.now());
     for (const effect of effects) await this.#carryOut(effect);
   }
 
@@ -211,12 +206,19 @@ class Master {
       case "spawn":
         this.#hooks.fire("pre_spawn", { workerId: effect.slot, generation: effect.generation });
         return await this.#workers!.spawn(effect);
-      case "kill": {
-        const timeout = timeoutContext(effect.reason, this.#workers!.get(effect.serial));
-        this.#workers!.kill(effect.serial, effect.signal);
-        if (timeout) this.#hooks.fire("worker_timeout", timeout);
+      case "kill":
+        return this.#workers!.kill(effect.serial, effect.signal);
+      case "worker-timed-out":
+        this.#hooks.fire("worker_timeout", timeoutContext(effect.hook, effect.worker));
         return;
-      }
+      case "worker-gone":
+        this.#workers!.forget(effect.serial);
+        if (effect.exited) this.#hooks.fire("post_exit", postExitContext(effect.exited));
+        return;
+      case "reap-children":
+        return this.#workers!.reapForeign();
+      case "ping-service-manager":
+        return this.#systemd!.send("WATCHDOG=1");
       case "log":
         return this.#log[effect.level](effect.message, effect.props ?? {});
       case "reply":

@@ -7,10 +7,12 @@
  * - A worker is signalled only through the `Deno.ChildProcess` that started
  *   it, or, for one inherited across an in-place upgrade, by pid while it is
  *   still unreaped — so the pid cannot have been reused: it is our child.
- * - A record stays until the loop has handled the worker's exit (`forget`),
- *   so hooks and listener bookkeeping still see it then.
+ * - A record stays until the core has judged the worker's end (its
+ *   `worker-gone` effect, then `forget`), so listener bookkeeping counts its
+ *   listeners until then.
  * - Zombies `Deno.Command` does not own (inherited workers, orphans under
- *   PID 1) are reaped here and only here.
+ *   PID 1) are reaped here and only here, when the core says so
+ *   (`reap-children`: on SIGCHLD, and on its poll while inherited workers live).
  *
  * @module
  */
@@ -32,9 +34,6 @@ import { reapForeignChildren } from "./reaper.ts";
  * take to arrive (a process it started may hold the pipe open for longer).
  */
 const STDERR_TAIL_WAIT_MS = 250;
-
-/** How often inherited workers are polled for exit, besides SIGCHLD. */
-const INHERITED_POLL_MS = 500;
 
 /** One worker process. */
 export interface WorkerProcess {
@@ -72,7 +71,6 @@ export class WorkerProcesses {
   readonly #bySerial = new Map<number, WorkerProcess>();
   /** Inherited workers: pid → serial. */
   readonly #inherited = new Map<number, number>();
-  #poll?: ReturnType<typeof setInterval>;
   /** Shared by all workers in `worker_output = "prefix"`, so lines never interleave. */
   readonly #stdoutLines = lineWriter(Deno.stdout);
   readonly #stderrLines = lineWriter(Deno.stderr);
@@ -169,7 +167,7 @@ export class WorkerProcesses {
     return this.#bySerial.get(serial);
   }
 
-  /** Drops worker `serial` once its exit has been handled; returns its record. */
+  /** Drops worker `serial` once the core has judged its end; returns its record. */
   forget(serial: number): WorkerProcess | undefined {
     const worker = this.#bySerial.get(serial);
     this.#bySerial.delete(serial);
@@ -186,12 +184,6 @@ export class WorkerProcesses {
       this.#inherited.set(w.pid, w.serial);
       this.#bySerial.set(w.serial, { ...w, context });
     }
-    if (this.#inherited.size > 0) {
-      this.#poll = setInterval(
-        () => this.#options.push({ type: "signal", signal: "SIGCHLD" }),
-        INHERITED_POLL_MS,
-      );
-    }
   }
 
   /** Reaps children Deno does not own; reports inherited workers' exits as events. */
@@ -202,7 +194,6 @@ export class WorkerProcesses {
       this.#inherited.delete(pid);
       this.#options.push({ type: "exited", serial, code, signal });
     }
-    if (this.#inherited.size === 0) this.#stopPolling();
   }
 
   /** Every listener some live worker holds. */
@@ -212,15 +203,5 @@ export class WorkerProcesses {
       for (const l of context.listeners) used.add(l);
     }
     return used;
-  }
-
-  /** Stops the inherited-worker poll (the loop is ending). */
-  close(): void {
-    this.#stopPolling();
-  }
-
-  #stopPolling(): void {
-    if (this.#poll !== undefined) clearInterval(this.#poll);
-    this.#poll = undefined;
   }
 }
