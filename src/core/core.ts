@@ -43,6 +43,7 @@ import type {
 } from "./events.ts";
 import { onExited, onSpawnFailed } from "./exits.ts";
 import { reconcile } from "./reconcile.ts";
+import * as reload from "./reload.ts";
 import * as saturation from "./saturation.ts";
 
 export {
@@ -125,7 +126,7 @@ export class MasterCore<C> {
       SIGUSR1: () => this.#reopenLogs(),
       // Zombies the runtime does not own (inherited workers, orphans under PID 1).
       SIGCHLD: () => s.emit({ type: "reap-children" }),
-      SIGHUP: () => this.#running("SIGHUP") && this.#requestReload("SIGHUP"),
+      SIGHUP: () => this.#running("SIGHUP") && reload.requestReload(s, "SIGHUP"),
       SIGUSR2: () => this.#running("SIGUSR2") && this.#requestUpgrade("SIGUSR2"),
       SIGTTIN: (now) =>
         this.#running("SIGTTIN") &&
@@ -179,15 +180,13 @@ export class MasterCore<C> {
       case "tick":
         break;
       case "config-loaded":
-        this.#onConfigLoaded(event.settings, event.context, now);
+        reload.onConfigLoaded(s, event.settings, event.context, now);
+        break;
+      case "reload-vetted":
+        reload.onReloadVetted(s, event.ok, event.context, now);
         break;
       case "config-failed":
-        s.reloading = false;
-        s.log("error", "reload refused, keeping the running configuration: {error}", {
-          error: event.error,
-        });
-        s.emit({ type: "reload-done" });
-        this.#runQueuedReload();
+        reload.refuse(s, event.error);
         break;
       case "upgrade-checked":
         this.#onUpgradeChecked(event.error);
@@ -215,6 +214,15 @@ export class MasterCore<C> {
   /** A read-only view of the state, for status and metrics (a copy). */
   snapshot(): CoreSnapshot {
     return this.#s.snapshot();
+  }
+
+  /**
+   * The contexts whose resources (listeners) must stay open whatever the
+   * workers do: the serving generation's, and a reload's being vetted.
+   */
+  contextsInUse(): C[] {
+    const s = this.#s;
+    return s.vetting ? [s.current.context, s.vetting.context] : [s.current.context];
   }
 
   /** The spawn context of the current generation. */
@@ -291,7 +299,9 @@ export class MasterCore<C> {
       this.#s.log("info", "{source} ignored: the master is stopping", { source });
       return STOPPING;
     }
-    return action === "reload" ? this.#requestReload(source) : this.#requestUpgrade(source);
+    return action === "reload"
+      ? reload.requestReload(this.#s, source)
+      : this.#requestUpgrade(source);
   }
 
   #onScale(workers: number, now: number): Reply {
@@ -337,53 +347,6 @@ export class MasterCore<C> {
     s.log("error", "upgrade refused, nothing changed: {error}", {
       error: error ?? "the master is stopping or reloading",
     });
-  }
-
-  #requestReload(source: string): Reply {
-    const s = this.#s;
-    if (s.upgrading) {
-      s.log("warning", "reload refused: an upgrade is in progress");
-      return { ok: false, error: "an upgrade is in progress" };
-    }
-    if (s.reloading) {
-      s.reloadQueued = true;
-      s.log("info", "{source}: a reload is being prepared; another one will follow it", {
-        source,
-      });
-      return { ok: true, message: "a reload is being prepared; another one will follow it" };
-    }
-    s.reloading = true;
-    s.log("info", "{source}: reloading the configuration", { source });
-    s.emit({ type: "load-config" });
-    return { ok: true, message: "reloading: new workers start, old ones go as they are ready" };
-  }
-
-  #onConfigLoaded(settings: Settings, context: C, now: number): void {
-    const s = this.#s;
-    s.reloading = false;
-    if (!s.running) return;
-    s.counters.reloads++;
-    s.previous = s.current;
-    const number = Math.max(...s.generations.keys()) + 1;
-    const generation = { number, settings, context, bootFailures: 0, readyAnnounced: false };
-    s.generations.set(number, generation);
-    s.serve(generation, now);
-    s.resetBackoff(); // a fresh generation gets fresh chances: old back-off belongs to old code
-    s.log("info", "generation {generation}: starting {workers} worker(s) of {command}", {
-      generation: number,
-      workers: s.desired, // with autoscale on, the count it reached (issue 15)
-      command: settings.commandName,
-    });
-    this.#runQueuedReload();
-  }
-
-  /** A HUP that came while the config was being read runs now. */
-  #runQueuedReload(): void {
-    const s = this.#s;
-    if (s.reloadQueued && s.running) {
-      s.reloadQueued = false;
-      this.#requestReload("SIGHUP");
-    }
   }
 
   #onSpawned(serial: number, pid: number): void {

@@ -69,6 +69,8 @@ export type Event<C> =
   | { type: "probe"; reply: ReplyTo }
   /** A reload's config was loaded and its listeners opened. */
   | { type: "config-loaded"; settings: Settings; context: C }
+  /** The `on_reload` hook ran for `context` (a `vet-reload` effect): `ok` false vetoes it. */
+  | { type: "reload-vetted"; ok: boolean; context: C }
   /** A reload's config was refused; the running one stays. */
   | { type: "config-failed"; error: string }
   /**
@@ -100,6 +102,8 @@ export interface Settings {
   commandName: string;
   /** Issue 15: autoscaling and `max_worker_memory`; both off when unset. */
   saturation?: SaturationSettings;
+  /** An `on_reload` hook is configured: it may veto this config before it serves. */
+  reloadVeto?: boolean;
   /** `worker_usr1` (wusr1): "off" means workers never get USR1; unset is "send" (SPEC §4). */
   workerUsr1?: "send" | "blocked" | "off";
 }
@@ -145,6 +149,13 @@ export type Effect<C> =
   | { type: "log"; level: Level; message: string; props?: Record<string, unknown> }
   /** Re-read the config file and answer with config-loaded or config-failed. */
   | { type: "load-config" }
+  /**
+   * Run the `on_reload` hook for the loaded `context` (with the worker
+   * counts it is told); answer with `reload-vetted`.
+   */
+  | { type: "vet-reload"; context: C; oldWorkers: number; newWorkers: number }
+  /** Close the listeners that neither the serving generation nor a live worker holds. */
+  | { type: "release-listeners" }
   /**
    * The serving generation changed (a reload was accepted, or abandoned and
    * the previous one serves again): apply the master-level parts of its

@@ -108,3 +108,48 @@ Deno.test("inherited workers are reaped on every SIGCHLD and polled while any li
   const plain = new Sim();
   assertEquals(count(plain.advance(INHERITED_POLL_MS * 4), "reap-children"), 0);
 });
+
+Deno.test("on_reload: the core asks the hook, and a veto refuses the reload and releases its listeners", () => {
+  const sim = new Sim(settings({ workers: 1 }));
+  sim.advance(SETTLE_MS);
+  sim.send({ type: "signal", signal: "SIGHUP" });
+  const g2 = { name: "g2" };
+  const loaded = sim.send({
+    type: "config-loaded",
+    settings: settings({ workers: 3, reloadVeto: true }),
+    context: g2,
+  });
+  assertEquals(loaded.filter((e) => e.type === "vet-reload"), [
+    { type: "vet-reload", context: g2, oldWorkers: 1, newWorkers: 3 },
+  ]);
+  assertEquals(spawns(loaded).length, 0, "nothing starts before the verdict");
+  assertEquals(sim.core.contextsInUse(), [{ name: "gen1" }, g2], "its listeners stay meanwhile");
+  assertEquals(sim.core.snapshot().reloading, true);
+
+  const vetoed = sim.send({ type: "reload-vetted", ok: false, context: g2 });
+  assertEquals(types(vetoed).filter((t) => t !== "log"), ["reload-done", "release-listeners"]);
+  assertEquals(sim.core.contextsInUse(), [{ name: "gen1" }]);
+  assertEquals(sim.core.snapshot().generation, 1);
+  assertEquals(sim.core.snapshot().reloading, false);
+});
+
+Deno.test("on_reload: an approved config starts its generation; a stale verdict is ignored", () => {
+  const sim = new Sim(settings({ workers: 1 }));
+  sim.advance(SETTLE_MS);
+  sim.send({ type: "signal", signal: "SIGHUP" });
+  const g2 = { name: "g2" };
+  sim.send({ type: "config-loaded", settings: settings({ reloadVeto: true }), context: g2 });
+  assertEquals(sim.send({ type: "reload-vetted", ok: true, context: { name: "other" } }).length, 0);
+  const approved = sim.send({ type: "reload-vetted", ok: true, context: g2 });
+  assert(types(approved).includes("adopt-config"));
+  assertEquals(spawns(approved).length, 2);
+  assertEquals(sim.core.snapshot().generation, 2);
+});
+
+Deno.test("without an on_reload hook a loaded config starts at once", () => {
+  const sim = new Sim(settings({ workers: 1 }));
+  sim.send({ type: "signal", signal: "SIGHUP" });
+  const loaded = sim.send({ type: "config-loaded", settings: settings(), context: { name: "g2" } });
+  assertEquals(count(loaded, "vet-reload"), 0);
+  assertEquals(sim.core.snapshot().generation, 2);
+});

@@ -154,6 +154,8 @@ export class CoreState<C> {
   phase: Phase = { kind: "running" };
   reloading = false;
   reloadQueued = false;
+  /** A loaded config waiting for its `on_reload` hook's verdict. */
+  vetting?: { settings: Settings; context: C };
   upgrading = false;
   exited = false;
   nextSerial = 1;

@@ -44,6 +44,7 @@ export function settingsOf(config: Config): Settings {
     commandName: config.command[0],
     saturation: saturationSettingsOf(config),
     workerUsr1: config.worker_usr1,
+    reloadVeto: config.on_reload !== undefined,
   };
 }
 

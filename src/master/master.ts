@@ -32,7 +32,7 @@ import type { Effect, Event } from "../core/events.ts";
 import { type GenerationContext, prepareGeneration, settingsOf } from "./generation.ts";
 import { checkBeforeUpgrade, receiveHandover, upgradeEnv, upgradeState } from "./handover.ts";
 import { EventQueue } from "./queue.ts";
-import { loadConfig, MasterSettings } from "./reload.ts";
+import { loadConfig, MasterSettings, vetReload } from "./reload.ts";
 import { WorkerProcesses } from "./workers.ts";
 import { ListenerKeeper } from "./listener_keeper.ts";
 import { SignalListeners } from "./signals.ts";
@@ -97,7 +97,7 @@ class Master {
     });
     this.#listeners = new ListenerKeeper(this.#pool, this.#log, {
       inUse: () => this.#workers?.listenersInUse() ?? new Set(),
-      current: () => this.#core?.currentContext,
+      held: () => this.#core?.contextsInUse() ?? [],
     });
   }
 
@@ -229,6 +229,10 @@ class Master {
       case "load-config":
         this.#systemd!.reloading();
         return this.#loadConfig();
+      case "vet-reload":
+        return vetReload(this.#hooks, (e) => this.#queue.push(e), effect);
+      case "release-listeners":
+        return this.#listeners.release();
       case "adopt-config":
         return await this.#settings!.adopt(effect.context.config);
       case "stopping":
@@ -263,11 +267,8 @@ class Master {
       reloadConfig: this.#options.reloadConfig,
       masterEnv: this.#options.masterEnv,
       pool: this.#pool,
-      hooks: this.#hooks,
       push: (event) => this.#queue.push(event),
-      desiredWorkers: () => this.#core!.snapshot().desiredWorkers,
       prepared: (context) => this.#listeners.prepared(context),
-      releaseListeners: () => this.#listeners.release(),
     });
   }
 
