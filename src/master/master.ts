@@ -37,6 +37,7 @@ import { WorkerProcesses } from "./workers.ts";
 import { ListenerKeeper } from "./listener_keeper.ts";
 import { SignalListeners } from "./signals.ts";
 import { DeadlineTimer } from "./timer.ts";
+import { denoOs, type Os } from "./os.ts";
 import { ServiceManager } from "./systemd.ts";
 import { execUpgrade } from "./upgrade.ts";
 import type { MasterOptions } from "./options.ts";
@@ -70,7 +71,8 @@ class Master {
   #core?: MasterCore<GenerationContext>;
   #ops?: Operations<GenerationContext>;
   #startedAt: number;
-  readonly #timer = new DeadlineTimer(() => this.#queue.push({ type: "tick" }));
+  readonly #os: Os;
+  readonly #timer: DeadlineTimer;
   readonly #signals = new SignalListeners();
   readonly #listeners: ListenerKeeper;
   readonly #sampling = new Sampling<GenerationContext>(
@@ -81,6 +83,8 @@ class Master {
 
   constructor(options: MasterOptions) {
     this.#options = options;
+    this.#os = denoOs(this.#registry);
+    this.#timer = new DeadlineTimer(() => this.#queue.push({ type: "tick" }), this.#os);
     this.#startedAt = options.upgrade?.state.startedAt ?? Date.now();
     const { config, masterEnv, self } = options;
     this.#hooks = new HookRunner({
@@ -115,7 +119,7 @@ class Master {
     this.#log.info(started, { version, pid: Deno.pid, count: inherited?.workers.length ?? 0 });
     this.#listeners.logListening(context.listeners);
     this.#signals.install((event) => this.#queue.push(event));
-    const now = performance.now();
+    const now = this.#os.now();
     this.#core = new MasterCore(settingsOf(config), context, {
       now,
       inherited,
@@ -131,7 +135,7 @@ class Master {
     while (this.#exitCode === undefined) {
       const event = await this.#queue.next();
       this.#beforeHandling(event);
-      await this.#apply(this.#core.handle(event, performance.now()));
+      await this.#apply(this.#core.handle(event, this.#os.now()));
       this.#timer.arm(this.#exitCode === undefined ? this.#core.nextDeadline() : undefined);
     }
     this.#settings!.stopWatching();
@@ -161,7 +165,7 @@ class Master {
       this.#workers = new WorkerProcesses({
         push: (event) => this.#queue.push(event),
         hub: this.#hub,
-        registry: this.#registry,
+        os: this.#os,
         self: this.#options.self,
         shimEnv: this.#options.masterEnv,
       });

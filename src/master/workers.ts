@@ -22,12 +22,10 @@ import { notifyEnv } from "../notify/hub.ts";
 import { lineWriter, pipePrefixed } from "../output/prefix.ts";
 import { copyBytes, OutputTail, tapInto } from "../output/tail.ts";
 import type { Listener } from "../sockets/listeners.ts";
-import type { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
-import { spawnWorker } from "../spawn/spawner.ts";
 import type { Event } from "../core/events.ts";
 import type { GenerationContext } from "./generation.ts";
-import { reapForeignChildren } from "./reaper.ts";
+import type { Os, OsChild, TimerHandle } from "./os.ts";
 
 /**
  * After a worker whose stderr is kept exits, how long its last output may
@@ -38,7 +36,7 @@ const STDERR_TAIL_WAIT_MS = 250;
 /** One worker process. */
 export interface WorkerProcess {
   /** Undefined for a worker inherited across an in-place upgrade (not a Deno child). */
-  child?: Deno.ChildProcess;
+  child?: OsChild;
   pid: number;
   slot: number;
   generation: number;
@@ -55,11 +53,15 @@ export interface WorkerToStart {
   captureStderr?: boolean;
 }
 
+/** The notify hub's part a worker needs: its endpoints, bound to its pid, closed at its end. */
+export type WorkerHub = Pick<NotifyHub, "open" | "setWorkerPid" | "close">;
+
 /** What the worker processes need from the master. */
 export interface WorkerProcessesOptions {
   push: (event: Event<GenerationContext>) => void;
-  hub: NotifyHub;
-  registry: ChildRegistry;
+  hub: WorkerHub;
+  /** Processes, signals and the clock (the real OS, or a fake in unit tests). */
+  os: Os;
   self: SelfInvocation;
   /** The environment of the exec shim itself. */
   shimEnv: Record<string, string>;
@@ -94,11 +96,11 @@ export class WorkerProcesses {
     }
     const prefixed = config.worker_output === "prefix";
     const tail = worker.captureStderr ? new OutputTail() : undefined;
-    let child: Deno.ChildProcess;
+    let child: OsChild;
     try {
       const owner = context.uid === undefined ? undefined : { uid: context.uid, gid: context.gid };
       Object.assign(env, notifyEnv(await hub.open(serial, owner)));
-      child = spawnWorker(this.#options.self, {
+      child = this.#options.os.spawn(this.#options.self, {
         spec: {
           program: context.program,
           argv: config.command,
@@ -121,7 +123,6 @@ export class WorkerProcesses {
       return;
     }
     hub.setWorkerPid(serial, child.pid); // its notify sockets accept only this process tree
-    this.#options.registry.track(child);
     this.#bySerial.set(serial, { child, pid: child.pid, slot, generation, context });
     push({ type: "spawned", serial, pid: child.pid });
     // Not awaited: a slow destination backs up into the worker's pipe, never the loop.
@@ -141,12 +142,13 @@ export class WorkerProcesses {
     child.status.then(async (status) => {
       let lastStderr: string[] | undefined;
       if (tail) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
+        const { os } = this.#options;
+        let timer: TimerHandle | undefined;
         const late = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, STDERR_TAIL_WAIT_MS);
+          timer = os.setTimer(resolve, STDERR_TAIL_WAIT_MS);
         });
         await Promise.race([stderrDone, late]);
-        clearTimeout(timer);
+        os.clearTimer(timer);
         lastStderr = tail.lines();
       }
       push({ type: "exited", serial, code: status.code, signal: status.signal, lastStderr });
@@ -158,7 +160,9 @@ export class WorkerProcesses {
     const worker = this.#bySerial.get(serial);
     try {
       if (worker?.child) worker.child.kill(signal);
-      else if (worker && this.#inherited.has(worker.pid)) Deno.kill(worker.pid, signal);
+      else if (worker && this.#inherited.has(worker.pid)) {
+        this.#options.os.killPid(worker.pid, signal);
+      }
     } catch { /* it exited already; its exit event is on the queue */ }
   }
 
@@ -188,7 +192,7 @@ export class WorkerProcesses {
 
   /** Reaps children Deno does not own; reports inherited workers' exits as events. */
   reapForeign(): void {
-    const exits = reapForeignChildren(this.#options.registry, new Set(this.#inherited.keys()));
+    const exits = this.#options.os.reapForeign(new Set(this.#inherited.keys()));
     for (const { pid, code, signal } of exits) {
       const serial = this.#inherited.get(pid)!;
       this.#inherited.delete(pid);
