@@ -24,6 +24,7 @@ export class FakeChild implements OsChild {
   readonly status: Promise<ProcessStatus>;
   #end!: (status: ProcessStatus) => void;
   #exited = false;
+  readonly #signalWaiters: (() => void)[] = [];
   readonly #stderr?: ReadableStreamDefaultController<Uint8Array>;
   readonly #stderrStream?: ReadableStream<Uint8Array>;
 
@@ -54,6 +55,15 @@ export class FakeChild implements OsChild {
   kill(signal: Deno.Signal): void {
     if (this.#exited) throw new Deno.errors.NotFound("the process has exited");
     this.signals.push(signal);
+    for (const wake of this.#signalWaiters.splice(0)) wake();
+  }
+
+  /** Resolves once it has been sent `count` signals in all; returns them. */
+  async signalled(count = 1): Promise<Deno.Signal[]> {
+    while (this.signals.length < count) {
+      await new Promise<void>((wake) => this.#signalWaiters.push(wake));
+    }
+    return this.signals.slice(0, count);
   }
 
   /** The process exits (its stderr, if piped, ends with it). */
@@ -81,6 +91,8 @@ export class FakeOs implements Os {
   failNextSpawn?: Error;
   readonly #timers = new Map<number, { at: number; fire: () => void }>();
   #nextTimer = 1;
+  readonly #spawnWaiters: (() => void)[] = [];
+  readonly #armWaiters: (() => void)[] = [];
 
   spawn(_self: SelfInvocation, launch: WorkerLaunch): OsChild {
     const error = this.failNextSpawn;
@@ -88,7 +100,16 @@ export class FakeOs implements Os {
     if (error) throw error;
     const child = new FakeChild(this.nextPid++, launch);
     this.children.push(child);
+    for (const wake of this.#spawnWaiters.splice(0)) wake();
     return child;
+  }
+
+  /** Resolves once `count` processes were started in all. */
+  async started(count: number): Promise<FakeChild[]> {
+    while (this.children.length < count) {
+      await new Promise<void>((wake) => this.#spawnWaiters.push(wake));
+    }
+    return this.children.slice(0, count);
   }
 
   killPid(pid: number, signal: Deno.Signal): void {
@@ -113,7 +134,19 @@ export class FakeOs implements Os {
   setTimer(fire: () => void, ms: number): TimerHandle {
     const id = this.#nextTimer++;
     this.#timers.set(id, { at: this.clock + ms, fire });
+    for (const wake of this.#armWaiters.splice(0)) wake();
     return id;
+  }
+
+  /**
+   * Resolves once a timer is armed: the loop acts on an event a moment after
+   * it is pushed, so a test waits for the next deadline to be armed before
+   * it moves the clock past it.
+   */
+  async armedTimer(): Promise<void> {
+    while (this.#timers.size === 0) {
+      await new Promise<void>((wake) => this.#armWaiters.push(wake));
+    }
   }
 
   clearTimer(handle: TimerHandle | undefined): void {

@@ -83,7 +83,7 @@ class Master {
 
   constructor(options: MasterOptions) {
     this.#options = options;
-    this.#os = denoOs(this.#registry);
+    this.#os = options.os ?? denoOs(this.#registry);
     this.#timer = new DeadlineTimer(() => this.#queue.push({ type: "tick" }), this.#os);
     this.#startedAt = options.upgrade?.state.startedAt ?? Date.now();
     const { config, masterEnv, self } = options;

@@ -8,6 +8,7 @@ import type { Config } from "../config/types.ts";
 import type { Logging } from "../logging/log.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import type { AdoptedState } from "./upgrade.ts";
+import type { Os } from "./os.ts";
 
 /** What the master is started with. */
 export interface MasterOptions {
@@ -27,4 +28,6 @@ export interface MasterOptions {
   fullEnv: Record<string, string>;
   /** What the previous image handed over, when this one comes from an in-place upgrade. */
   upgrade?: AdoptedState;
+  /** Processes, signals and the clock; the real OS unless a unit test brings a fake. */
+  os?: Os;
 }
