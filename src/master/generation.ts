@@ -5,6 +5,9 @@
  * config fails here, before the core hears of it, so a bad reload changes
  * nothing.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

@@ -14,6 +14,9 @@
  *   what `setTimeout` can hold (it re-evaluates when it fires).
  * - A worker is signalled only through the `Deno.ChildProcess` that started it.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

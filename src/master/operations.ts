@@ -9,6 +9,9 @@
  * decided. Status and metrics (counters included) read the core's snapshot,
  * which is a copy.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

@@ -1,6 +1,9 @@
 /**
  * What the master is started with (built by the CLI in src/cli/main.ts).
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

@@ -15,6 +15,9 @@
  *   cannot be opened, a pidfile held by another process) is logged and keeps
  *   its previous value; the rest still applies.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

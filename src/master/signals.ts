@@ -3,6 +3,9 @@
  * event on its queue, nothing more (what a signal means is the core's
  * signal table). Installed once the loop can take events; removed at exit.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

@@ -8,6 +8,9 @@
  * fatal. The variables are read once at start; they never reach a worker
  * (see src/spawn/private_env.ts).
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

@@ -4,6 +4,9 @@
  * deadline weeks away neither overflows `setTimeout` nor spins (a clamped
  * timer fires early, the core finds nothing due, the timer is armed again).
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

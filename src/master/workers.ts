@@ -14,6 +14,9 @@
  *   PID 1) are reaped here and only here, when the core says so
  *   (`reap-children`: on SIGCHLD, and on its poll while inherited workers live).
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 
