@@ -18,18 +18,23 @@ import type { CoreState } from "./state.ts";
 /** Starts a reload, or queues one behind the reload being prepared. */
 export function requestReload<C>(s: CoreState<C>, source: string): Reply {
   if (s.upgrading) {
-    s.log("warning", "reload refused: an upgrade is in progress");
+    s.log("warning", "reload.refused", "reload refused: an upgrade is in progress");
     return { ok: false, error: "an upgrade is in progress" };
   }
   if (s.reloading) {
     s.reloadQueued = true;
-    s.log("info", "{source}: a reload is being prepared; another one will follow it", {
-      source,
-    });
+    s.log(
+      "info",
+      "reload.queued",
+      "{source}: a reload is being prepared; another one will follow it",
+      {
+        source,
+      },
+    );
     return { ok: true, message: "a reload is being prepared; another one will follow it" };
   }
   s.reloading = true;
-  s.log("info", "{source}: reloading the configuration", { source });
+  s.log("info", "reload.started", "{source}: reloading the configuration", { source });
   s.emit({ type: "load-config" });
   return { ok: true, message: "reloading: new workers start, old ones go as they are ready" };
 }
@@ -62,7 +67,9 @@ export function onReloadVetted<C>(s: CoreState<C>, ok: boolean, context: C, now:
 /** The reload ends without a new generation; the running one stays. */
 export function refuse<C>(s: CoreState<C>, error: string): void {
   s.reloading = false;
-  s.log("error", "reload refused, keeping the running configuration: {error}", { error });
+  s.log("error", "reload.refused", "reload refused, keeping the running configuration: {error}", {
+    error,
+  });
   s.emit({ type: "reload-done" });
   runQueuedReload(s);
 }
@@ -77,11 +84,16 @@ function startGeneration<C>(s: CoreState<C>, settings: Settings, context: C, now
   s.generations.set(number, generation);
   s.serve(generation, now);
   s.resetBackoff(); // a fresh generation gets fresh chances: old back-off belongs to old code
-  s.log("info", "generation {generation}: starting {workers} worker(s) of {command}", {
-    generation: number,
-    workers: s.desired, // with autoscale on, the count it reached
-    command: settings.commandName,
-  });
+  s.log(
+    "info",
+    "generation.starting",
+    "generation {generation}: starting {workers} worker(s) of {command}",
+    {
+      generation: number,
+      workers: s.desired, // with autoscale on, the count it reached
+      command: settings.commandName,
+    },
+  );
   runQueuedReload(s);
 }
 
