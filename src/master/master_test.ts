@@ -58,3 +58,20 @@ Deno.test("master on a fake OS: spawns, replaces a dead worker in its slot, stop
   assertEquals(await exit, 0);
   assert(os.armed === 0, "no timer is left armed");
 });
+
+Deno.test("master on a fake OS: a silent worker past boot_timeout is aborted, then SIGKILLed", async () => {
+  const { os, exit } = await startMaster(1, { ready: "notify", boot_timeout: 5 });
+  const [a] = await os.started(1);
+  await os.armedTimer();
+  os.advance(5_000);
+  assertEquals(await a.signalled(), ["SIGABRT"]);
+  const [, replacement] = await os.started(2); // its slot is free at once: it is stopping
+  await os.armedTimer();
+  os.advance(1_000); // its short grace runs out
+  assertEquals(await a.signalled(2), ["SIGABRT", "SIGKILL"]);
+  a.exit(0, "SIGKILL");
+  Deno.kill(Deno.pid, "SIGTERM");
+  assertEquals(await replacement.signalled(), ["SIGTERM"]);
+  replacement.exit(0, "SIGTERM");
+  assertEquals(await exit, 0);
+});
