@@ -14,6 +14,9 @@
  */
 
 import type { ExitReason } from "./exit_reasons.ts";
+import { type CoreSnapshot, snapshotOf } from "./snapshot.ts";
+
+export type { CoreSnapshot };
 import type { LogEvent, WorkerRef } from "./log_events.ts";
 import {
   type Effect,
@@ -106,26 +109,6 @@ export interface CoreCounters {
   reloads: number;
   /** Exited workers by reason. */
   exits: Partial<Record<ExitReason, number>>;
-}
-
-/** Read-only view for status reports and metrics. */
-export interface CoreSnapshot {
-  generation: number;
-  desiredWorkers: number;
-  phase: "running" | "stopping";
-  reloading: boolean;
-  workers: ReadonlyArray<Readonly<WorkerRecord> & { restarts: number; lastExit?: string }>;
-  counters: Readonly<CoreCounters>;
-  /** Slots that look as if they can never boot (at least {@link CANNOT_BOOT_AFTER} same failures). */
-  failing: ReadonlyArray<FailingSlot>;
-  /**
-   * Whether the master should be in a load balancer's rotation (`/readyz`):
-   * running, and at least one worker ready. One is enough to serve (the
-   * shared socket queues connections for whichever worker accepts), so a pod
-   * stays in its Service while a worker crashes or a reload rolls, and leaves
-   * it as soon as a stop begins.
-   */
-  ready: boolean;
 }
 
 /** What the master is doing as a whole. */
@@ -320,29 +303,7 @@ export class CoreState<C> {
 
   /** A copy of the state for status and metrics. */
   snapshot(): CoreSnapshot {
-    return {
-      generation: this.current.number,
-      desiredWorkers: this.desired,
-      phase: this.phase.kind,
-      reloading: this.reloading || this.previous !== undefined,
-      workers: [...this.workers.values()].map((w) => ({
-        ...w,
-        restarts: this.slots.get(w.slot)?.restarts ?? 0,
-        lastExit: this.slots.get(w.slot)?.lastExit,
-      })),
-      counters: { ...this.counters, exits: { ...this.counters.exits } },
-      failing: [...this.slots.entries()]
-        .filter(([slot, r]) =>
-          slot < this.desired && (r.bootFailure?.inARow ?? 0) >= CANNOT_BOOT_AFTER
-        )
-        .map(([slot, r]) => ({
-          slot,
-          what: r.bootFailure!.what,
-          tries: r.bootFailure!.inARow,
-          lastStderr: r.bootFailure!.lastStderr ?? [],
-        })),
-      ready: this.running && this.workers.values().some((w) => w.state === "ready"),
-    };
+    return snapshotOf(this);
   }
 
   /** Makes `generation` the serving one and tells the executor to adopt its config. */
