@@ -45,6 +45,7 @@ import { onExited, onSpawnFailed } from "./exits.ts";
 import { reconcile } from "./reconcile.ts";
 import * as reload from "./reload.ts";
 import * as saturation from "./saturation.ts";
+import { beginStop, onDrainSampled, onGroupSwept, onWorkerGone } from "./stop.ts";
 
 export {
   ABANDON_AFTER_FAILURES,
@@ -170,9 +171,18 @@ export class MasterCore<C> {
       case "spawn-failed":
         onSpawnFailed(s, event.serial, event.error, now);
         break;
-      case "exited":
+      case "exited": {
+        const gone = s.workers.get(event.serial);
         onExited(s, event.serial, event.code, event.signal, now, event.lastStderr);
         s.policy.forget(event.serial);
+        if (gone) onWorkerGone(s, gone, now);
+        break;
+      }
+      case "drain-sampled":
+        onDrainSampled(s, event.queued, now);
+        break;
+      case "group-swept":
+        onGroupSwept(s, event.pgid, event.members, now);
         break;
       case "notify":
         this.#onNotify(event.serial, event.fields, now);
@@ -251,9 +261,7 @@ export class MasterCore<C> {
   }
 
   #stop(quick: boolean, source: string, now: number): Reply {
-    const how = quick ? "stopping quickly" : "stopping gracefully";
-    this.#s.stop({ quick, code: 0, reason: `${source}: ${how}` }, now);
-    return { ok: true, message: how };
+    return beginStop(this.#s, quick, source, now);
   }
 
   #reopenLogs(): void {

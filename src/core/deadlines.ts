@@ -25,6 +25,7 @@ import {
   type WorkerRecord,
   workerRef,
 } from "./state.ts";
+import { stopDeadline } from "./stop.ts";
 
 import { MAX_TIMER_MS } from "./limits.ts";
 
@@ -153,6 +154,7 @@ export function nextDeadline<C>(state: CoreState<C>): number | undefined {
     }
   }
   for (const d of masterDeadlines(state)) next = Math.min(next, d.at);
+  next = Math.min(next, stopDeadline(state) ?? Infinity);
   if (state.running) {
     // Issue 15: the next accept-queue or RSS sample (none when both features are off).
     next = Math.min(next, state.policy.nextSampleAt() ?? Infinity);
@@ -186,7 +188,7 @@ export function handleDeadlines<C>(state: CoreState<C>, now: number): void {
           "worker {worker.id} (pid {worker.pid}) did not exit in time ({reason}); sending SIGKILL",
           { worker: workerRef(w), reason: stopReasonText(w.stopReason) },
         );
-        state.emit({ type: "kill", serial: w.serial, signal: "SIGKILL" });
+        state.emit({ type: "kill", serial: w.serial, signal: "SIGKILL", group: true });
         break;
       } else if (kind === "boot-timeout") {
         state.log(

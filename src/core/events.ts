@@ -38,7 +38,16 @@ export const MASTER_SIGNALS = [
 export type MasterSignal = typeof MASTER_SIGNALS[number];
 
 /** Signals the master sends to workers. */
-export type WorkerSignal = "SIGTERM" | "SIGQUIT" | "SIGKILL" | "SIGUSR1" | "SIGABRT";
+export type WorkerSignal =
+  | "SIGTERM"
+  | "SIGINT"
+  | "SIGQUIT"
+  | "SIGKILL"
+  | "SIGUSR1"
+  | "SIGABRT";
+
+/** What workers may get on a quick stop (`quick_stop_signal`). */
+export type QuickStopSignal = "SIGINT" | "SIGQUIT" | "SIGTERM";
 
 /** The answer to a request: what was done, or why it was refused. */
 export type Reply = { ok: true; message: string } | { ok: false; error: string };
@@ -86,7 +95,11 @@ export type Event<C> =
   /** Issue 15: the answer to `sample-queue`: connections waiting over all listeners. */
   | { type: "queue-sampled"; queued: number }
   /** Issue 15: the answer to `sample-memory`: the RSS of the workers that could be read. */
-  | { type: "memory-sampled"; samples: MemorySample[] };
+  | { type: "memory-sampled"; samples: MemorySample[] }
+  /** The answer to `sample-drain`: connections still waiting in every listener's accept queue. */
+  | { type: "drain-sampled"; queued: number }
+  /** The answer to `sweep-group`: how many processes the group held (0: empty, or not ours). */
+  | { type: "group-swept"; pgid: number; members: number };
 
 /** What the core needs to know of a config. Durations in milliseconds. */
 export interface Settings {
@@ -107,6 +120,10 @@ export interface Settings {
   reloadVeto?: boolean;
   /** `worker_usr1`: "off" means workers never get USR1; unset is "send" (docs/contract.md, "Signals"). */
   workerUsr1?: "send" | "blocked" | "off";
+  /** `shutdown_delay`: on TERM, how long workers go on serving while unready; unset is 0. */
+  shutdownDelayMs?: number;
+  /** `quick_stop_signal`; unset is SIGINT. */
+  quickStopSignal?: QuickStopSignal;
 }
 
 /** Log levels the core uses. */
@@ -128,8 +145,20 @@ export type Effect<C> =
      */
     captureStderr?: boolean;
   }
-  /** Signal worker `serial`; `reason` is set when this asks it to stop. */
-  | { type: "kill"; serial: number; signal: WorkerSignal; reason?: StopReason }
+  /**
+   * Signal worker `serial`; `reason` is set when this asks it to stop.
+   * `group`: to its whole process group, not only the worker.
+   */
+  | { type: "kill"; serial: number; signal: WorkerSignal; reason?: StopReason; group?: boolean }
+  /**
+   * Signal what is left of a gone worker's process group `pgid` (no signal:
+   * only count it), if it is provably ours; answer with `group-swept`.
+   */
+  | { type: "sweep-group"; pgid: number; signal?: "SIGTERM" | "SIGKILL" }
+  /** Stop new handshakes on every listener; the queued connections stay acceptable. */
+  | { type: "close-handshakes" }
+  /** Read how many connections wait in the listeners' accept queues; answer with `drain-sampled`. */
+  | { type: "sample-drain" }
   /**
    * The core has judged worker `serial`'s end: the executor drops its process
    * record (and notify endpoint). `exited` is set when it was a process that

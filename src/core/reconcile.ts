@@ -16,14 +16,19 @@ import type { CoreState, WorkerRecord } from "./state.ts";
 import { workerRef } from "./state.ts";
 import { dueForRecycle, handleDeadlines, handleMasterDeadlines, slotRetryAt } from "./deadlines.ts";
 import { memoryDueWorker } from "./saturation.ts";
+import { advanceLeftovers, advanceStop } from "./stop.ts";
 
 /** Makes the processes match the desired state; also acts on due deadlines. */
 export function reconcile<C>(state: CoreState<C>, now: number): void {
   handleMasterDeadlines(state, now);
   handleDeadlines(state, now);
+  advanceLeftovers(state, now);
   if (state.phase.kind === "stopping") {
-    if (state.workers.size === 0 && !state.exited) {
+    advanceStop(state, now);
+    // Nothing of a worker may outlive the master: its leftover group too.
+    if (state.workers.size === 0 && state.leftovers.size === 0 && !state.exited) {
       state.exited = true;
+      state.stopSteps = undefined;
       state.log("info", "master.exiting", "all workers are gone; exiting with code {code}", {
         code: state.phase.code,
       });

@@ -19,6 +19,11 @@ export interface CoreSnapshot {
   generation: number;
   desiredWorkers: number;
   phase: "running" | "stopping";
+  /**
+   * While stopping: `delay` (shutdown_delay, still serving), `drain` (new
+   * handshakes stopped, queues emptying), `workers` (the workers are stopping).
+   */
+  stopStep?: "delay" | "drain" | "workers";
   reloading: boolean;
   workers: ReadonlyArray<Readonly<WorkerRecord> & { restarts: number; lastExit?: string }>;
   counters: Readonly<CoreCounters>;
@@ -40,6 +45,7 @@ export function snapshotOf<C>(state: CoreState<C>): CoreSnapshot {
     generation: state.current.number,
     desiredWorkers: state.desired,
     phase: state.phase.kind,
+    stopStep: state.phase.kind === "running" ? undefined : state.stopSteps?.step ?? "workers",
     reloading: state.reloading || state.previous !== undefined,
     workers: [...state.workers.values()].map((w) => ({
       ...w,

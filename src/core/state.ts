@@ -27,10 +27,11 @@ import {
   type WorkerSignal,
 } from "./events.ts";
 import { SaturationPolicy, type SaturationSettings } from "./saturation_policy.ts";
+import type { LeftoverGroup, StopSteps } from "./stop.ts";
 
 /** How long a worker must run without exiting to count as ready with `ready = "spawn"`. */
 export const SETTLE_MS = 1000;
-/** Grace between SIGQUIT (quick stop) or SIGABRT (watchdog) and SIGKILL. */
+/** Grace between the quick stop signal or SIGABRT (watchdog) and SIGKILL. */
 export const QUICK_GRACE_MS = 1000;
 /** First boot back-off step; it doubles per consecutive failure. */
 export const BACKOFF_BASE_MS = 100;
@@ -150,6 +151,10 @@ export class CoreState<C> {
   servicePing?: { intervalMs: number; lastAt: number };
   /** When inherited workers are next polled for exit (while any lives). */
   reapPollAt = 0;
+  /** A graceful stop's steps before the workers get SIGTERM (stop.ts). */
+  stopSteps?: StopSteps;
+  /** Process groups of gone workers that may still hold processes, by pgid (stop.ts). */
+  readonly leftovers = new Map<number, LeftoverGroup>();
   readonly counters: CoreCounters = {
     restarts: 0,
     bootFailures: 0,
@@ -245,19 +250,37 @@ export class CoreState<C> {
     now: number,
     graceMs: number,
   ): void {
+    // A watchdog's SIGABRT is for the stuck process itself (its core dump);
+    // every signal that asks a worker to stop goes to its whole group.
+    const group = signal !== "SIGABRT";
     if (w.state === "stopping" && w.killAt !== undefined) {
-      if (signal === "SIGQUIT") this.emit({ type: "kill", serial: w.serial, signal, reason });
+      if (reason === "master-quick-stop" && w.stopReason !== reason) {
+        w.stopReason = reason;
+        this.emit({ type: "kill", serial: w.serial, signal, reason, group });
+      }
       w.killAt = Math.min(w.killAt, now + graceMs);
       return;
     }
     w.state = "stopping";
     w.stopReason = reason;
     w.killAt = now + graceMs;
-    this.emit({ type: "kill", serial: w.serial, signal, reason });
+    this.emit({ type: "kill", serial: w.serial, signal, reason, group });
   }
 
-  /** Begins (or quickens) the master's stop; `reason` is logged as is. */
-  stop(phase: { quick: boolean; code: number; reason: string }, now: number): void {
+  /** What workers of `w`'s generation get on a quick stop. */
+  quickSignal(w: WorkerRecord): WorkerSignal {
+    return this.settingsOf(w).quickStopSignal ?? "SIGINT";
+  }
+
+  /**
+   * Begins (or quickens) the master's stop; `reason` is logged as is.
+   * `delayMs`: keep serving this long first (`shutdown_delay`; TERM only).
+   * A graceful stop's SIGTERM comes from stop.ts once its steps are done.
+   */
+  stop(
+    phase: { quick: boolean; code: number; reason: string; delayMs?: number },
+    now: number,
+  ): void {
     const current = this.phase;
     if (current.kind === "stopping") {
       if (current.quick || !phase.quick) return;
@@ -274,12 +297,13 @@ export class CoreState<C> {
       this.emit({ type: "stopping" });
     }
     this.reloadQueued = false;
+    if (!phase.quick) {
+      this.stopSteps = { step: "delay", until: now + (phase.delayMs ?? 0) };
+      return;
+    }
+    this.stopSteps = undefined;
     for (const w of this.workers.values()) {
-      if (phase.quick) {
-        this.stopWorker(w, "SIGQUIT", "master-quick-stop", now, QUICK_GRACE_MS);
-      } else {
-        this.stopWorker(w, "SIGTERM", "master-stopping", now, this.settingsOf(w).gracefulTimeoutMs);
-      }
+      this.stopWorker(w, this.quickSignal(w), "master-quick-stop", now, QUICK_GRACE_MS);
     }
   }
 

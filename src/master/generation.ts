@@ -48,6 +48,8 @@ export function settingsOf(config: Config): Settings {
     saturation: saturationSettingsOf(config),
     workerUsr1: config.worker_usr1,
     reloadVeto: config.on_reload !== undefined,
+    shutdownDelayMs: config.shutdown_delay * 1000,
+    quickStopSignal: `SIG${config.quick_stop_signal}`,
   };
 }
 

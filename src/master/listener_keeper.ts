@@ -54,6 +54,17 @@ export class ListenerKeeper {
     }
   }
 
+  /**
+   * Listeners no generation will serve any more (a reload removed their
+   * bind) while old workers may still hold them: they take no new handshakes
+   * and are drained by those workers before they close (docs/stopping.md).
+   */
+  retiring(): Listener[] {
+    const keep = new Set<Listener>(this.sources.held().flatMap((c) => c.listeners));
+    for (const ctx of this.#pending) for (const l of ctx.listeners) keep.add(l);
+    return this.pool.list().filter((l) => !keep.has(l));
+  }
+
   /** Closes listeners that neither the current generation nor any live worker uses. */
   release(): void {
     const keep = new Set<Listener>(this.sources.held().flatMap((c) => c.listeners));

@@ -46,6 +46,7 @@ import { execUpgrade } from "./upgrade.ts";
 import type { MasterOptions } from "./options.ts";
 import { Sampling } from "./sampling.ts";
 import { postExitContext, timeoutContext } from "./worker_hooks.ts";
+import { closeHandshakes, queuedConnections, reopenHandshakes } from "./stop_listeners.ts";
 
 export type { MasterOptions } from "./options.ts";
 
@@ -223,7 +224,7 @@ class Master {
         this.#hooks.fire("pre_spawn", { workerId: effect.slot, generation: effect.generation });
         return await this.#workers!.spawn(effect);
       case "kill":
-        return this.#workers!.kill(effect.serial, effect.signal);
+        return this.#workers!.kill(effect.serial, effect.signal, effect.group);
       case "worker-timed-out":
         this.#hooks.fire("worker_timeout", timeoutContext(effect.hook, effect.worker));
         return;
@@ -250,6 +251,10 @@ class Master {
       case "release-listeners":
         return this.#listeners.release();
       case "adopt-config":
+        // A bind the serving generation dropped takes no new handshakes; one
+        // it serves (again, after an abandoned reload) takes them all.
+        reopenHandshakes(effect.context.listeners);
+        closeHandshakes(this.#listeners.retiring(), this.#log);
         return await this.#settings!.adopt(effect.context.config);
       case "stopping":
         return await this.#systemd!.sendNow("STOPPING=1");
@@ -275,6 +280,23 @@ class Master {
       case "sample-queue":
       case "sample-memory":
         return this.#sampling.carryOut(effect);
+      case "close-handshakes":
+        return closeHandshakes(this.#pool.list(), this.#log);
+      case "sample-drain":
+        this.#queue.push({ type: "drain-sampled", queued: queuedConnections(this.#pool.list()) });
+        return;
+      case "sweep-group": {
+        const { members, refused } = this.#workers!.sweepGroup(effect.pgid, effect.signal);
+        if (refused) {
+          this.#log.warning("process group {pgid} left alone: {refused}", {
+            event: "group.refused",
+            pgid: effect.pgid,
+            refused,
+          });
+        }
+        this.#queue.push({ type: "group-swept", pgid: effect.pgid, members });
+        return;
+      }
     }
   }
 

@@ -7,6 +7,8 @@
  * - A worker is signalled only through the `Deno.ChildProcess` that started
  *   it, or, for one inherited across an in-place upgrade, by pid while it is
  *   still unreaped — so the pid cannot have been reused: it is our child.
+ *   Its process group (and what a gone worker left there) is signalled only
+ *   after process_group.ts has checked that the group is provably ours.
  * - A record stays until the core has judged the worker's end (its
  *   `worker-gone` effect, then `forget`), so listener bookkeeping counts its
  *   listeners until then.
@@ -29,6 +31,7 @@ import type { SelfInvocation } from "../spawn/self.ts";
 import type { Event } from "../core/events.ts";
 import type { GenerationContext } from "./generation.ts";
 import type { Os, OsChild, TimerHandle } from "./os.ts";
+import { type GroupSignalResult, signalWorkerGroup, sweepGroup } from "../spawn/process_group.ts";
 
 /**
  * After a worker whose stderr is kept exits, how long its last output may
@@ -158,15 +161,33 @@ export class WorkerProcesses {
     });
   }
 
-  /** Sends `signal` to worker `serial`, if it is still ours. */
-  kill(serial: number, signal: Deno.Signal): void {
+  /**
+   * Sends `signal` to worker `serial`, if it is still ours; with `group`, to
+   * its whole process group (the worker itself alone while the exec shim has
+   * not made the group yet).
+   */
+  kill(serial: number, signal: Deno.Signal, group = false): void {
     const worker = this.#bySerial.get(serial);
+    if (worker && group && this.#unreaped(worker) && signalWorkerGroup(worker.pid, signal)) return;
     try {
       if (worker?.child) worker.child.kill(signal);
       else if (worker && this.#inherited.has(worker.pid)) {
         this.#options.os.killPid(worker.pid, signal);
       }
     } catch { /* it exited already; its exit event is on the queue */ }
+  }
+
+  /**
+   * Signals (or, without `signal`, only counts) what a gone worker left in
+   * its process group `pgid`, if that group is provably ours.
+   */
+  sweepGroup(pgid: number, signal?: Deno.Signal): GroupSignalResult {
+    return sweepGroup(pgid, signal, new Set([...this.#bySerial.values()].map((w) => w.pid)));
+  }
+
+  /** Whether the worker's pid is still held by it (so its group number cannot be reused). */
+  #unreaped(worker: WorkerProcess): boolean {
+    return worker.child !== undefined || this.#inherited.has(worker.pid);
   }
 
   /** The process of worker `serial`, while it is ours. */
