@@ -17,18 +17,25 @@ import type { MemorySample } from "./memory.ts";
 import type { LogEvent } from "./log_events.ts";
 import type { SaturationSettings } from "./saturation_policy.ts";
 
-/** Signals the master acts on. */
-export type MasterSignal =
-  | "SIGHUP"
-  | "SIGTERM"
-  | "SIGINT"
-  | "SIGQUIT"
-  | "SIGTTIN"
-  | "SIGTTOU"
-  | "SIGUSR1"
-  | "SIGUSR2"
-  | "SIGWINCH"
-  | "SIGCHLD";
+/**
+ * Signals the master acts on: the one list the executor listens for and the
+ * type the core's signal table is keyed by, so neither can miss one.
+ */
+export const MASTER_SIGNALS = [
+  "SIGCHLD",
+  "SIGHUP",
+  "SIGTERM",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGTTIN",
+  "SIGTTOU",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGWINCH",
+] as const;
+
+/** A signal the master acts on. */
+export type MasterSignal = typeof MASTER_SIGNALS[number];
 
 /** Signals the master sends to workers. */
 export type WorkerSignal =
@@ -72,6 +79,8 @@ export type Event<C> =
   | { type: "probe"; reply: ReplyTo }
   /** A reload's config was loaded and its listeners opened. */
   | { type: "config-loaded"; settings: Settings; context: C }
+  /** The `on_reload` hook ran for `context` (a `vet-reload` effect): `ok` false vetoes it. */
+  | { type: "reload-vetted"; ok: boolean; context: C }
   /** A reload's config was refused; the running one stays. */
   | { type: "config-failed"; error: string }
   /**
@@ -107,6 +116,8 @@ export interface Settings {
   commandName: string;
   /** Issue 15: autoscaling and `max_worker_memory`; both off when unset. */
   saturation?: SaturationSettings;
+  /** An `on_reload` hook is configured: it may veto this config before it serves. */
+  reloadVeto?: boolean;
   /** `worker_usr1`: "off" means workers never get USR1; unset is "send" (docs/contract.md, "Signals"). */
   workerUsr1?: "send" | "blocked" | "off";
   /** `shutdown_delay`: on TERM, how long workers go on serving while unready; unset is 0. */
@@ -135,8 +146,8 @@ export type Effect<C> =
     captureStderr?: boolean;
   }
   /**
-   * Signal worker `serial`; `reason` is set when this asks it to stop (hooks
-   * key on it). `group`: to its whole process group, not only the worker.
+   * Signal worker `serial`; `reason` is set when this asks it to stop.
+   * `group`: to its whole process group, not only the worker.
    */
   | { type: "kill"; serial: number; signal: WorkerSignal; reason?: StopReason; group?: boolean }
   /**
@@ -148,6 +159,21 @@ export type Effect<C> =
   | { type: "close-handshakes" }
   /** Read how many connections wait in the listeners' accept queues; answer with `drain-sampled`. */
   | { type: "sample-drain" }
+  /**
+   * The core has judged worker `serial`'s end: the executor drops its process
+   * record (and notify endpoint). `exited` is set when it was a process that
+   * exited: the `post_exit` hook's context.
+   */
+  | { type: "worker-gone"; serial: number; exited?: WorkerExit }
+  /** Worker `worker` ran out of time (`hook` names which): the `worker_timeout` hook. */
+  | { type: "worker-timed-out"; hook: TimeoutHook; worker: WorkerIdentity }
+  /** systemd asked for watchdog pings and one is due: `WATCHDOG=1`. */
+  | { type: "ping-service-manager" }
+  /**
+   * Reap children `Deno.Command` does not own (a SIGCHLD came, or inherited
+   * workers are due a poll); inherited workers' exits come back as `exited`.
+   */
+  | { type: "reap-children" }
   /** The desired number of workers changed (the `nworkers_changed` hook). */
   | { type: "workers-changed"; from: number; to: number }
   /**
@@ -163,6 +189,13 @@ export type Effect<C> =
   }
   /** Re-read the config file and answer with config-loaded or config-failed. */
   | { type: "load-config" }
+  /**
+   * Run the `on_reload` hook for the loaded `context` (with the worker
+   * counts it is told); answer with `reload-vetted`.
+   */
+  | { type: "vet-reload"; context: C; oldWorkers: number; newWorkers: number }
+  /** Close the listeners that neither the serving generation nor a live worker holds. */
+  | { type: "release-listeners" }
   /**
    * The serving generation changed (a reload was accepted, or abandoned and
    * the previous one serves again): apply the master-level parts of its
@@ -190,6 +223,22 @@ export type Effect<C> =
   | { type: "sample-queue" }
   /** Issue 15: read these workers' RSS; answer with `memory-sampled`. */
   | { type: "sample-memory"; workers: { serial: number; pid: number }[] };
+
+/** Which worker: its slot (`ARBITER_WORKER_ID`), pid and generation. */
+export interface WorkerIdentity {
+  slot: number;
+  pid?: number;
+  generation: number;
+}
+
+/** A worker process that exited with `code`, or by `signal`. */
+export interface WorkerExit extends WorkerIdentity {
+  code: number;
+  signal: string | null;
+}
+
+/** The `ARBITER_EVENT` of a `worker_timeout` hook run: which deadline ran out. */
+export type TimeoutHook = "boot_timeout" | "worker_timeout";
 
 /** Why the core asked a worker to stop; log text comes from {@link STOP_REASON_TEXT}. */
 export type StopReason =

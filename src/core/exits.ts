@@ -66,7 +66,7 @@ export function onExited<C>(
   lastStderr?: string[],
 ): void {
   const w = state.workers.get(serial);
-  if (!w) return;
+  if (!w) return state.emit({ type: "worker-gone", serial });
   countExit(state, exitReason(w, code, signal));
   state.workers.delete(serial);
   const slot = state.slot(w.slot);
@@ -111,6 +111,9 @@ export function onExited<C>(
     if (w.readyAt !== undefined && now - w.readyAt >= STABLE_MS) slot.bootFailures = 0;
     slot.retryAt = 0;
   }
+  // Before any retirement: the executor must no longer count its listeners.
+  const exited = { slot: w.slot, pid: w.pid, generation: w.generation, code, signal };
+  state.emit({ type: "worker-gone", serial, exited });
   state.retireEmptyGenerations();
 }
 
@@ -122,7 +125,7 @@ export function onSpawnFailed<C>(
   now: number,
 ): void {
   const w = state.workers.get(serial);
-  if (!w) return;
+  if (!w) return state.emit({ type: "worker-gone", serial });
   const c = state.counters;
   c.bootFailures++;
   if (state.running) c.restarts++;
@@ -134,6 +137,7 @@ export function onSpawnFailed<C>(
     { worker: workerRef(w), error },
   );
   countBootFailure(state, w, now, "spawn failed");
+  state.emit({ type: "worker-gone", serial });
   state.retireEmptyGenerations();
 }
 

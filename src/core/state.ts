@@ -14,6 +14,9 @@
  */
 
 import type { ExitReason } from "./exit_reasons.ts";
+import { type CoreSnapshot, snapshotOf } from "./snapshot.ts";
+
+export type { CoreSnapshot };
 import type { LogEvent, WorkerRef } from "./log_events.ts";
 import {
   type Effect,
@@ -67,6 +70,11 @@ export interface WorkerRecord {
   usr1Pending?: boolean;
   /** Issue 15: its RSS stayed above `max_worker_memory`; recycled before any age recycle. */
   memoryDue?: boolean;
+  /**
+   * Taken over from the image before an in-place upgrade: not a child the
+   * runtime watches, so its exit is learnt by reaping (polled while it lives).
+   */
+  inherited?: boolean;
 }
 
 /** Per-slot history. */
@@ -104,23 +112,6 @@ export interface CoreCounters {
   exits: Partial<Record<ExitReason, number>>;
 }
 
-/** Read-only view for status reports and metrics. */
-export interface CoreSnapshot {
-  generation: number;
-  desiredWorkers: number;
-  phase: "running" | "stopping";
-  /**
-   * While stopping: `delay` (shutdown_delay, still serving), `drain` (new
-   * handshakes stopped, queues emptying), `workers` (the workers are stopping).
-   */
-  stopStep?: "delay" | "drain" | "workers";
-  reloading: boolean;
-  workers: ReadonlyArray<Readonly<WorkerRecord> & { restarts: number; lastExit?: string }>;
-  counters: Readonly<CoreCounters>;
-  /** Slots that look as if they can never boot (at least {@link CANNOT_BOOT_AFTER} same failures). */
-  failing: ReadonlyArray<FailingSlot>;
-}
-
 /** What the master is doing as a whole. */
 export type Phase =
   | { kind: "running" }
@@ -148,9 +139,18 @@ export class CoreState<C> {
   phase: Phase = { kind: "running" };
   reloading = false;
   reloadQueued = false;
+  /** A loaded config waiting for its `on_reload` hook's verdict. */
+  vetting?: { settings: Settings; context: C };
   upgrading = false;
   exited = false;
   nextSerial = 1;
+  /**
+   * systemd's watchdog: ping every `intervalMs` (half its `WATCHDOG_USEC`)
+   * from the loop, so a stuck loop stops the pings. Unset when not asked.
+   */
+  servicePing?: { intervalMs: number; lastAt: number };
+  /** When inherited workers are next polled for exit (while any lives). */
+  reapPollAt = 0;
   /** A graceful stop's steps before the workers get SIGTERM (stop.ts). */
   stopSteps?: StopSteps;
   /** Process groups of gone workers that may still hold processes, by pgid (stop.ts). */
@@ -327,29 +327,7 @@ export class CoreState<C> {
 
   /** A copy of the state for status and metrics. */
   snapshot(): CoreSnapshot {
-    return {
-      generation: this.current.number,
-      desiredWorkers: this.desired,
-      phase: this.phase.kind,
-      stopStep: this.phase.kind === "running" ? undefined : this.stopSteps?.step ?? "workers",
-      reloading: this.reloading || this.previous !== undefined,
-      workers: [...this.workers.values()].map((w) => ({
-        ...w,
-        restarts: this.slots.get(w.slot)?.restarts ?? 0,
-        lastExit: this.slots.get(w.slot)?.lastExit,
-      })),
-      counters: { ...this.counters, exits: { ...this.counters.exits } },
-      failing: [...this.slots.entries()]
-        .filter(([slot, r]) =>
-          slot < this.desired && (r.bootFailure?.inARow ?? 0) >= CANNOT_BOOT_AFTER
-        )
-        .map(([slot, r]) => ({
-          slot,
-          what: r.bootFailure!.what,
-          tries: r.bootFailure!.inARow,
-          lastStderr: r.bootFailure!.lastStderr ?? [],
-        })),
-    };
+    return snapshotOf(this);
   }
 
   /** Makes `generation` the serving one and tells the executor to adopt its config. */
@@ -399,6 +377,15 @@ export class CoreState<C> {
   recycleInProgress(): boolean {
     return this.previous !== undefined ||
       this.workers.values().some((w) => w.superseded && w.state !== "stopping");
+  }
+
+  /** Ready workers of the current generation that are not being replaced. */
+  readyCurrent(): number {
+    let ready = 0;
+    for (const w of this.workers.values()) {
+      if (w.state === "ready" && w.generation === this.current.number && !w.superseded) ready++;
+    }
+    return ready;
   }
 
   hasReadyOlderWorkers(): boolean {

@@ -197,7 +197,7 @@ export async function runHook(
     argv,
   });
 
-  const output = new OutputTail(OUTPUT_LIMIT);
+  const output = new ByteTail(OUTPUT_LIMIT);
   const readers: ReadableStreamDefaultReader<Uint8Array>[] = [];
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const reader = stream.getReader();
@@ -356,8 +356,11 @@ export function checkHooks(
   return problems;
 }
 
-/** The last `limit` bytes of a byte stream, decoded at the end. */
-class OutputTail {
+/**
+ * The last `limit` bytes of a hook's output, decoded at the end (unlike a
+ * worker's line tail in output/tail.ts, a hook's output is kept by bytes).
+ */
+class ByteTail {
   #chunks: Uint8Array[] = [];
   #size = 0;
 

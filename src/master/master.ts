@@ -14,6 +14,9 @@
  *   what `setTimeout` can hold (it re-evaluates when it fires).
  * - A worker is signalled only through the `Deno.ChildProcess` that started it.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 
@@ -32,11 +35,12 @@ import type { Effect, Event } from "../core/events.ts";
 import { type GenerationContext, prepareGeneration, settingsOf } from "./generation.ts";
 import { checkBeforeUpgrade, receiveHandover, upgradeEnv, upgradeState } from "./handover.ts";
 import { EventQueue } from "./queue.ts";
-import { loadConfig, MasterSettings } from "./reload.ts";
+import { loadConfig, MasterSettings, vetReload } from "./reload.ts";
 import { WorkerProcesses } from "./workers.ts";
 import { ListenerKeeper } from "./listener_keeper.ts";
 import { SignalListeners } from "./signals.ts";
 import { DeadlineTimer } from "./timer.ts";
+import { denoOs, type Os } from "./os.ts";
 import { ServiceManager } from "./systemd.ts";
 import { execUpgrade } from "./upgrade.ts";
 import type { MasterOptions } from "./options.ts";
@@ -71,7 +75,8 @@ class Master {
   #core?: MasterCore<GenerationContext>;
   #ops?: Operations<GenerationContext>;
   #startedAt: number;
-  readonly #timer = new DeadlineTimer(() => this.#queue.push({ type: "tick" }));
+  readonly #os: Os;
+  readonly #timer: DeadlineTimer;
   readonly #signals = new SignalListeners();
   readonly #listeners: ListenerKeeper;
   readonly #sampling = new Sampling<GenerationContext>(
@@ -82,6 +87,8 @@ class Master {
 
   constructor(options: MasterOptions) {
     this.#options = options;
+    this.#os = options.os ?? denoOs(this.#registry);
+    this.#timer = new DeadlineTimer(() => this.#queue.push({ type: "tick" }), this.#os);
     this.#startedAt = options.upgrade?.state.startedAt ?? Date.now();
     const { config, masterEnv, self } = options;
     this.#hooks = new HookRunner({
@@ -98,7 +105,7 @@ class Master {
     });
     this.#listeners = new ListenerKeeper(this.#pool, this.#log, {
       inUse: () => this.#workers?.listenersInUse() ?? new Set(),
-      current: () => this.#core?.currentContext,
+      held: () => this.#core?.contextsInUse() ?? [],
     });
   }
 
@@ -121,24 +128,26 @@ class Master {
     });
     this.#listeners.logListening(context.listeners);
     this.#signals.install((event) => this.#queue.push(event));
-    const now = performance.now();
-    this.#core = new MasterCore(settingsOf(config), context, { now, inherited });
+    const now = this.#os.now();
+    this.#core = new MasterCore(settingsOf(config), context, {
+      now,
+      inherited,
+      serviceWatchdogMs: this.#systemd!.watchdogIntervalMs,
+    });
     this.#workers!.adopt(
       this.#core.snapshot().workers.map((w) => ({ ...w, pid: w.pid! })),
       { ...context, listeners: this.#pool.list() },
     );
-    this.#systemd!.startWatchdog(() => this.#queue.push({ type: "tick" }));
     this.#settings!.watch();
     await this.#apply(this.#core.start(now));
     this.#timer.arm(this.#core.nextDeadline());
     while (this.#exitCode === undefined) {
       const event = await this.#queue.next();
       this.#beforeHandling(event);
-      await this.#apply(this.#core.handle(event, performance.now()));
+      await this.#apply(this.#core.handle(event, this.#os.now()));
       this.#timer.arm(this.#exitCode === undefined ? this.#core.nextDeadline() : undefined);
     }
     this.#settings!.stopWatching();
-    this.#workers?.close();
     await this.#ops?.close();
     await this.#hub?.closeAll();
     await this.#hooks.idle(); // post_exit of the last workers first: on_exit is the last word
@@ -171,7 +180,7 @@ class Master {
       this.#workers = new WorkerProcesses({
         push: (event) => this.#queue.push(event),
         hub: this.#hub,
-        registry: this.#registry,
+        os: this.#os,
         self: this.#options.self,
         shimEnv: this.#options.masterEnv,
       });
@@ -192,12 +201,6 @@ class Master {
   /** Executor-side bookkeeping an event needs before the core sees it. */
   #beforeHandling(event: MasterEvent): void {
     if (event.type === "config-loaded") this.#listeners.handled(event.context);
-    if (event.type === "signal" && event.signal === "SIGCHLD") this.#workers!.reapForeign();
-    if (event.type === "spawn-failed") this.#workers!.forget(event.serial);
-    if (event.type === "exited") {
-      const worker = this.#workers!.forget(event.serial);
-      if (worker) this.#hooks.fire("post_exit", postExitContext(worker, event.code, event.signal));
-    }
   }
 
   #startOperations(): Promise<Operations<GenerationContext>> {
@@ -214,7 +217,6 @@ class Master {
   }
 
   async #apply(effects: MasterEffect[]): Promise<void> {
-    this.#systemd!.pingIfDue(performance.now());
     for (const effect of effects) await this.#carryOut(effect);
   }
 
@@ -223,12 +225,19 @@ class Master {
       case "spawn":
         this.#hooks.fire("pre_spawn", { workerId: effect.slot, generation: effect.generation });
         return await this.#workers!.spawn(effect);
-      case "kill": {
-        const timeout = timeoutContext(effect.reason, this.#workers!.get(effect.serial));
-        this.#workers!.kill(effect.serial, effect.signal, effect.group);
-        if (timeout) this.#hooks.fire("worker_timeout", timeout);
+      case "kill":
+        return this.#workers!.kill(effect.serial, effect.signal, effect.group);
+      case "worker-timed-out":
+        this.#hooks.fire("worker_timeout", timeoutContext(effect.hook, effect.worker));
         return;
-      }
+      case "worker-gone":
+        this.#workers!.forget(effect.serial);
+        if (effect.exited) this.#hooks.fire("post_exit", postExitContext(effect.exited));
+        return;
+      case "reap-children":
+        return this.#workers!.reapForeign();
+      case "ping-service-manager":
+        return this.#systemd!.send("WATCHDOG=1");
       case "log":
         return this.#log[effect.level](effect.message, { event: effect.event, ...effect.props });
       case "reply":
@@ -239,6 +248,10 @@ class Master {
       case "load-config":
         this.#systemd!.reloading();
         return this.#loadConfig();
+      case "vet-reload":
+        return vetReload(this.#hooks, (e) => this.#queue.push(e), effect);
+      case "release-listeners":
+        return this.#listeners.release();
       case "adopt-config":
         // A bind the serving generation dropped takes no new handshakes; one
         // it serves (again, after an abandoned reload) takes them all.
@@ -294,11 +307,8 @@ class Master {
       reloadConfig: this.#options.reloadConfig,
       masterEnv: this.#options.masterEnv,
       pool: this.#pool,
-      hooks: this.#hooks,
       push: (event) => this.#queue.push(event),
-      desiredWorkers: () => this.#core!.snapshot().desiredWorkers,
       prepared: (context) => this.#listeners.prepared(context),
-      releaseListeners: () => this.#listeners.release(),
     });
   }
 
