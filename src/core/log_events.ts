@@ -56,6 +56,8 @@ export const LOG_EVENTS = {
   "stop.draining": "new handshakes are stopped; the workers empty the accept queues",
   "stop.drain_unfinished": "the accept queues did not empty within graceful_timeout",
   "stop.handshakes_failed": "a listener could not stop new handshakes",
+  "stop.handshakes_limited":
+    "the handshake filter was refused; the listeners' queues were shrunk to one connection instead",
   "group.leftover": "a gone worker left processes in its group: SIGTERM, then SIGKILL",
   "group.killed": "a gone worker's group did not exit after SIGTERM: SIGKILL",
   "group.stuck": "a gone worker's group still has processes after SIGKILL",
