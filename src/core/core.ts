@@ -44,6 +44,9 @@ import type {
 import { onExited, onSpawnFailed } from "./exits.ts";
 import { reconcile } from "./reconcile.ts";
 import * as saturation from "./saturation.ts";
+import { backOffEarlyEnd, endsEarly } from "./restarts.ts";
+import { beginRollout, endRollout, rolloutStarted } from "./rollout.ts";
+import { onStalled } from "./stall.ts";
 
 export {
   ABANDON_AFTER_FAILURES,
@@ -57,13 +60,23 @@ export {
   STABLE_MS,
   type WorkerRecord,
 } from "./state.ts";
+export { earlyEndDelay, MAX_STOPPING_PER_SLOT } from "./restarts.ts";
+export type { RolloutRecord } from "./rollout.ts";
+export { STALL_MS } from "./stall.ts";
 
 /** Options for {@link MasterCore}. */
 export interface CoreOptions {
   /** Random number in [0, 1) for lifetime jitter; injectable for tests. */
   random?: () => number;
-  /** Workers taken over from the image before an in-place upgrade. */
-  inherited?: { generation: number; workers: { pid: number; slot: number }[] };
+  /**
+   * Workers taken over from the image before an in-place upgrade, and the
+   * worker count it ran (TTIN/TTOU, `ctl scale`, autoscale), which stays.
+   */
+  inherited?: {
+    generation: number;
+    workers: { pid: number; slot: number }[];
+    desiredWorkers?: number;
+  };
   /** The time of construction (for inherited workers' age). */
   now?: number;
 }
@@ -94,6 +107,11 @@ export class MasterCore<C> {
       s.generations.set(old.number, old);
       s.previous = old;
       s.upgrading = true; // until the new generation has replaced the old one
+      s.served = inherited.workers.length > 0;
+      beginRollout(s, "upgrade", number);
+      if (inherited.desiredWorkers !== undefined) {
+        s.desired = saturation.manualCount(s, inherited.desiredWorkers, options.now ?? 0);
+      }
       for (const { pid, slot } of inherited.workers) {
         const serial = s.nextSerial++;
         s.workers.set(serial, {
@@ -168,6 +186,9 @@ export class MasterCore<C> {
         break;
       case "tick":
         break;
+      case "stalled":
+        onStalled(s, event.since, now);
+        break;
       case "config-loaded":
         this.#onConfigLoaded(event.settings, event.context, now);
         break;
@@ -176,6 +197,7 @@ export class MasterCore<C> {
         s.log("error", "reload refused, keeping the running configuration: {error}", {
           error: event.error,
         });
+        endRollout(s, "refused", event.error);
         s.emit({ type: "reload-done" });
         this.#runQueuedReload();
         break;
@@ -311,6 +333,7 @@ export class MasterCore<C> {
       return { ok: false, error: busy };
     }
     s.upgrading = true;
+    beginRollout(s, "upgrade");
     s.log("info", "{source}: checking the new master before upgrading in place", { source });
     s.emit({ type: "check-upgrade" });
     return { ok: true, message: "upgrading in place (see the master's log for the outcome)" };
@@ -324,9 +347,9 @@ export class MasterCore<C> {
       return; // if the exec fails, another upgrade-checked event with the error follows
     }
     s.upgrading = false;
-    s.log("error", "upgrade refused, nothing changed: {error}", {
-      error: error ?? "the master is stopping or reloading",
-    });
+    const why = error ?? "the master is stopping or reloading";
+    s.log("error", "upgrade refused, nothing changed: {error}", { error: why });
+    endRollout(s, "refused", why);
   }
 
   #requestReload(source: string): Reply {
@@ -343,6 +366,7 @@ export class MasterCore<C> {
       return { ok: true, message: "a reload is being prepared; another one will follow it" };
     }
     s.reloading = true;
+    beginRollout(s, "reload");
     s.log("info", "{source}: reloading the configuration", { source });
     s.emit({ type: "load-config" });
     return { ok: true, message: "reloading: new workers start, old ones go as they are ready" };
@@ -351,12 +375,13 @@ export class MasterCore<C> {
   #onConfigLoaded(settings: Settings, context: C, now: number): void {
     const s = this.#s;
     s.reloading = false;
-    if (!s.running) return;
+    if (!s.running) return endRollout(s, "refused", "the master is stopping");
     s.counters.reloads++;
     s.previous = s.current;
     const number = Math.max(...s.generations.keys()) + 1;
     const generation = { number, settings, context, bootFailures: 0, readyAnnounced: false };
     s.generations.set(number, generation);
+    rolloutStarted(s, number);
     s.serve(generation, now);
     s.resetBackoff(); // a fresh generation gets fresh chances: old back-off belongs to old code
     s.log("info", "generation {generation}: starting {workers} worker(s) of {command}", {
@@ -395,7 +420,9 @@ export class MasterCore<C> {
     if (fields.WATCHDOG === "1") w.lastPing = now;
     if (fields.READY === "1" && w.state === "booting") s.markReady(w, now, "READY=1");
     if (fields.STOPPING === "1" && w.state !== "stopping") {
-      // It is leaving on its own: stop counting it so its replacement starts now.
+      // It is leaving on its own: stop counting it so its replacement starts
+      // (at once, unless it leaves right after becoming ready: then backed off).
+      if (s.running && endsEarly(w, now)) backOffEarlyEnd(s, w, now, "said STOPPING=1");
       w.state = "stopping";
       w.stopReason = "worker-stopping";
       w.killAt = now + s.settingsOf(w).gracefulTimeoutMs;

@@ -57,7 +57,10 @@ export function workerDeadlines(
   if (w.state === "stopping") return due;
   if (w.state === "booting") {
     if (s.ready === "notify" && s.bootTimeoutMs > 0) {
-      due.push({ kind: "boot-timeout", at: w.spawnedAt + s.bootTimeoutMs });
+      due.push({
+        kind: "boot-timeout",
+        at: w.spawnedAt + s.bootTimeoutMs + (w.bootCreditMs ?? 0),
+      });
     }
     // Not before its pid is known: only then is it a running process.
     if (s.ready === "spawn" && w.pid !== undefined) {

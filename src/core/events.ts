@@ -15,6 +15,7 @@
 
 import type { MemorySample } from "./memory.ts";
 import type { SaturationSettings } from "./saturation_policy.ts";
+import type { RolloutRecord } from "./rollout.ts";
 
 /** Signals the master acts on. */
 export type MasterSignal =
@@ -58,6 +59,12 @@ export type Event<C> =
   | { type: "notify"; serial: number; fields: Record<string, string> }
   /** The deadline timer fired. */
   | { type: "tick" }
+  /**
+   * The loop did not run from `since` until now (its timer fired late): the
+   * master was paused, throttled or blocked. Sent first, then the notify
+   * messages that waited meanwhile, then the event that woke the loop.
+   */
+  | { type: "stalled"; since: number }
   /** A liveness probe (/livez): answered when the loop reaches it in the queue. */
   | { type: "probe"; reply: ReplyTo }
   /** A reload's config was loaded and its listeners opened. */
@@ -138,6 +145,8 @@ export type Effect<C> =
   | { type: "stopping" }
   /** A reload ended without a new ready generation (refused or abandoned). */
   | { type: "reload-done" }
+  /** A reload or upgrade ended: done, abandoned or refused (also in the snapshot's `rollout`). */
+  | { type: "rollout-ended"; rollout: RolloutRecord }
   /** Check that the new master would start (USR2); answer with upgrade-checked. */
   | { type: "check-upgrade" }
   /** Re-execute the master in place now, handing over workers and sockets. */

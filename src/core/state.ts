@@ -14,6 +14,7 @@
  */
 
 import type { ExitReason } from "./exit_reasons.ts";
+import type { RolloutRecord } from "./rollout.ts";
 import {
   type Effect,
   type Level,
@@ -65,6 +66,8 @@ export interface WorkerRecord {
   usr1Pending?: boolean;
   /** Issue 15: its RSS stayed above `max_worker_memory`; recycled before any age recycle. */
   memoryDue?: boolean;
+  /** Time the master was not running while this worker booted: added to its boot deadline. */
+  bootCreditMs?: number;
 }
 
 /** Per-slot history. */
@@ -112,6 +115,12 @@ export interface CoreSnapshot {
   counters: Readonly<CoreCounters>;
   /** Slots that look as if they can never boot (at least {@link CANNOT_BOOT_AFTER} same failures). */
   failing: ReadonlyArray<FailingSlot>;
+  /** The latest rollout, if any (see {@link RolloutRecord}). */
+  rollout?: Readonly<RolloutRecord>;
+  /** Whether any worker has been ready yet: from then on boot failures never halt the master. */
+  served: boolean;
+  /** How often the master found it had not run for a while (paused, starved) and re-armed deadlines. */
+  stalls: number;
 }
 
 /** What the master is doing as a whole. */
@@ -143,6 +152,12 @@ export class CoreState<C> {
   reloadQueued = false;
   upgrading = false;
   exited = false;
+  /** Some worker has been ready: from then on a boot failure never halts the master. */
+  served = false;
+  /** The latest rollout and its outcome. */
+  rollout?: RolloutRecord;
+  /** Pauses of the master noticed (see `onStalled`). */
+  stalls = 0;
   nextSerial = 1;
   readonly counters: CoreCounters = {
     restarts: 0,
@@ -272,6 +287,7 @@ export class CoreState<C> {
   }
 
   markReady(w: WorkerRecord, now: number, why: string): void {
+    this.served = true;
     w.state = "ready";
     w.readyAt = now;
     const s = this.settingsOf(w);
@@ -309,6 +325,9 @@ export class CoreState<C> {
           tries: r.bootFailure!.inARow,
           lastStderr: r.bootFailure!.lastStderr ?? [],
         })),
+      rollout: this.rollout && { ...this.rollout },
+      served: this.served,
+      stalls: this.stalls,
     };
   }
 
