@@ -68,15 +68,13 @@ export { STALL_MS } from "./stall.ts";
 export interface CoreOptions {
   /** Random number in [0, 1) for lifetime jitter; injectable for tests. */
   random?: () => number;
+  /** Workers taken over from the image before an in-place upgrade. */
+  inherited?: { generation: number; workers: { pid: number; slot: number }[] };
   /**
-   * Workers taken over from the image before an in-place upgrade, and the
-   * worker count it ran (TTIN/TTOU, `ctl scale`, autoscale), which stays.
+   * The worker count the image before an in-place upgrade ran (TTIN/TTOU,
+   * `ctl scale`, autoscale's count): it stays, within autoscale's bounds.
    */
-  inherited?: {
-    generation: number;
-    workers: { pid: number; slot: number }[];
-    desiredWorkers?: number;
-  };
+  desiredWorkers?: number;
   /** The time of construction (for inherited workers' age). */
   now?: number;
 }
@@ -109,9 +107,6 @@ export class MasterCore<C> {
       s.upgrading = true; // until the new generation has replaced the old one
       s.served = inherited.workers.length > 0;
       beginRollout(s, "upgrade", number);
-      if (inherited.desiredWorkers !== undefined) {
-        s.desired = saturation.manualCount(s, inherited.desiredWorkers, options.now ?? 0);
-      }
       for (const { pid, slot } of inherited.workers) {
         const serial = s.nextSerial++;
         s.workers.set(serial, {
@@ -126,6 +121,9 @@ export class MasterCore<C> {
           superseded: false,
         });
       }
+    }
+    if (options.desiredWorkers !== undefined) {
+      s.desired = saturation.manualCount(s, options.desiredWorkers, options.now ?? 0);
     }
     this.#signals = {
       SIGTERM: (now) => this.#stop(false, "SIGTERM", now),

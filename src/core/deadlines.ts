@@ -20,6 +20,7 @@ import {
   stopReasonText,
   type WorkerRecord,
 } from "./state.ts";
+import { MAX_STOPPING_PER_SLOT, stoppingIn } from "./restarts.ts";
 
 /** The largest delay `setTimeout` takes (2^31-1 ms, ~24.8 days); longer ones fire at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -89,6 +90,8 @@ export function nextDeadline<C>(state: CoreState<C>): number | undefined {
     // Issue 15: the next accept-queue or RSS sample (none when both features are off).
     next = Math.min(next, state.policy.nextSampleAt() ?? Infinity);
     for (const slot of state.freeSlots()) {
+      // A slot at its stopping cap waits for an exit (an event), not a time.
+      if (stoppingIn(state, slot) >= MAX_STOPPING_PER_SLOT) continue;
       const retryAt = state.slot(slot).retryAt;
       if (retryAt > 0) next = Math.min(next, retryAt);
     }

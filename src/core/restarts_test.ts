@@ -148,8 +148,8 @@ Deno.test("an upgrade keeps the worker count the old image ran", () => {
     inherited: {
       generation: 4,
       workers: [{ pid: 50, slot: 0 }, { pid: 51, slot: 1 }],
-      desiredWorkers: 3,
     },
+    desiredWorkers: 3,
   });
   assertEquals(sim.core.snapshot().desiredWorkers, 3);
   assertEquals(spawns(sim.effects).length, 3);

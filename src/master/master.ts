@@ -27,7 +27,7 @@ import { Operations } from "./operations.ts";
 import { NotifyHub } from "../notify/hub.ts";
 import { ListenerPool } from "../sockets/listeners.ts";
 import { ChildRegistry } from "../spawn/children.ts";
-import { MasterCore } from "../core/core.ts";
+import { MasterCore, STALL_MS } from "../core/core.ts";
 import type { Effect, Event } from "../core/events.ts";
 import { type GenerationContext, prepareGeneration, settingsOf } from "./generation.ts";
 import { checkBeforeUpgrade, receiveHandover, upgradeEnv, upgradeState } from "./handover.ts";
@@ -78,6 +78,10 @@ class Master {
     (e) => this.#queue.push(e),
   );
   #exitCode?: number;
+  /** When the loop last finished handling an event (`performance.now()`). */
+  #lastRan = performance.now();
+  /** Notify messages read by {@link NotifyHub.drainPending}, handled before the event at hand. */
+  #drained?: MasterEvent[];
 
   constructor(options: MasterOptions) {
     this.#options = options;
@@ -116,7 +120,8 @@ class Master {
     this.#listeners.logListening(context.listeners);
     this.#signals.install((event) => this.#queue.push(event));
     const now = performance.now();
-    this.#core = new MasterCore(settingsOf(config), context, { now, inherited });
+    const desiredWorkers = upgrade?.state.desiredWorkers;
+    this.#core = new MasterCore(settingsOf(config), context, { now, inherited, desiredWorkers });
     this.#workers!.adopt(
       this.#core.snapshot().workers.map((w) => ({ ...w, pid: w.pid! })),
       { ...context, listeners: this.#pool.list() },
@@ -127,9 +132,12 @@ class Master {
     this.#timer.arm(this.#core.nextDeadline());
     while (this.#exitCode === undefined) {
       const event = await this.#queue.next();
-      this.#beforeHandling(event);
-      await this.#apply(this.#core.handle(event, performance.now()));
+      for (const e of this.#catchUp(event)) {
+        this.#beforeHandling(e);
+        await this.#apply(this.#core.handle(e, performance.now()));
+      }
       this.#timer.arm(this.#exitCode === undefined ? this.#core.nextDeadline() : undefined);
+      this.#lastRan = performance.now();
     }
     this.#settings!.stopWatching();
     this.#workers?.close();
@@ -152,7 +160,7 @@ class Master {
       const context = await prepareGeneration(config, this.#pool, this.#options.masterEnv);
       this.#systemd = await ServiceManager.fromEnv(this.#options.fullEnv, this.#log);
       this.#hub = await NotifyHub.create(
-        (serial, fields) => this.#queue.push({ type: "notify", serial, fields }),
+        (serial, fields) => this.#notify(serial, fields),
         (serial, why) =>
           this.#log.debug("notify from worker serial {serial} ignored: {why}", { serial, why }),
       );
@@ -175,6 +183,33 @@ class Master {
       this.#systemd?.close();
       throw error;
     }
+  }
+
+  /**
+   * Deadlines after a stall: before a tick, or any event that comes when the
+   * timer is long overdue (the master was paused, throttled or blocked), the
+   * messages waiting in the notify sockets are read, and after a stall the
+   * core hears of it first — so it re-arms instead of killing healthy workers.
+   */
+  #catchUp(event: MasterEvent): MasterEvent[] {
+    const now = performance.now();
+    const stalled = this.#timer.lateBy(now) >= STALL_MS;
+    if (event.type !== "tick" && !stalled) return [event];
+    const drained: MasterEvent[] = this.#drained = [];
+    try {
+      this.#hub?.drainPending();
+    } finally {
+      this.#drained = undefined;
+    }
+    const first: MasterEvent[] = stalled ? [{ type: "stalled", since: this.#lastRan }] : [];
+    return [...first, ...drained, event];
+  }
+
+  /** A notify message: handled now while catching up, else queued. */
+  #notify(serial: number, fields: Record<string, string>): void {
+    const event: MasterEvent = { type: "notify", serial, fields };
+    if (this.#drained) this.#drained.push(event);
+    else this.#queue.push(event);
   }
 
   /** Executor-side bookkeeping an event needs before the core sees it. */
@@ -231,6 +266,8 @@ class Master {
         return await this.#settings!.adopt(effect.context.config);
       case "stopping":
         return await this.#systemd!.sendNow("STOPPING=1");
+      case "rollout-ended": // the outcome is in the snapshot, for ctl reload --wait
+        return;
       case "reload-done":
         return this.#systemd!.ready(this.#core!.snapshot());
       case "check-upgrade":

@@ -13,11 +13,14 @@ import { timerDelay } from "../core/deadlines.ts";
 export class DeadlineTimer {
   #timer?: ReturnType<typeof setTimeout>;
   #at?: number;
+  /** The deadline last armed, kept after it fires until the next `arm`. */
+  #due?: number;
 
   constructor(readonly fire: () => void) {}
 
   /** Waits for `deadline` (`performance.now()` time), or for nothing when undefined. */
   arm(deadline: number | undefined): void {
+    this.#due = deadline;
     if (deadline === this.#at) return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -28,5 +31,13 @@ export class DeadlineTimer {
       this.#at = undefined;
       this.fire();
     }, timerDelay(deadline, performance.now()));
+  }
+
+  /**
+   * How far `now` is past the deadline armed last (0 when none, or not yet
+   * due): a large value means the loop did not run when it should have.
+   */
+  lateBy(now: number): number {
+    return this.#due === undefined ? 0 : Math.max(0, now - this.#due);
   }
 }

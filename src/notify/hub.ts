@@ -207,6 +207,22 @@ export class NotifyHub {
     removeHubDir(this.dir);
   }
 
+  /**
+   * Reads, without waiting, every message already queued on any worker's
+   * sockets and hands each to `onMessage` now — for the master to call before
+   * it judges deadlines after a pause, so a ping that waited is not missed.
+   * Returns how many sockets were read.
+   */
+  drainPending(): number {
+    let read = 0;
+    for (const [token, target] of [...this.#targets]) {
+      if (target.ch.closed) continue;
+      read++;
+      this.#service(token, target);
+    }
+    return read;
+  }
+
   /** Serials with open channels. */
   get serials(): number[] {
     return [...this.#channels.keys()];
@@ -243,16 +259,21 @@ export class NotifyHub {
       for (const token of tokens) {
         const target = this.#targets.get(token);
         if (!target || target.ch.closed) continue;
-        try {
-          if (target.kind === "dgram") this.#drainDatagrams(target.ch);
-          else if (target.kind === "listen") this.#acceptAll(target.ch);
-          else this.#readConn(target.ch, target.conn, token);
-        } catch (err) {
-          this.#garbage(target.ch.serial, `notify socket failed: ${errText(err)}`);
-          if (target.kind === "conn") this.#dropConn(target.ch, target.conn, token);
-          else this.close(target.ch.serial);
-        }
+        this.#service(token, target);
       }
+    }
+  }
+
+  /** Reads what is waiting on one socket; a failing socket is reported and closed. */
+  #service(token: number, target: Target): void {
+    try {
+      if (target.kind === "dgram") this.#drainDatagrams(target.ch);
+      else if (target.kind === "listen") this.#acceptAll(target.ch);
+      else this.#readConn(target.ch, target.conn, token);
+    } catch (err) {
+      this.#garbage(target.ch.serial, `notify socket failed: ${errText(err)}`);
+      if (target.kind === "conn") this.#dropConn(target.ch, target.conn, token);
+      else this.close(target.ch.serial);
     }
   }
 
