@@ -46,6 +46,9 @@ import { postExitContext, timeoutContext } from "./worker_hooks.ts";
 export type { MasterOptions } from "./options.ts";
 
 type MasterEvent = Event<GenerationContext>;
+
+/** How long an upgrade's exec waits for the log lines still queued (a stalled reader loses them). */
+const EXEC_FLUSH_MS = 500;
 type MasterEffect = Effect<GenerationContext>;
 
 /**
@@ -170,6 +173,8 @@ class Master {
         registry: this.#registry,
         self: this.#options.self,
         shimEnv: this.#options.masterEnv,
+        stdout: this.#options.logging.stdout,
+        stderr: this.#options.logging.stderr,
       });
       this.#ops = await this.#startOperations();
       const push = (event: MasterEvent) => this.#queue.push(event);
@@ -231,6 +236,7 @@ class Master {
       version: this.#options.version,
       startedAt: this.#startedAt,
       notifyDropped: () => this.#hub?.droppedMessages ?? 0,
+      logLinesDropped: () => this.#options.logging.droppedLines(),
       saturation: (snapshot, now) =>
         this.#sampling.view(snapshot, this.#core!.currentContext.config, now),
     });
@@ -318,6 +324,7 @@ class Master {
     // What Deno opened closes at exec anyway (FD_CLOEXEC); these also remove files.
     this.#settings!.stopWatching();
     await this.#ops?.close();
+    await this.#options.logging.flush(EXEC_FLUSH_MS); // the old image's last lines
     const error = execUpgrade(self, args, upgradeEnv(fullEnv, inheritedNames), state);
     this.#ops = await this.#startOperations().catch(() => undefined);
     this.#settings!.watch();
