@@ -50,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
   const load = () => loadConfig({ ...request, inheritedFds }, env, Deno.cwd());
   const config = await load();
   // 4. Everything that can be found wrong before binding, the same checks for both.
-  preflight(config, { checkOnly: request.checkConfig, env });
+  await preflight(config, { checkOnly: request.checkConfig, env });
   if (request.checkConfig) {
     print(formatConfig(config));
     return ExitCode.Ok;
