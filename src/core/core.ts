@@ -47,6 +47,7 @@ import * as saturation from "./saturation.ts";
 import { backOffEarlyEnd, endsEarly } from "./restarts.ts";
 import { beginRollout, endRollout, rolloutStarted } from "./rollout.ts";
 import { onStalled } from "./stall.ts";
+import { onListenersRestored } from "./listeners.ts";
 
 export {
   ABANDON_AFTER_FAILURES,
@@ -183,6 +184,9 @@ export class MasterCore<C> {
         this.#onNotify(event.serial, event.fields, now);
         break;
       case "tick":
+        break;
+      case "listeners-restored":
+        onListenersRestored(s, event.addresses);
         break;
       case "stalled":
         onStalled(s, event.since, now);

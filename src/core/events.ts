@@ -59,6 +59,8 @@ export type Event<C> =
   | { type: "notify"; serial: number; fields: Record<string, string> }
   /** The deadline timer fired. */
   | { type: "tick" }
+  /** Listeners that stopped listening were replaced by fresh sockets (the current generation's). */
+  | { type: "listeners-restored"; addresses: string[] }
   /**
    * The loop did not run from `since` until now (its timer fired late): the
    * master was paused, throttled or blocked. Sent first, then the notify

@@ -56,3 +56,12 @@ Deno.test("boot_timeout: READY=1 queued in the pause counts; no READY=1 is still
   assertEquals(sim.live().map((w) => w.state), ["ready", "booting"]);
   assertEquals(sim.killed(sim.advance(1600), "SIGABRT"), [101], "1.5 s left when the pause began");
 });
+
+Deno.test("listeners restored: every worker is replaced, the old ones go as the new are ready", () => {
+  const sim = new Sim(settings({ workers: 2 }));
+  sim.advance(SETTLE_MS);
+  const effects = sim.send({ type: "listeners-restored", addresses: ["127.0.0.1:8000"] });
+  assertEquals(effects.filter((e) => e.type === "spawn").length, 2);
+  assertEquals(sim.killed(effects, "SIGTERM"), [], "none retired before a replacement is ready");
+  assertEquals(sim.killed(sim.advance(SETTLE_MS), "SIGTERM"), [100, 101]);
+});

@@ -135,6 +135,7 @@ class Master {
     this.#timer.arm(this.#core.nextDeadline());
     while (this.#exitCode === undefined) {
       const event = await this.#queue.next();
+      if (event.type === "exited" || event.type === "tick") await this.#restoreListeners();
       for (const e of this.#catchUp(event)) {
         this.#beforeHandling(e);
         await this.#apply(this.#core.handle(e, performance.now()));
@@ -210,6 +211,20 @@ class Master {
     return [...first, ...drained, event];
   }
 
+  /**
+   * A listener a worker shut down is noticed when workers die or a deadline
+   * fires (both follow, as workers crash-loop on it): a fresh socket
+   * replaces it, and the core replaces the workers that hold the dead one.
+   */
+  async #restoreListeners(): Promise<void> {
+    const contexts = [this.#core?.currentContext, ...this.#listeners.pendingContexts()];
+    const addresses = await this.#listeners.restoreDead(contexts);
+    if (addresses.length === 0) return;
+    await this.#apply(
+      this.#core!.handle({ type: "listeners-restored", addresses }, performance.now()),
+    );
+  }
+
   /** A notify message: handled now while catching up, else queued. */
   #notify(serial: number, fields: Record<string, string>): void {
     const event: MasterEvent = { type: "notify", serial, fields };
@@ -237,6 +252,7 @@ class Master {
       startedAt: this.#startedAt,
       notifyDropped: () => this.#hub?.droppedMessages ?? 0,
       logLinesDropped: () => this.#options.logging.droppedLines(),
+      listenersRestored: () => this.#listeners.restores,
       saturation: (snapshot, now) =>
         this.#sampling.view(snapshot, this.#core!.currentContext.config, now),
     });
