@@ -2,7 +2,7 @@
 // reads, it still serves, answers, stops; lines are dropped whole and counted.
 import { ok as assert } from "node:assert/strict";
 import { freePort, MAIN_TS, startArbiter, waitFor, waitForHttp } from "./_harness.ts";
-import { tempDir } from "./_workers.ts";
+import { PY_WORKER, tempDir } from "./_workers.ts";
 
 /** A worker that writes lines to stderr as fast as it can, forever. */
 const CHATTY = [
@@ -78,3 +78,25 @@ for (const output of ["prefix", "inherit"]) {
     reader.close();
   });
 }
+
+Deno.test("USR1 whose log file cannot be reopened says so on stderr, not only in the old file", async () => {
+  await using dir = await tempDir();
+  const logs = `${dir.path}/logs`;
+  await Deno.mkdir(logs);
+  await using master = startArbiter([
+    "-w",
+    "1",
+    "-b",
+    `127.0.0.1:${freePort()}`,
+    "--log-file",
+    `${logs}/arbiter.log`,
+    "--",
+    ...PY_WORKER,
+  ]);
+  await waitFor(async () =>
+    (await Deno.readTextFile(`${logs}/arbiter.log`).catch(() => "")).includes("is ready")
+  );
+  await Deno.rename(logs, `${dir.path}/moved`); // the rotation's new path cannot be created
+  master.signal("SIGUSR1");
+  await master.waitForLog(/cannot reopen log file .*arbiter\.log: .*still writing to the old one/);
+});
