@@ -124,7 +124,7 @@ Deno.test("availability over halt: the program goes missing, a worker dies, the 
     timeoutMs: 20_000,
   });
   assertEquals(master.children().length, 3);
-  assert(!/ERROR halting:/.test(master.stderr()), master.stderr());
+  assert(!/\[master.halting\]/.test(master.stderr()), master.stderr());
 });
 
 Deno.test("a scale survives an upgrade: TTIN to 3, then USR2, and the new master runs 3", async () => {

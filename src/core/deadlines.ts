@@ -19,6 +19,7 @@ import {
   SETTLE_MS,
   stopReasonText,
   type WorkerRecord,
+  workerRef,
 } from "./state.ts";
 import { MAX_STOPPING_PER_SLOT, stoppingIn } from "./restarts.ts";
 
@@ -117,16 +118,18 @@ export function handleDeadlines<C>(state: CoreState<C>, now: number): void {
         w.killSent = true;
         state.log(
           "warning",
-          "worker {id} (pid {pid}) did not exit in time ({reason}); sending SIGKILL",
-          { id: w.slot, pid: w.pid, reason: stopReasonText(w.stopReason) },
+          "worker.killed",
+          "worker {worker.id} (pid {worker.pid}) did not exit in time ({reason}); sending SIGKILL",
+          { worker: workerRef(w), reason: stopReasonText(w.stopReason) },
         );
         state.emit({ type: "kill", serial: w.serial, signal: "SIGKILL" });
         break;
       } else if (kind === "boot-timeout") {
         state.log(
           "error",
-          "worker {id} (pid {pid}) did not become ready within {timeout} s; aborting it",
-          { id: w.slot, pid: w.pid, timeout: s.bootTimeoutMs / 1000 },
+          "worker.boot_timeout",
+          "worker {worker.id} (pid {worker.pid}) did not become ready within {timeout} s; aborting it",
+          { worker: workerRef(w), timeout: s.bootTimeoutMs / 1000 },
         );
         state.stopWorker(w, "SIGABRT", "boot-timeout", now, QUICK_GRACE_MS);
         break;
@@ -135,8 +138,9 @@ export function handleDeadlines<C>(state: CoreState<C>, now: number): void {
       } else if (kind === "watchdog") {
         state.log(
           "error",
-          "worker {id} (pid {pid}) timeout: no WATCHDOG=1 for {timeout} s; aborting it",
-          { id: w.slot, pid: w.pid, timeout: s.watchdogMs / 1000 },
+          "worker.watchdog_timeout",
+          "worker {worker.id} (pid {worker.pid}) timeout: no WATCHDOG=1 for {timeout} s; aborting it",
+          { worker: workerRef(w), timeout: s.watchdogMs / 1000 },
         );
         state.stopWorker(w, "SIGABRT", "watchdog-timeout", now, QUICK_GRACE_MS);
         break;

@@ -14,6 +14,7 @@
  */
 
 import type { MemorySample } from "./memory.ts";
+import type { LogEvent } from "./log_events.ts";
 import type { SaturationSettings } from "./saturation_policy.ts";
 import type { RolloutRecord } from "./rollout.ts";
 
@@ -102,7 +103,7 @@ export interface Settings {
   commandName: string;
   /** Issue 15: autoscaling and `max_worker_memory`; both off when unset. */
   saturation?: SaturationSettings;
-  /** `worker_usr1` (wusr1): "off" means workers never get USR1; unset is "send" (SPEC §4). */
+  /** `worker_usr1`: "off" means workers never get USR1; unset is "send" (docs/contract.md, "Signals"). */
   workerUsr1?: "send" | "blocked" | "off";
 }
 
@@ -129,7 +130,17 @@ export type Effect<C> =
   | { type: "kill"; serial: number; signal: WorkerSignal; reason?: StopReason }
   /** The desired number of workers changed (the `nworkers_changed` hook). */
   | { type: "workers-changed"; from: number; to: number }
-  | { type: "log"; level: Level; message: string; props?: Record<string, unknown> }
+  /**
+   * Log a line: `event` is its stable name (log_events.ts), `message` a
+   * LogTape template over `props`; a line about a worker has `props.worker`.
+   */
+  | {
+    type: "log";
+    level: Level;
+    event: LogEvent;
+    message: string;
+    props?: Record<string, unknown>;
+  }
   /** Re-read the config file and answer with config-loaded or config-failed. */
   | { type: "load-config" }
   /**

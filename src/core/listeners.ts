@@ -22,6 +22,7 @@ export function onListenersRestored<C>(state: CoreState<C>, addresses: string[])
   }
   state.log(
     "warning",
+    "generation.refreshing",
     "listener {addresses} restored after it stopped listening; replacing {count} worker(s) " +
       "so they accept on the fresh socket",
     { addresses: addresses.join(", "), count: replaced },

@@ -1,5 +1,5 @@
 /**
- * `max_worker_memory` (issue 15): which workers have used too much memory
+ * `max_worker_memory`: which workers have used too much memory
  * for long enough to be recycled. Pure: the executor reads each ready
  * worker's RSS (src/observe/proc.ts) every {@link memorySampleIntervalMs}
  * and feeds it here with the monotonic time; the core acts on the answer.

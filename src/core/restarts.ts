@@ -16,6 +16,7 @@ import {
   type CoreState,
   STABLE_MS,
   type WorkerRecord,
+  workerRef,
 } from "./state.ts";
 
 /**
@@ -64,10 +65,11 @@ export function backOffEarlyEnd<C>(
   if (slot.bootFailures < 2) return; // one early end is news enough in the exit line
   state.log(
     delay === BACKOFF_MAX_MS && slot.bootFailures > 10 ? "debug" : "warning",
-    "worker {id} {what} {after} s after it became ready, {count} time(s) in a row; " +
+    "worker.backed_off",
+    "worker {worker.id} {what} {after} s after it became ready, {count} time(s) in a row; " +
       "its replacement waits {delay} s",
     {
-      id: w.slot,
+      worker: workerRef(w),
       what,
       after: Math.round(now - (w.readyAt ?? now)) / 1000,
       count: slot.bootFailures,

@@ -41,6 +41,7 @@ export function onStalled<C>(state: CoreState<C>, since: number, now: number): v
   }
   state.log(
     "warning",
+    "master.stalled",
     "the master did not run for {seconds} s (paused, throttled or blocked); " +
       "{count} worker deadline(s) re-armed instead of acted on",
     { seconds: Math.round(pausedMs) / 1000, count: rearmed },

@@ -49,7 +49,11 @@ export class ListenerKeeper {
 
   logListening(listeners: Listener[]): void {
     for (const l of listeners) {
-      this.log.info("listening at {address} (fd {fd})", { address: l.address, fd: l.fd });
+      this.log.info("listening at {address} (fd {fd})", {
+        event: "master.listening",
+        address: l.address,
+        fd: l.fd,
+      });
     }
   }
 
@@ -68,7 +72,7 @@ export class ListenerKeeper {
       this.log.warn(
         "listener {address} stopped listening (a worker shut the shared socket down); " +
           "opened a fresh one (fd {fd})",
-        { address: dead.address, fd: fresh.fd },
+        { event: "master.listener_restored", address: dead.address, fd: fresh.fd },
       );
       for (const ctx of contexts) {
         const i = ctx?.listeners.indexOf(dead) ?? -1;
@@ -85,6 +89,7 @@ export class ListenerKeeper {
     for (const l of this.sources.inUse()) keep.add(l);
     for (const l of this.pool.release(keep)) {
       this.log.info("closed listener {address}: no worker uses it any more", {
+        event: "master.listener_closed",
         address: l.address,
       });
     }

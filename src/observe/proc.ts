@@ -1,5 +1,5 @@
 /**
- * Per-worker resident memory and CPU time from `/proc` (issue 15), the
+ * Per-worker resident memory and CPU time from `/proc`, the
  * numbers `pm2 list` and uWSGI's `reload-on-rss` work from.
  *
  * - RSS: `/proc/<pid>/statm` field 2 (resident pages) × the page size

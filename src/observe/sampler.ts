@@ -1,5 +1,5 @@
 /**
- * One object the master's executor holds to see saturation (issue 15): it
+ * One object the master's executor holds to see saturation: it
  * samples the listeners' accept queues and the workers' RSS and CPU, and
  * keeps the CPU meter between samples. Everything is on demand — the
  * executor calls it when `/metrics` or `ctl status` is asked, and on the
