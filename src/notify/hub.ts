@@ -94,6 +94,8 @@ export class NotifyHub {
   readonly #channels = new Map<number, Channel>();
   /** Serials whose `open()` is under way. */
   readonly #opening = new Set<number>();
+  /** Those opens themselves: `closeAll` waits for them, so no socket file outlives the directory. */
+  readonly #inFlight = new Set<Promise<unknown>>();
   readonly #epoll: EpollSet;
   /** What each epoll token stands for; tokens are never reused. */
   readonly #targets = new Map<number, Target>();
@@ -157,10 +159,13 @@ export class NotifyHub {
     }
     this.#opening.add(serial);
     let ch: Channel;
+    const opening = Channel.open(this.dir, serial, owner, () => this.#stagingPath());
+    this.#inFlight.add(opening);
     try {
-      ch = await Channel.open(this.dir, serial, owner, () => this.#stagingPath());
+      ch = await opening;
     } finally {
       this.#opening.delete(serial);
+      this.#inFlight.delete(opening);
     }
     if (this.#closed) {
       ch.close(); // closeAll() ran meanwhile
@@ -204,6 +209,9 @@ export class NotifyHub {
       this.#epoll.wake();
     }
     await this.#loop;
+    // A worker's sockets still being made (a TERM during a crash loop): let
+    // them finish, and be closed by open() itself, before the directory goes.
+    await Promise.allSettled([...this.#inFlight]);
     this.#epoll.close();
     removeHubDir(this.dir);
   }
