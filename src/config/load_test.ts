@@ -48,6 +48,8 @@ test("loadConfig() applies the documented defaults (docs/contract.md, Configurat
       timeout: 30,
       graceful_timeout: 30,
       boot_timeout: 30,
+      shutdown_delay: 0,
+      quick_stop_signal: "INT",
       ready: "spawn",
       env: {},
       worker_output: "inherit",

@@ -150,6 +150,13 @@ export const configSchema = z.strictObject({
   graceful_timeout: seconds().default(30).describe(
     "Seconds a stopping worker may drain before SIGKILL.",
   ),
+  shutdown_delay: seconds().default(0).describe(
+    "On TERM: seconds the workers go on serving while /readyz says 503, before the stop begins.",
+  ),
+  quick_stop_signal: oneOf(["INT", "QUIT", "TERM"]).default("INT").describe(
+    "What workers get on a quick stop (INT/QUIT to the master, ctl quick-stop); " +
+      "SIGKILL follows after 1 s.",
+  ),
   boot_timeout: seconds().default(30).describe(
     "Seconds a worker may take to become ready (ready = notify); 0 disables.",
   ),

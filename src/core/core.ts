@@ -23,15 +23,15 @@
  * - Every request someone waits on is answered by a `reply` effect from
  *   here, so a caller hears what was decided, not what was hoped.
  *
- * Where the rest lives: the state and shared steps in core_state.ts, the
- * deadline table in deadlines.ts, exit judgement in exits.ts, autoscaling and
- * memory recycling in core_saturation.ts.
+ * Where the rest lives: the state and shared steps in state.ts, the
+ * deadline table (every timer the master arms) in deadlines.ts, exit
+ * judgement in exits.ts, autoscaling and memory recycling in saturation.ts.
  *
  * @module
  */
 
 import { type CoreSnapshot, CoreState, type GenerationRecord, workerRef } from "./state.ts";
-import { nextDeadline } from "./deadlines.ts";
+import { INHERITED_POLL_MS, nextDeadline } from "./deadlines.ts";
 import type {
   Effect,
   Event,
@@ -43,9 +43,11 @@ import type {
 } from "./events.ts";
 import { onExited, onSpawnFailed } from "./exits.ts";
 import { reconcile } from "./reconcile.ts";
+import * as reload from "./reload.ts";
 import * as saturation from "./saturation.ts";
+import { beginStop, onDrainSampled, onGroupSwept, onWorkerGone } from "./stop.ts";
 import { backOffEarlyEnd, endsEarly } from "./restarts.ts";
-import { beginRollout, endRollout, rolloutStarted } from "./rollout.ts";
+import { beginRollout, endRollout } from "./rollout.ts";
 import { onStalled } from "./stall.ts";
 import { onListenersRestored } from "./listeners.ts";
 
@@ -71,13 +73,15 @@ export interface CoreOptions {
   random?: () => number;
   /** Workers taken over from the image before an in-place upgrade. */
   inherited?: { generation: number; workers: { pid: number; slot: number }[] };
+  /** The time of construction (for inherited workers' age). */
+  now?: number;
+  /** systemd's watchdog ping interval (half its `WATCHDOG_USEC`), when it asked for pings. */
+  serviceWatchdogMs?: number;
   /**
    * The worker count the image before an in-place upgrade ran (TTIN/TTOU,
    * `ctl scale`, autoscale's count): it stays, within autoscale's bounds.
    */
   desiredWorkers?: number;
-  /** The time of construction (for inherited workers' age). */
-  now?: number;
 }
 
 const STOPPING: Reply = { ok: false, error: "the master is stopping" };
@@ -120,19 +124,27 @@ export class MasterCore<C> {
           readyAt: options.now ?? 0,
           killSent: false,
           superseded: false,
+          inherited: true,
         });
       }
+      s.reapPollAt = (options.now ?? 0) + INHERITED_POLL_MS;
     }
     if (options.desiredWorkers !== undefined) {
       s.desired = saturation.manualCount(s, options.desiredWorkers, options.now ?? 0);
+    }
+    if (options.serviceWatchdogMs !== undefined) {
+      // Due at once: the first ping goes out with the first step.
+      const intervalMs = options.serviceWatchdogMs;
+      s.servicePing = { intervalMs, lastAt: (options.now ?? 0) - intervalMs };
     }
     this.#signals = {
       SIGTERM: (now) => this.#stop(false, "SIGTERM", now),
       SIGINT: (now) => this.#stop(true, "SIGINT", now),
       SIGQUIT: (now) => this.#stop(true, "SIGQUIT", now),
       SIGUSR1: () => this.#reopenLogs(),
-      SIGCHLD: () => {},
-      SIGHUP: () => this.#running("SIGHUP") && this.#requestReload("SIGHUP"),
+      // Zombies the runtime does not own (inherited workers, orphans under PID 1).
+      SIGCHLD: () => s.emit({ type: "reap-children" }),
+      SIGHUP: () => this.#running("SIGHUP") && reload.requestReload(s, "SIGHUP"),
       SIGUSR2: () => this.#running("SIGUSR2") && this.#requestUpgrade("SIGUSR2"),
       SIGTTIN: (now) =>
         this.#running("SIGTTIN") &&
@@ -176,35 +188,38 @@ export class MasterCore<C> {
       case "spawn-failed":
         onSpawnFailed(s, event.serial, event.error, now);
         break;
-      case "exited":
+      case "exited": {
+        const gone = s.workers.get(event.serial);
         onExited(s, event.serial, event.code, event.signal, now, event.lastStderr);
         s.policy.forget(event.serial);
+        if (gone) onWorkerGone(s, gone, now);
+        break;
+      }
+      case "drain-sampled":
+        onDrainSampled(s, event.queued, now);
+        break;
+      case "group-swept":
+        onGroupSwept(s, event.pgid, event.members, now);
         break;
       case "notify":
         this.#onNotify(event.serial, event.fields, now);
         break;
       case "tick":
         break;
-      case "listeners-restored":
-        onListenersRestored(s, event.addresses);
-        break;
       case "stalled":
         onStalled(s, event.since, now);
         break;
+      case "listeners-restored":
+        onListenersRestored(s, event.addresses);
+        break;
       case "config-loaded":
-        this.#onConfigLoaded(event.settings, event.context, now);
+        reload.onConfigLoaded(s, event.settings, event.context, now);
+        break;
+      case "reload-vetted":
+        reload.onReloadVetted(s, event.ok, event.context, now);
         break;
       case "config-failed":
-        s.reloading = false;
-        s.log(
-          "error",
-          "reload.refused",
-          "reload refused, keeping the running configuration: {error}",
-          { error: event.error },
-        );
-        endRollout(s, "refused", event.error);
-        s.emit({ type: "reload-done" });
-        this.#runQueuedReload();
+        reload.refuse(s, event.error);
         break;
       case "upgrade-checked":
         this.#onUpgradeChecked(event.error);
@@ -234,6 +249,15 @@ export class MasterCore<C> {
     return this.#s.snapshot();
   }
 
+  /**
+   * The contexts whose resources (listeners) must stay open whatever the
+   * workers do: the serving generation's, and a reload's being vetted.
+   */
+  contextsInUse(): C[] {
+    const s = this.#s;
+    return s.vetting ? [s.current.context, s.vetting.context] : [s.current.context];
+  }
+
   /** The spawn context of the current generation. */
   get currentContext(): C {
     return this.#s.current.context;
@@ -260,9 +284,7 @@ export class MasterCore<C> {
   }
 
   #stop(quick: boolean, source: string, now: number): Reply {
-    const how = quick ? "stopping quickly" : "stopping gracefully";
-    this.#s.stop({ quick, code: 0, reason: `${source}: ${how}` }, now);
-    return { ok: true, message: how };
+    return beginStop(this.#s, quick, source, now);
   }
 
   #reopenLogs(): void {
@@ -317,7 +339,9 @@ export class MasterCore<C> {
       this.#s.log("info", "signal.ignored", "{source} ignored: the master is stopping", { source });
       return STOPPING;
     }
-    return action === "reload" ? this.#requestReload(source) : this.#requestUpgrade(source);
+    return action === "reload"
+      ? reload.requestReload(this.#s, source)
+      : this.#requestUpgrade(source);
   }
 
   #onScale(workers: number, now: number): Reply {
@@ -373,63 +397,6 @@ export class MasterCore<C> {
     const why = error ?? "the master is stopping or reloading";
     s.log("error", "upgrade.refused", "upgrade refused, nothing changed: {error}", { error: why });
     endRollout(s, "refused", why);
-  }
-
-  #requestReload(source: string): Reply {
-    const s = this.#s;
-    if (s.upgrading) {
-      s.log("warning", "reload.refused", "reload refused: an upgrade is in progress");
-      return { ok: false, error: "an upgrade is in progress" };
-    }
-    if (s.reloading) {
-      s.reloadQueued = true;
-      s.log(
-        "info",
-        "reload.queued",
-        "{source}: a reload is being prepared; another one will follow it",
-        { source },
-      );
-      return { ok: true, message: "a reload is being prepared; another one will follow it" };
-    }
-    s.reloading = true;
-    beginRollout(s, "reload");
-    s.log("info", "reload.started", "{source}: reloading the configuration", { source });
-    s.emit({ type: "load-config" });
-    return { ok: true, message: "reloading: new workers start, old ones go as they are ready" };
-  }
-
-  #onConfigLoaded(settings: Settings, context: C, now: number): void {
-    const s = this.#s;
-    s.reloading = false;
-    if (!s.running) return endRollout(s, "refused", "the master is stopping");
-    s.counters.reloads++;
-    s.previous = s.current;
-    const number = Math.max(...s.generations.keys()) + 1;
-    const generation = { number, settings, context, bootFailures: 0, readyAnnounced: false };
-    s.generations.set(number, generation);
-    rolloutStarted(s, number);
-    s.serve(generation, now);
-    s.resetBackoff(); // a fresh generation gets fresh chances: old back-off belongs to old code
-    s.log(
-      "info",
-      "generation.starting",
-      "generation {generation}: starting {workers} worker(s) of {command}",
-      {
-        generation: number,
-        workers: s.desired, // with autoscale on, the count it reached
-        command: settings.commandName,
-      },
-    );
-    this.#runQueuedReload();
-  }
-
-  /** A HUP that came while the config was being read runs now. */
-  #runQueuedReload(): void {
-    const s = this.#s;
-    if (s.reloadQueued && s.running) {
-      s.reloadQueued = false;
-      this.#requestReload("SIGHUP");
-    }
   }
 
   #onSpawned(serial: number, pid: number): void {

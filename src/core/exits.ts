@@ -71,7 +71,7 @@ export function onExited<C>(
   lastStderr?: string[],
 ): void {
   const w = state.workers.get(serial);
-  if (!w) return;
+  if (!w) return state.emit({ type: "worker-gone", serial });
   countExit(state, exitReason(w, code, signal));
   state.workers.delete(serial);
   const slot = state.slot(w.slot);
@@ -125,6 +125,9 @@ export function onExited<C>(
       slot.retryAt = 0;
     }
   }
+  // Before any retirement: the executor must no longer count its listeners.
+  const exited = { slot: w.slot, pid: w.pid, generation: w.generation, code, signal };
+  state.emit({ type: "worker-gone", serial, exited });
   state.retireEmptyGenerations();
 }
 
@@ -136,7 +139,7 @@ export function onSpawnFailed<C>(
   now: number,
 ): void {
   const w = state.workers.get(serial);
-  if (!w) return;
+  if (!w) return state.emit({ type: "worker-gone", serial });
   const c = state.counters;
   c.bootFailures++;
   if (state.running) c.restarts++;
@@ -149,6 +152,7 @@ export function onSpawnFailed<C>(
   );
   countBootFailure(state, w, now, "spawn failed");
   abandonIfHopeless(state, w, now);
+  state.emit({ type: "worker-gone", serial });
   state.retireEmptyGenerations();
 }
 

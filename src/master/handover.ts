@@ -6,6 +6,9 @@
  * start ({@link receiveHandover}). Parsing and checking the state is
  * upgrade.ts's job; this file only builds and applies it.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

@@ -1,8 +1,10 @@
 /**
- * Which listeners the master must keep open: those of the serving
- * generation, of a reload still on its way to the core, and of every live
- * worker (an old generation still draining). Everything else in the pool is
- * closed when a generation retires or a refused reload opened some.
+ * Closes the listeners the master no longer needs, when the core says so
+ * (`retire-generation`, `release-listeners`). Kept open: those of the
+ * contexts the core holds (the serving generation, a reload being vetted),
+ * of a reload still on its way to the core, and of every live worker (an old
+ * generation still draining, inherited workers). It decides nothing: the
+ * core says when, and what it holds; this only adds what is in flight.
  *
  * @module
  */
@@ -15,8 +17,8 @@ import type { GenerationContext } from "./generation.ts";
 export interface KeeperSources {
   /** Listeners some live worker holds. */
   inUse: () => Set<Listener>;
-  /** The serving generation's context, once there is one. */
-  current: () => GenerationContext | undefined;
+  /** The contexts the core holds (serving, being vetted); none before it exists. */
+  held: () => GenerationContext[];
 }
 
 /** Tracks listener use and closes the unused ones. */
@@ -82,9 +84,20 @@ export class ListenerKeeper {
     return restored.map((r) => r.dead.address);
   }
 
+  /**
+   * Listeners no generation will serve any more (a reload removed their
+   * bind) while old workers may still hold them: they take no new handshakes
+   * and are drained by those workers before they close (docs/stopping.md).
+   */
+  retiring(): Listener[] {
+    const keep = new Set<Listener>(this.sources.held().flatMap((c) => c.listeners));
+    for (const ctx of this.#pending) for (const l of ctx.listeners) keep.add(l);
+    return this.pool.list().filter((l) => !keep.has(l));
+  }
+
   /** Closes listeners that neither the current generation nor any live worker uses. */
   release(): void {
-    const keep = new Set<Listener>(this.sources.current()?.listeners ?? []);
+    const keep = new Set<Listener>(this.sources.held().flatMap((c) => c.listeners));
     for (const ctx of this.#pending) for (const l of ctx.listeners) keep.add(l);
     for (const l of this.sources.inUse()) keep.add(l);
     for (const l of this.pool.release(keep)) {

@@ -9,6 +9,9 @@
  * decided. Status and metrics (counters included) read the core's snapshot,
  * which is a copy.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 
@@ -25,7 +28,7 @@ import {
   withSaturationMetrics,
   withSaturationStatus,
 } from "../control/saturation_report.ts";
-import { isReady, metricsSnapshot, statusReport } from "../control/report.ts";
+import { metricsSnapshot, statusReport } from "../control/report.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
 import type { CoreSnapshot } from "../core/core.ts";
 import type { Event, Reply } from "../core/events.ts";
@@ -84,7 +87,7 @@ export class Operations<C> {
               .then((r) => r.ok),
           ready: () => {
             const snapshot = host.snapshot();
-            return snapshot !== undefined && isReady(snapshot);
+            return snapshot?.ready === true;
           },
           snapshot: () => ops.#metricsSnapshot(),
         });

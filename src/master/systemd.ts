@@ -8,6 +8,9 @@
  * fatal. The variables are read once at start; they never reach a worker
  * (see src/spawn/private_env.ts).
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 
@@ -43,7 +46,7 @@ export class SystemdNotifier {
     }
     const usec = Number(env.WATCHDOG_USEC);
     const forUs = env.WATCHDOG_PID === undefined || env.WATCHDOG_PID === String(Deno.pid);
-    // From the environment, so bounded: past MAX_TIMER_MS setInterval would spin every 1 ms.
+    // From the environment, so bounded: a timer past MAX_TIMER_MS would fire at once.
     const interval = forUs && usec > 0
       ? Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(usec / 2000)))
       : undefined;
@@ -85,9 +88,6 @@ export class SystemdNotifier {
  * logged, never thrown.
  */
 export class ServiceManager {
-  #lastPing = -Infinity;
-  #interval?: ReturnType<typeof setInterval>;
-
   private constructor(
     readonly notifier: SystemdNotifier | undefined,
     readonly log: { warn: (message: string, props: Record<string, unknown>) => void },
@@ -102,21 +102,12 @@ export class ServiceManager {
   }
 
   /**
-   * Calls `tick` at systemd's watchdog interval, when it asked for pings.
-   * The tick goes through the master's queue and the ping is sent from the
-   * loop ({@link pingIfDue}), so a stuck loop stops the pings.
+   * Half of systemd's `WATCHDOG_USEC`, when it asked this process for pings.
+   * The core times the pings (its deadline table) and they are sent from the
+   * loop, so a stuck loop stops them.
    */
-  startWatchdog(tick: () => void): void {
-    const interval = this.notifier?.watchdogIntervalMs;
-    if (interval !== undefined) this.#interval = setInterval(tick, interval);
-  }
-
-  /** Sends `WATCHDOG=1` if most of an interval passed since the last one. */
-  pingIfDue(now: number): void {
-    const interval = this.notifier?.watchdogIntervalMs;
-    if (interval === undefined || now - this.#lastPing < interval * 0.9) return;
-    this.#lastPing = now;
-    this.send("WATCHDOG=1");
+  get watchdogIntervalMs(): number | undefined {
+    return this.notifier?.watchdogIntervalMs;
   }
 
   /** Sends fields without waiting. */
@@ -150,7 +141,6 @@ export class ServiceManager {
   }
 
   close(): void {
-    if (this.#interval !== undefined) clearInterval(this.#interval);
     this.notifier?.close();
   }
 }

@@ -26,6 +26,9 @@
  * Before the exec, the new executable is run with `--check-config` and the
  * same arguments: if it fails, the upgrade is refused and nothing changes.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

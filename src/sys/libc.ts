@@ -282,6 +282,16 @@ export function getsockoptBytes(
   return value.subarray(0, Math.min(len[0], size));
 }
 
+/** setsockopt(2) with `value` as the option's bytes. Throws {@link SysError}. */
+export function setsockoptBytes(
+  fd: number,
+  level: number,
+  option: number,
+  value: Uint8Array<ArrayBuffer>,
+): void {
+  check("setsockopt", libc().setsockopt(fd, level, option, value, value.byteLength));
+}
+
 /** A socket of any domain, close-on-exec. Throws {@link SysError}. */
 export function socket(domain: number, type: number, protocol: number): number {
   const SOCK_CLOEXEC = 0o2000000;
