@@ -15,10 +15,15 @@
  *   environment sizes, two binds naming the same address): config/kernel_limits.ts;
  * - the pidfile path holds nothing that is not a pidfile (a symlink, FIFO,
  *   directory, device …) and its directory exists; at a real start, also
- *   that it does not name another live process.
+ *   that it does not name another live process;
+ * - every directory the master will create a file in (control socket,
+ *   `unix:` binds, pidfile, log file) exists, is a directory and is
+ *   writable by the master's user, and a runtime directory for its private
+ *   sockets can be had (src/cli/directories.ts): a read-only root
+ *   filesystem is reported here, naming the key to change.
  *
  * Exit codes follow docs/contract.md, "Files and exit codes": config problems 2
- * (all of them listed, one per line); at a real start an unexecutable command
+ * (all of them listed, one per line, directory problems included); at a real start an unexecutable command
  * is 3 and a pidfile problem is 1, as they would have been later.
  * `--check-config` reports everything as exit 2.
  *
@@ -33,6 +38,9 @@ import { workerProgram } from "../master/generation.ts";
 import { Pidfile } from "../pidfile/pidfile.ts";
 import { checkReloadPaths, reloadPathsOf } from "../reload/watch.ts";
 import { identityProblem, resolveIdentity } from "../spawn/identity.ts";
+import { chooseRuntimeDir, directoryProblems, type RuntimeDir } from "./directories.ts";
+
+export type { RuntimeDir };
 
 /** How {@link preflight} runs. */
 export interface PreflightOptions {
@@ -49,17 +57,21 @@ function messageOf(error: unknown): string {
 /**
  * Checks `config` before anything is bound or written.
  *
+ * @returns where the master's private runtime files go
  * @throws {ArbiterError} exit 2 listing every config problem; at a real
  *   start, exit 3 when the command cannot be executed and exit 1 when the
  *   pidfile cannot be claimed
  */
-export async function preflight(config: Config, opts: PreflightOptions): Promise<void> {
+export async function preflight(config: Config, opts: PreflightOptions): Promise<RuntimeDir> {
   const problems = [
     ...kernelLimitProblems(config, opts.env),
     ...await bindClashes(config),
     ...checkHooks(config, opts.env),
     ...(config.reload ? checkReloadPaths(reloadPathsOf(config)) : []),
+    ...directoryProblems(config),
   ];
+  const runtimeDir = chooseRuntimeDir(config, opts.env);
+  if ("problem" in runtimeDir) problems.push(runtimeDir.problem);
   try {
     const problem = identityProblem(resolveIdentity(config.user, config.group));
     if (problem !== undefined) problems.push(problem);
@@ -88,11 +100,12 @@ export async function preflight(config: Config, opts: PreflightOptions): Promise
       ...(pidfile ? [pidfile] : []),
     ];
     if (all.length > 0) throw new ConfigError(all.join("\n"));
-    return;
+    return runtimeDir as RuntimeDir;
   }
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
   // docs/contract.md, "Worker lifecycle": a command that cannot be executed
   // halts with 3, naming it.
   if (command !== undefined) throw new ArbiterError(ExitCode.WorkerBoot, command);
   if (pidfile !== undefined) throw new ArbiterError(ExitCode.Runtime, pidfile);
+  return runtimeDir as RuntimeDir;
 }

@@ -290,7 +290,7 @@ test("loadConfig() names a missing or unreadable config file", async () => {
   await Deno.mkdir(join(dir, "conf.d"));
   await assertConfigErrorAsync(
     loadConfig({ configPath: "conf.d", overrides: {} }, {}, dir),
-    "conf.d: cannot read the config file: is a directory",
+    "conf.d: cannot read the config file: it is a directory, not a regular file",
   );
 });
 

@@ -182,6 +182,10 @@ export const configSchema = z.strictObject({
   control_socket: text("a path").optional().describe(
     "Unix socket (mode 0600) for `arbiter ctl`; none by default.",
   ),
+  runtime_dir: text("a path").optional().describe(
+    "Writable directory for the master's private sockets (workers' notify sockets); " +
+      "default: $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR, the temp dir, then control_socket's directory.",
+  ),
   metrics_bind: text("a HOST:PORT address").optional().describe(
     "HOST:PORT serving /livez, /readyz and /metrics; none by default.",
   ),

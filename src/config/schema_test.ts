@@ -19,6 +19,7 @@ const CONTRACT_KEYS = [
   "group",
   "umask",
   "control_socket",
+  "runtime_dir",
   "metrics_bind",
   "worker_output",
   "worker_usr1",

@@ -178,8 +178,10 @@ class Master {
         this.#pool.adopt(fd, parseBind(text, "/"));
       }
       const context = await prepareGeneration(config, this.#pool, this.#options.masterEnv);
-      this.#systemd = await ServiceManager.fromEnv(this.#options.fullEnv, this.#log);
+      const runtimeDir = this.#options.runtimeDir;
+      this.#systemd = await ServiceManager.fromEnv(this.#options.fullEnv, runtimeDir, this.#log);
       this.#hub = await NotifyHub.create(
+        runtimeDir,
         (serial, fields) => this.#notify(serial, fields),
         (serial, why) =>
           this.#log.debug("notify from worker serial {serial} ignored: {why}", {

@@ -2,6 +2,7 @@
 // listeners and notify hub, but workers that are records and a clock that
 // moves when told. The same scenarios on real processes: tests/.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { tmpdir } from "node:os";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import type { Logging } from "../logging/log.ts";
@@ -39,6 +40,7 @@ async function startMaster(workers: number, more: Partial<Config> = {}) {
     version: "test",
     args: [],
     fullEnv: {},
+    runtimeDir: tmpdir(),
     os,
   });
   return { os, exit };

@@ -29,6 +29,11 @@ export interface MasterOptions {
   args: string[];
   /** The master's full environment (with its own systemd variables), for USR2. */
   fullEnv: Record<string, string>;
+  /**
+   * Where the master's private files go (the notify sockets): chosen and
+   * checked before start, see src/cli/directories.ts.
+   */
+  runtimeDir: string;
   /** What the previous image handed over, when this one comes from an in-place upgrade. */
   upgrade?: AdoptedState;
   /** Processes, signals and the clock; the real OS unless a unit test brings a fake. */

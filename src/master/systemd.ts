@@ -14,6 +14,7 @@
  * @module
  */
 
+import { ArbiterError, ConfigError, ExitCode } from "../errors.ts";
 import { monotonicUsec } from "../sys/process.ts";
 import { MAX_TIMER_MS } from "../core/limits.ts";
 import type { CoreSnapshot } from "../core/core.ts";
@@ -38,11 +39,15 @@ export class SystemdNotifier {
    */
   static async fromEnv(
     env: Record<string, string | undefined>,
+    runtimeDir: string,
   ): Promise<SystemdNotifier | undefined> {
     const target = env.NOTIFY_SOCKET;
     if (!target) return undefined;
     if (target.startsWith("@")) {
-      throw new Error(`NOTIFY_SOCKET ${target}: abstract sockets are not supported; use a path`);
+      throw new ArbiterError(
+        ExitCode.Runtime,
+        `NOTIFY_SOCKET ${target}: abstract sockets are not supported; use a path`,
+      );
     }
     const usec = Number(env.WATCHDOG_USEC);
     const forUs = env.WATCHDOG_PID === undefined || env.WATCHDOG_PID === String(Deno.pid);
@@ -50,7 +55,19 @@ export class SystemdNotifier {
     const interval = forUs && usec > 0
       ? Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(usec / 2000)))
       : undefined;
-    const dir = await Deno.makeTempDir({ prefix: "arbiter-sd-" });
+    // The sending socket needs a path of its own: in the runtime directory,
+    // which was checked writable before start (a read-only root has no /tmp).
+    let dir: string;
+    try {
+      dir = await Deno.makeTempDir({ dir: runtimeDir, prefix: "arbiter-sd-" });
+    } catch (error) {
+      const reason = (error as Error).message.replace(/ \(os error \d+\).*$/s, "").toLowerCase();
+      throw new ConfigError(
+        `runtime_dir: cannot make the systemd notify socket's directory in ` +
+          `${JSON.stringify(runtimeDir)}: ${reason}; set runtime_dir to a writable directory`,
+        { cause: error },
+      );
+    }
     return new SystemdNotifier(target, dir, interval);
   }
 
@@ -93,12 +110,13 @@ export class ServiceManager {
     readonly log: { warn: (message: string, props: Record<string, unknown>) => void },
   ) {}
 
-  /** @throws {Error} when `NOTIFY_SOCKET` is unusable (see {@link SystemdNotifier.fromEnv}) */
+  /** @throws {ArbiterError} when `NOTIFY_SOCKET` is unusable (see {@link SystemdNotifier.fromEnv}) */
   static async fromEnv(
     env: Record<string, string | undefined>,
+    runtimeDir: string,
     log: ServiceManager["log"],
   ): Promise<ServiceManager> {
-    return new ServiceManager(await SystemdNotifier.fromEnv(env), log);
+    return new ServiceManager(await SystemdNotifier.fromEnv(env, runtimeDir), log);
   }
 
   /**

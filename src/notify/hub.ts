@@ -34,11 +34,10 @@
  *   public name. So from the moment `<serial>.sock` exists, only the
  *   worker's user (and root) can connect to it, whatever the umask; no
  *   process-wide umask change is needed.
- * - `$XDG_RUNTIME_DIR` is used when set and writable, except when the
- *   master runs as root: a root master may hand sockets to workers of
- *   another user, and `$XDG_RUNTIME_DIR` is normally 0700, so it then uses a
- *   fresh directory under the temp dir instead (unless every directory
- *   above the runtime dir lets others pass through).
+ * - the directory is made in the master's runtime directory, chosen before
+ *   start (src/cli/directories.ts): for a root master, whose workers may
+ *   run as another user, only one that others can pass through all the way
+ *   down (`$XDG_RUNTIME_DIR` is normally 0700).
  *
  * Nothing here throws from the loop: a failing socket is reported through
  * `onGarbage` and closed; garbage is reported and the channel keeps working.
@@ -120,15 +119,19 @@ export class NotifyHub {
   }
 
   /**
-   * Makes the hub's private directory (see the module notes for where and
+   * Makes the hub's private directory in `parent` (see the module notes for
    * why mode 0711). Calls `onMessage` for every well-formed, non-empty
    * message from the right sender and `onGarbage` for every refused one.
    * Neither should throw; if `onMessage` does, that is reported to
    * `onGarbage`.
-   * @throws when no directory short enough for socket paths can be made
+   * @throws {ConfigError} when no directory short enough for socket paths can be made there
    */
-  static async create(onMessage: NotifyHandler, onGarbage?: GarbageHandler): Promise<NotifyHub> {
-    const dir = await makeHubDir();
+  static async create(
+    parent: string,
+    onMessage: NotifyHandler,
+    onGarbage?: GarbageHandler,
+  ): Promise<NotifyHub> {
+    const dir = await makeHubDir(parent);
     try {
       return new NotifyHub(dir, onMessage, onGarbage);
     } catch (error) {
