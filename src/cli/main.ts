@@ -51,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
   const load = () => loadConfig({ ...request, inheritedFds }, env, Deno.cwd());
   const config = await load();
   // 4. Everything that can be found wrong before binding, the same checks for both.
-  const runtimeDir = preflight(config, { checkOnly: request.checkConfig, env });
+  const runtimeDir = await preflight(config, { checkOnly: request.checkConfig, env });
   if (request.checkConfig) {
     print(formatConfig(config));
     print(`# runtime directory: ${runtimeDir.path} (from ${runtimeDir.from})`);

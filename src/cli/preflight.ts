@@ -11,6 +11,8 @@
  * - the worker command and every hook program resolve to executables;
  * - `user` and `group` resolve, and the master may switch workers to them;
  * - the reload paths exist (when `reload` is on);
+ * - what the kernel would refuse at exec or bind (NUL bytes, argument and
+ *   environment sizes, two binds naming the same address): config/kernel_limits.ts;
  * - the pidfile path holds nothing that is not a pidfile (a symlink, FIFO,
  *   directory, device …) and its directory exists; at a real start, also
  *   that it does not name another live process;
@@ -31,6 +33,7 @@
 import type { Config } from "../config/types.ts";
 import { ArbiterError, ConfigError, ExitCode } from "../errors.ts";
 import { checkHooks } from "../hooks/run.ts";
+import { bindClashes, kernelLimitProblems } from "../config/kernel_limits.ts";
 import { workerProgram } from "../master/generation.ts";
 import { Pidfile } from "../pidfile/pidfile.ts";
 import { checkReloadPaths, reloadPathsOf } from "../reload/watch.ts";
@@ -59,8 +62,10 @@ function messageOf(error: unknown): string {
  *   start, exit 3 when the command cannot be executed and exit 1 when the
  *   pidfile cannot be claimed
  */
-export function preflight(config: Config, opts: PreflightOptions): RuntimeDir {
+export async function preflight(config: Config, opts: PreflightOptions): Promise<RuntimeDir> {
   const problems = [
+    ...kernelLimitProblems(config, opts.env),
+    ...await bindClashes(config),
     ...checkHooks(config, opts.env),
     ...(config.reload ? checkReloadPaths(reloadPathsOf(config)) : []),
     ...directoryProblems(config),

@@ -46,6 +46,10 @@ import { reconcile } from "./reconcile.ts";
 import * as reload from "./reload.ts";
 import * as saturation from "./saturation.ts";
 import { beginStop, onDrainSampled, onGroupSwept, onWorkerGone } from "./stop.ts";
+import { backOffEarlyEnd, endsEarly } from "./restarts.ts";
+import { beginRollout, endRollout } from "./rollout.ts";
+import { onStalled } from "./stall.ts";
+import { onListenersRestored } from "./listeners.ts";
 
 export {
   ABANDON_AFTER_FAILURES,
@@ -59,6 +63,9 @@ export {
   STABLE_MS,
   type WorkerRecord,
 } from "./state.ts";
+export { earlyEndDelay, MAX_STOPPING_PER_SLOT } from "./restarts.ts";
+export type { RolloutRecord } from "./rollout.ts";
+export { STALL_MS } from "./stall.ts";
 
 /** Options for {@link MasterCore}. */
 export interface CoreOptions {
@@ -70,6 +77,11 @@ export interface CoreOptions {
   now?: number;
   /** systemd's watchdog ping interval (half its `WATCHDOG_USEC`), when it asked for pings. */
   serviceWatchdogMs?: number;
+  /**
+   * The worker count the image before an in-place upgrade ran (TTIN/TTOU,
+   * `ctl scale`, autoscale's count): it stays, within autoscale's bounds.
+   */
+  desiredWorkers?: number;
 }
 
 const STOPPING: Reply = { ok: false, error: "the master is stopping" };
@@ -98,6 +110,8 @@ export class MasterCore<C> {
       s.generations.set(old.number, old);
       s.previous = old;
       s.upgrading = true; // until the new generation has replaced the old one
+      s.served = inherited.workers.length > 0;
+      beginRollout(s, "upgrade", number);
       for (const { pid, slot } of inherited.workers) {
         const serial = s.nextSerial++;
         s.workers.set(serial, {
@@ -114,6 +128,9 @@ export class MasterCore<C> {
         });
       }
       s.reapPollAt = (options.now ?? 0) + INHERITED_POLL_MS;
+    }
+    if (options.desiredWorkers !== undefined) {
+      s.desired = saturation.manualCount(s, options.desiredWorkers, options.now ?? 0);
     }
     if (options.serviceWatchdogMs !== undefined) {
       // Due at once: the first ping goes out with the first step.
@@ -188,6 +205,12 @@ export class MasterCore<C> {
         this.#onNotify(event.serial, event.fields, now);
         break;
       case "tick":
+        break;
+      case "stalled":
+        onStalled(s, event.since, now);
+        break;
+      case "listeners-restored":
+        onListenersRestored(s, event.addresses);
         break;
       case "config-loaded":
         reload.onConfigLoaded(s, event.settings, event.context, now);
@@ -352,6 +375,7 @@ export class MasterCore<C> {
       return { ok: false, error: busy };
     }
     s.upgrading = true;
+    beginRollout(s, "upgrade");
     s.log(
       "info",
       "upgrade.checking",
@@ -370,9 +394,9 @@ export class MasterCore<C> {
       return; // if the exec fails, another upgrade-checked event with the error follows
     }
     s.upgrading = false;
-    s.log("error", "upgrade.refused", "upgrade refused, nothing changed: {error}", {
-      error: error ?? "the master is stopping or reloading",
-    });
+    const why = error ?? "the master is stopping or reloading";
+    s.log("error", "upgrade.refused", "upgrade refused, nothing changed: {error}", { error: why });
+    endRollout(s, "refused", why);
   }
 
   #onSpawned(serial: number, pid: number): void {
@@ -395,7 +419,9 @@ export class MasterCore<C> {
     if (fields.WATCHDOG === "1") w.lastPing = now;
     if (fields.READY === "1" && w.state === "booting") s.markReady(w, now, "READY=1");
     if (fields.STOPPING === "1" && w.state !== "stopping") {
-      // It is leaving on its own: stop counting it so its replacement starts now.
+      // It is leaving on its own: stop counting it so its replacement starts
+      // (at once, unless it leaves right after becoming ready: then backed off).
+      if (s.running && endsEarly(w, now)) backOffEarlyEnd(s, w, now, "said STOPPING=1");
       w.state = "stopping";
       w.stopReason = "worker-stopping";
       w.killAt = now + s.settingsOf(w).gracefulTimeoutMs;

@@ -25,6 +25,7 @@ import {
   type WorkerRecord,
   workerRef,
 } from "./state.ts";
+import { MAX_STOPPING_PER_SLOT, stoppingIn } from "./restarts.ts";
 import { stopDeadline } from "./stop.ts";
 
 import { MAX_TIMER_MS } from "./limits.ts";
@@ -128,7 +129,10 @@ export function workerDeadlines(
   if (w.state === "stopping") return due;
   if (w.state === "booting") {
     if (s.ready === "notify" && s.bootTimeoutMs > 0) {
-      due.push({ kind: "boot-timeout", at: w.spawnedAt + s.bootTimeoutMs });
+      due.push({
+        kind: "boot-timeout",
+        at: w.spawnedAt + s.bootTimeoutMs + (w.bootCreditMs ?? 0),
+      });
     }
     // Not before its pid is known: only then is it a running process.
     if (s.ready === "spawn" && w.pid !== undefined) {
@@ -159,6 +163,8 @@ export function nextDeadline<C>(state: CoreState<C>): number | undefined {
     // Issue 15: the next accept-queue or RSS sample (none when both features are off).
     next = Math.min(next, state.policy.nextSampleAt() ?? Infinity);
     for (const slot of state.freeSlots()) {
+      // A slot at its stopping cap waits for an exit (an event), not a time.
+      if (stoppingIn(state, slot) >= MAX_STOPPING_PER_SLOT) continue;
       const retryAt = slotRetryAt(state, slot);
       if (retryAt > 0) next = Math.min(next, retryAt);
     }

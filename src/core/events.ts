@@ -16,6 +16,7 @@
 import type { MemorySample } from "./memory.ts";
 import type { LogEvent } from "./log_events.ts";
 import type { SaturationSettings } from "./saturation_policy.ts";
+import type { RolloutRecord } from "./rollout.ts";
 
 /**
  * Signals the master acts on: the one list the executor listens for and the
@@ -75,6 +76,14 @@ export type Event<C> =
   | { type: "notify"; serial: number; fields: Record<string, string> }
   /** The deadline timer fired. */
   | { type: "tick" }
+  /** Listeners that stopped listening were replaced by fresh sockets (the current generation's). */
+  | { type: "listeners-restored"; addresses: string[] }
+  /**
+   * The loop did not run from `since` until now (its timer fired late): the
+   * master was paused, throttled or blocked. Sent first, then the notify
+   * messages that waited meanwhile, then the event that woke the loop.
+   */
+  | { type: "stalled"; since: number }
   /** A liveness probe (/livez): answered when the loop reaches it in the queue. */
   | { type: "probe"; reply: ReplyTo }
   /** A reload's config was loaded and its listeners opened. */
@@ -211,6 +220,8 @@ export type Effect<C> =
   | { type: "stopping" }
   /** A reload ended without a new ready generation (refused or abandoned). */
   | { type: "reload-done" }
+  /** A reload or upgrade ended: done, abandoned or refused (also in the snapshot's `rollout`). */
+  | { type: "rollout-ended"; rollout: RolloutRecord }
   /** Check that the new master would start (USR2); answer with upgrade-checked. */
   | { type: "check-upgrade" }
   /** Re-execute the master in place now, handing over workers and sockets. */

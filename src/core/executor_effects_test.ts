@@ -127,7 +127,11 @@ Deno.test("on_reload: the core asks the hook, and a veto refuses the reload and 
   assertEquals(sim.core.snapshot().reloading, true);
 
   const vetoed = sim.send({ type: "reload-vetted", ok: false, context: g2 });
-  assertEquals(types(vetoed).filter((t) => t !== "log"), ["reload-done", "release-listeners"]);
+  assertEquals(types(vetoed).filter((t) => t !== "log"), [
+    "rollout-ended",
+    "reload-done",
+    "release-listeners",
+  ]);
   assertEquals(sim.core.contextsInUse(), [{ name: "gen1" }]);
   assertEquals(sim.core.snapshot().generation, 1);
   assertEquals(sim.core.snapshot().reloading, false);

@@ -74,6 +74,13 @@ export const LOG_EVENTS = {
   "http.failed": "the control or metrics server's accept loop ended",
   "http.connection_ended": "a control or metrics connection ended with an error",
   "log.reopen_failed": "USR1: the log file could not be reopened; the old one is kept",
+  "log.lines_dropped":
+    "output lines were dropped (not read fast enough, or not writable): how many",
+  "master.stalled": "the master had not run for a while (paused, throttled); deadlines re-armed",
+  "master.not_halting": "a boot failure after workers served: no halt, the slot is retried",
+  "master.listener_restored": "a listening socket stopped listening (a worker shut it); reopened",
+  "generation.refreshing": "every worker is replaced to take a reopened listening socket",
+  "worker.backed_off": "a worker ended soon after it became ready; its replacement waits",
   "master.usr1_lost": "USR1 can no longer be read; it is ignored from now on",
 } as const;
 

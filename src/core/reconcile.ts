@@ -16,6 +16,8 @@ import type { CoreState, WorkerRecord } from "./state.ts";
 import { workerRef } from "./state.ts";
 import { dueForRecycle, handleDeadlines, handleMasterDeadlines, slotRetryAt } from "./deadlines.ts";
 import { memoryDueWorker } from "./saturation.ts";
+import { MAX_STOPPING_PER_SLOT, stoppingIn } from "./restarts.ts";
+import { endRollout } from "./rollout.ts";
 import { advanceLeftovers, advanceStop } from "./stop.ts";
 
 /** Makes the processes match the desired state; also acts on due deadlines. */
@@ -49,9 +51,12 @@ export function reconcile<C>(state: CoreState<C>, now: number): void {
       state.stopWorker(w, "SIGTERM", "scaled-down", now, gen.settings.gracefulTimeoutMs);
     }
   }
-  // Too few: fill the lowest free slots whose back-off has passed.
+  // Too few: fill the lowest free slots whose back-off has passed, unless
+  // the slot has as many stopping workers as it may (one exiting frees it).
   for (const slot of state.freeSlots()) {
-    if (slotRetryAt(state, slot) <= now) state.spawn(slot, now);
+    if (slotRetryAt(state, slot) > now) continue;
+    if (stoppingIn(state, slot) >= MAX_STOPPING_PER_SLOT) continue;
+    state.spawn(slot, now);
   }
   const replaced = [...state.workers.values()].filter(
     (w) => active(w) && (w.generation !== gen.number || w.superseded),
@@ -70,6 +75,14 @@ export function reconcile<C>(state: CoreState<C>, now: number): void {
   ) {
     state.previous = undefined; // rollout complete: nothing older is serving
     state.upgrading = false;
+  }
+  const rollout = state.rollout;
+  if (
+    rollout?.outcome === "in-progress" && rollout.generation === gen.number &&
+    !state.previous && readyCurrent >= state.desired &&
+    !state.workers.values().some((w) => w.generation !== gen.number)
+  ) {
+    endRollout(state, "done"); // the new generation serves and the old one is gone
   }
   if (!gen.readyAnnounced && state.desired > 0 && readyCurrent >= state.desired) {
     gen.readyAnnounced = true;

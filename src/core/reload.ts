@@ -12,6 +12,7 @@
  * @module
  */
 
+import { beginRollout, endRollout, rolloutStarted } from "./rollout.ts";
 import type { Reply, Settings } from "./events.ts";
 import type { CoreState } from "./state.ts";
 
@@ -34,6 +35,7 @@ export function requestReload<C>(s: CoreState<C>, source: string): Reply {
     return { ok: true, message: "a reload is being prepared; another one will follow it" };
   }
   s.reloading = true;
+  beginRollout(s, "reload");
   s.log("info", "reload.started", "{source}: reloading the configuration", { source });
   s.emit({ type: "load-config" });
   return { ok: true, message: "reloading: new workers start, old ones go as they are ready" };
@@ -70,18 +72,20 @@ export function refuse<C>(s: CoreState<C>, error: string): void {
   s.log("error", "reload.refused", "reload refused, keeping the running configuration: {error}", {
     error,
   });
+  endRollout(s, "refused", error);
   s.emit({ type: "reload-done" });
   runQueuedReload(s);
 }
 
 function startGeneration<C>(s: CoreState<C>, settings: Settings, context: C, now: number): void {
   s.reloading = false;
-  if (!s.running) return;
+  if (!s.running) return endRollout(s, "refused", "the master is stopping");
   s.counters.reloads++;
   s.previous = s.current;
   const number = Math.max(...s.generations.keys()) + 1;
   const generation = { number, settings, context, bootFailures: 0, readyAnnounced: false };
   s.generations.set(number, generation);
+  rolloutStarted(s, number);
   s.serve(generation, now);
   s.resetBackoff(); // a fresh generation gets fresh chances: old back-off belongs to old code
   s.log(

@@ -13,6 +13,7 @@ import {
   type FailingSlot,
   type WorkerRecord,
 } from "./state.ts";
+import type { RolloutRecord } from "./rollout.ts";
 
 /** Read-only view for status reports and metrics. */
 export interface CoreSnapshot {
@@ -37,6 +38,12 @@ export interface CoreSnapshot {
    * it as soon as a stop begins.
    */
   ready: boolean;
+  /** The latest rollout, if any (see {@link RolloutRecord}; docs/resilience.md). */
+  rollout?: Readonly<RolloutRecord>;
+  /** Whether any worker has been ready yet: from then on boot failures never halt the master. */
+  served: boolean;
+  /** How often the master found it had not run for a while (paused, starved) and re-armed deadlines. */
+  stalls: number;
 }
 
 /** A copy of `state` for status and metrics. */
@@ -64,5 +71,8 @@ export function snapshotOf<C>(state: CoreState<C>): CoreSnapshot {
         lastStderr: r.bootFailure!.lastStderr ?? [],
       })),
     ready: state.running && state.workers.values().some((w) => w.state === "ready"),
+    rollout: state.rollout && { ...state.rollout },
+    served: state.served,
+    stalls: state.stalls,
   };
 }

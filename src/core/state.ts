@@ -14,6 +14,7 @@
  */
 
 import type { ExitReason } from "./exit_reasons.ts";
+import type { RolloutRecord } from "./rollout.ts";
 import { type CoreSnapshot, snapshotOf } from "./snapshot.ts";
 
 export type { CoreSnapshot };
@@ -70,6 +71,8 @@ export interface WorkerRecord {
   usr1Pending?: boolean;
   /** Issue 15: its RSS stayed above `max_worker_memory`; recycled before any age recycle. */
   memoryDue?: boolean;
+  /** Time the master was not running while this worker booted: added to its boot deadline. */
+  bootCreditMs?: number;
   /**
    * Taken over from the image before an in-place upgrade: not a child the
    * runtime watches, so its exit is learnt by reaping (polled while it lives).
@@ -143,6 +146,12 @@ export class CoreState<C> {
   vetting?: { settings: Settings; context: C };
   upgrading = false;
   exited = false;
+  /** Some worker has been ready: from then on a boot failure never halts the master. */
+  served = false;
+  /** The latest rollout and its outcome. */
+  rollout?: RolloutRecord;
+  /** Pauses of the master noticed (see `onStalled`). */
+  stalls = 0;
   nextSerial = 1;
   /**
    * systemd's watchdog: ping every `intervalMs` (half its `WATCHDOG_USEC`)
@@ -308,6 +317,7 @@ export class CoreState<C> {
   }
 
   markReady(w: WorkerRecord, now: number, why: string): void {
+    this.served = true;
     w.state = "ready";
     w.readyAt = now;
     const s = this.settingsOf(w);

@@ -44,6 +44,7 @@ export function upgradeState(source: HandoverSource): UpgradeState {
       .filter((w) => w.pid !== undefined)
       .map((w) => ({ pid: w.pid!, slot: w.slot, generation: w.generation })),
     notifyDir: source.notifyDir,
+    desiredWorkers: source.snapshot.desiredWorkers,
   };
 }
 

@@ -39,6 +39,11 @@ export class ListenerKeeper {
     this.logListening(context.listeners.filter((l) => !served.has(l)));
   }
 
+  /** Contexts loaded by a reload and not yet handled by the core. */
+  pendingContexts(): GenerationContext[] {
+    return [...this.#pending];
+  }
+
   /** The core has seen `context` (it is current now, or was dropped). */
   handled(context: GenerationContext): void {
     this.#pending.delete(context);
@@ -52,6 +57,31 @@ export class ListenerKeeper {
         fd: l.fd,
       });
     }
+  }
+
+  /** Listeners restored so far (`arbiter_listener_restores_total`). */
+  restores = 0;
+
+  /**
+   * Replaces every listener that stopped listening (a worker shut it down)
+   * with a fresh socket for the same address, in `contexts` too, so the next
+   * workers get it. Returns the addresses restored.
+   */
+  async restoreDead(contexts: Iterable<GenerationContext | undefined>): Promise<string[]> {
+    const restored = await this.pool.restoreDead();
+    for (const { dead, fresh } of restored) {
+      this.restores++;
+      this.log.warn(
+        "listener {address} stopped listening (a worker shut the shared socket down); " +
+          "opened a fresh one (fd {fd})",
+        { event: "master.listener_restored", address: dead.address, fd: fresh.fd },
+      );
+      for (const ctx of contexts) {
+        const i = ctx?.listeners.indexOf(dead) ?? -1;
+        if (i >= 0) ctx!.listeners[i] = fresh;
+      }
+    }
+    return restored.map((r) => r.dead.address);
   }
 
   /**

@@ -30,7 +30,7 @@ import { Operations } from "./operations.ts";
 import { NotifyHub } from "../notify/hub.ts";
 import { ListenerPool } from "../sockets/listeners.ts";
 import { ChildRegistry } from "../spawn/children.ts";
-import { MasterCore } from "../core/core.ts";
+import { MasterCore, STALL_MS } from "../core/core.ts";
 import type { Effect, Event } from "../core/events.ts";
 import { type GenerationContext, prepareGeneration, settingsOf } from "./generation.ts";
 import { checkBeforeUpgrade, receiveHandover, upgradeEnv, upgradeState } from "./handover.ts";
@@ -51,6 +51,9 @@ import { closeHandshakes, queuedConnections, reopenHandshakes } from "./stop_lis
 export type { MasterOptions } from "./options.ts";
 
 type MasterEvent = Event<GenerationContext>;
+
+/** How long an upgrade's exec waits for the log lines still queued (a stalled reader loses them). */
+const EXEC_FLUSH_MS = 500;
 type MasterEffect = Effect<GenerationContext>;
 
 /**
@@ -84,6 +87,10 @@ class Master {
     (e) => this.#queue.push(e),
   );
   #exitCode?: number;
+  /** When the loop last finished handling an event (the clock's time). */
+  #lastRan = 0;
+  /** Notify messages read by {@link NotifyHub.drainPending}, handled before the event at hand. */
+  #drained?: MasterEvent[];
 
   constructor(options: MasterOptions) {
     this.#options = options;
@@ -133,6 +140,7 @@ class Master {
       now,
       inherited,
       serviceWatchdogMs: this.#systemd!.watchdogIntervalMs,
+      desiredWorkers: upgrade?.state.desiredWorkers,
     });
     this.#workers!.adopt(
       this.#core.snapshot().workers.map((w) => ({ ...w, pid: w.pid! })),
@@ -141,11 +149,16 @@ class Master {
     this.#settings!.watch();
     await this.#apply(this.#core.start(now));
     this.#timer.arm(this.#core.nextDeadline());
+    this.#lastRan = this.#os.now();
     while (this.#exitCode === undefined) {
       const event = await this.#queue.next();
-      this.#beforeHandling(event);
-      await this.#apply(this.#core.handle(event, this.#os.now()));
+      if (event.type === "exited" || event.type === "tick") await this.#restoreListeners();
+      for (const e of this.#catchUp(event)) {
+        this.#beforeHandling(e);
+        await this.#apply(this.#core.handle(e, this.#os.now()));
+      }
       this.#timer.arm(this.#exitCode === undefined ? this.#core.nextDeadline() : undefined);
+      this.#lastRan = this.#os.now();
     }
     this.#settings!.stopWatching();
     await this.#ops?.close();
@@ -169,7 +182,7 @@ class Master {
       this.#systemd = await ServiceManager.fromEnv(this.#options.fullEnv, runtimeDir, this.#log);
       this.#hub = await NotifyHub.create(
         runtimeDir,
-        (serial, fields) => this.#queue.push({ type: "notify", serial, fields }),
+        (serial, fields) => this.#notify(serial, fields),
         (serial, why) =>
           this.#log.debug("notify from worker serial {serial} ignored: {why}", {
             event: "notify.ignored",
@@ -183,6 +196,8 @@ class Master {
         os: this.#os,
         self: this.#options.self,
         shimEnv: this.#options.masterEnv,
+        stdout: this.#options.logging.stdout,
+        stderr: this.#options.logging.stderr,
       });
       this.#ops = await this.#startOperations();
       const push = (event: MasterEvent) => this.#queue.push(event);
@@ -198,6 +213,47 @@ class Master {
     }
   }
 
+  /**
+   * Deadlines after a stall: before a tick, or any event that comes when the
+   * timer is long overdue (the master was paused, throttled or blocked), the
+   * messages waiting in the notify sockets are read, and after a stall the
+   * core hears of it first — so it re-arms instead of killing healthy workers.
+   */
+  #catchUp(event: MasterEvent): MasterEvent[] {
+    const now = this.#os.now();
+    const stalled = this.#timer.lateBy(now) >= STALL_MS;
+    if (event.type !== "tick" && !stalled) return [event];
+    const drained: MasterEvent[] = this.#drained = [];
+    try {
+      this.#hub?.drainPending();
+    } finally {
+      this.#drained = undefined;
+    }
+    const first: MasterEvent[] = stalled ? [{ type: "stalled", since: this.#lastRan }] : [];
+    return [...first, ...drained, event];
+  }
+
+  /**
+   * A listener a worker shut down is noticed when workers die or a deadline
+   * fires (both follow, as workers crash-loop on it): a fresh socket
+   * replaces it, and the core replaces the workers that hold the dead one.
+   */
+  async #restoreListeners(): Promise<void> {
+    const contexts = [this.#core?.currentContext, ...this.#listeners.pendingContexts()];
+    const addresses = await this.#listeners.restoreDead(contexts);
+    if (addresses.length === 0) return;
+    await this.#apply(
+      this.#core!.handle({ type: "listeners-restored", addresses }, this.#os.now()),
+    );
+  }
+
+  /** A notify message: handled now while catching up, else queued. */
+  #notify(serial: number, fields: Record<string, string>): void {
+    const event: MasterEvent = { type: "notify", serial, fields };
+    if (this.#drained) this.#drained.push(event);
+    else this.#queue.push(event);
+  }
+
   /** Executor-side bookkeeping an event needs before the core sees it. */
   #beforeHandling(event: MasterEvent): void {
     if (event.type === "config-loaded") this.#listeners.handled(event.context);
@@ -211,6 +267,8 @@ class Master {
       version: this.#options.version,
       startedAt: this.#startedAt,
       notifyDropped: () => this.#hub?.droppedMessages ?? 0,
+      logLinesDropped: () => this.#options.logging.droppedLines(),
+      listenersRestored: () => this.#listeners.restores,
       saturation: (snapshot, now) =>
         this.#sampling.view(snapshot, this.#core!.currentContext.config, now),
     });
@@ -260,6 +318,8 @@ class Master {
         return await this.#settings!.adopt(effect.context.config);
       case "stopping":
         return await this.#systemd!.sendNow("STOPPING=1");
+      case "rollout-ended": // the outcome is in the snapshot, for ctl reload --wait
+        return;
       case "reload-done":
         return this.#systemd!.ready(this.#core!.snapshot());
       case "check-upgrade":
@@ -324,6 +384,7 @@ class Master {
     // What Deno opened closes at exec anyway (FD_CLOEXEC); these also remove files.
     this.#settings!.stopWatching();
     await this.#ops?.close();
+    await this.#options.logging.flush(EXEC_FLUSH_MS); // the old image's last lines
     const error = execUpgrade(self, args, upgradeEnv(fullEnv, inheritedNames), state);
     this.#ops = await this.#startOperations().catch(() => undefined);
     this.#settings!.watch();

@@ -6,14 +6,20 @@ import { tmpdir } from "node:os";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/types.ts";
 import type { Logging } from "../logging/log.ts";
+import { LineSink } from "../output/sink.ts";
 import { SETTLE_MS } from "../core/core.ts";
 import { FakeOs } from "./_testing.ts";
 import { runMaster } from "./master.ts";
 
+const discard = { write: (p: Uint8Array) => Promise.resolve(p.length) };
 const logging: Logging = {
   reopen() {},
   apply: () => Promise.resolve(),
   close: () => Promise.resolve(),
+  flush: () => Promise.resolve(),
+  stdout: new LineSink(discard),
+  stderr: new LineSink(discard),
+  droppedLines: () => 0,
 };
 
 async function startMaster(workers: number, more: Partial<Config> = {}) {

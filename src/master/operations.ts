@@ -51,6 +51,10 @@ export interface OperationsHost<C> {
   startedAt: number;
   /** Notify messages dropped from foreign senders so far (`arbiter_notify_dropped_total`). */
   notifyDropped?(): number;
+  /** Output lines dropped so far (`arbiter_log_lines_dropped_total`). */
+  logLinesDropped?(): number;
+  /** Listeners restored after a worker shut them down (`arbiter_listener_restores_total`). */
+  listenersRestored?(): number;
   /** Issue 15: accept queues and worker usage, sampled now (on demand only). */
   saturation?(snapshot: CoreSnapshot, now: number): SaturationView;
 }
@@ -132,6 +136,12 @@ export class Operations<C> {
     const metrics = {
       ...metricsSnapshot(snapshot, this.#uptime()),
       notifyDropped: this.host.notifyDropped?.(),
+      resilience: {
+        stalls: snapshot.stalls,
+        cannotBoot: snapshot.failing.length,
+        logLinesDropped: this.host.logLinesDropped?.(),
+        listenersRestored: this.host.listenersRestored?.(),
+      },
     };
     const view = this.host.saturation?.(snapshot, performance.now());
     if (!view) return metrics;

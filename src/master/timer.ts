@@ -17,6 +17,8 @@ import type { Os, TimerHandle } from "./os.ts";
 export class DeadlineTimer {
   #timer?: TimerHandle;
   #at?: number;
+  /** The deadline last armed, kept after it fires until the next `arm`. */
+  #due?: number;
 
   constructor(
     readonly fire: () => void,
@@ -25,6 +27,7 @@ export class DeadlineTimer {
 
   /** Waits for `deadline` (the clock's time), or for nothing when undefined. */
   arm(deadline: number | undefined): void {
+    this.#due = deadline;
     if (deadline === this.#at) return;
     this.clock.clearTimer(this.#timer);
     this.#timer = undefined;
@@ -35,5 +38,13 @@ export class DeadlineTimer {
       this.#at = undefined;
       this.fire();
     }, timerDelay(deadline, this.clock.now()));
+  }
+
+  /**
+   * How far `now` is past the deadline armed last (0 when none, or not yet
+   * due): a large value means the loop did not run when it should have.
+   */
+  lateBy(now: number): number {
+    return this.#due === undefined ? 0 : Math.max(0, now - this.#due);
   }
 }

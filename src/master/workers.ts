@@ -24,7 +24,8 @@
 
 import type { NotifyHub } from "../notify/hub.ts";
 import { notifyEnv } from "../notify/hub.ts";
-import { lineWriter, pipePrefixed } from "../output/prefix.ts";
+import { pipePrefixed } from "../output/prefix.ts";
+import { type LineSink, workerByteWriter, workerLineWriter } from "../output/sink.ts";
 import { copyBytes, OutputTail, tapInto } from "../output/tail.ts";
 import type { Listener } from "../sockets/listeners.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
@@ -71,6 +72,9 @@ export interface WorkerProcessesOptions {
   self: SelfInvocation;
   /** The environment of the exec shim itself. */
   shimEnv: Record<string, string>;
+  /** The master's own stdout and stderr: bounded, never blocking the loop (src/output/sink.ts). */
+  stdout: LineSink;
+  stderr: LineSink;
 }
 
 /** The master's live worker processes, by serial. */
@@ -80,11 +84,13 @@ export class WorkerProcesses {
   /** Inherited workers: pid → serial. */
   readonly #inherited = new Map<number, number>();
   /** Shared by all workers in `worker_output = "prefix"`, so lines never interleave. */
-  readonly #stdoutLines = lineWriter(Deno.stdout);
-  readonly #stderrLines = lineWriter(Deno.stderr);
+  readonly #stdoutLines: (line: string) => Promise<void>;
+  readonly #stderrLines: (line: string) => Promise<void>;
 
   constructor(options: WorkerProcessesOptions) {
     this.#options = options;
+    this.#stdoutLines = workerLineWriter(options.stdout);
+    this.#stderrLines = workerLineWriter(options.stderr);
   }
 
   /** Starts worker `serial`; answers with a `spawned` or `spawn-failed` event, later `exited`. */
@@ -143,7 +149,8 @@ export class WorkerProcesses {
         write: this.#stderrLines,
       });
     } else if (stderr) {
-      stderrDone = copyBytes(stderr, Deno.stderr); // "inherit": the bytes, unchanged
+      // "inherit": the bytes, unchanged
+      stderrDone = copyBytes(stderr, workerByteWriter(this.#options.stderr));
     }
     child.status.then(async (status) => {
       let lastStderr: string[] | undefined;

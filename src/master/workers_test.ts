@@ -1,5 +1,6 @@
 // The executor's worker processes on a fake OS: what each effect does to
 // processes and which events come back. The same on real processes: tests/.
+import { LineSink } from "../output/sink.ts";
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import type { SelfInvocation } from "../spawn/self.ts";
 import { EventLog, fakeContext, FakeHub, FakeOs } from "./_testing.ts";
@@ -11,7 +12,17 @@ async function setUp() {
   const os = new FakeOs();
   const hub = new FakeHub();
   const log = new EventLog();
-  const workers = new WorkerProcesses({ push: log.push, hub, os, self, shimEnv: {} });
+  const discard = { write: (p: Uint8Array) => Promise.resolve(p.length) };
+  const [stdout, stderr] = [new LineSink(discard), new LineSink(discard)];
+  const workers = new WorkerProcesses({
+    push: log.push,
+    hub,
+    os,
+    self,
+    shimEnv: {},
+    stdout,
+    stderr,
+  });
   return { os, hub, log, workers, context: await fakeContext() };
 }
 

@@ -580,3 +580,16 @@ async function withEnv(
     apply(saved);
   }
 }
+
+Deno.test("closeAll() while workers' sockets are still being made leaves no directory behind", async () => {
+  // A TERM during a crash loop: spawns are opening their sockets as the master closes.
+  for (let round = 0; round < 20; round++) {
+    const rec = new Recorder();
+    const hub = await NotifyHub.create(tmpdir(), rec.onMessage, rec.onGarbage);
+    const opening = Array.from({ length: 20 }, (_, i) => hub.open(100 + i).catch(() => {}));
+    await new Promise((resolve) => setTimeout(resolve, round % 5)); // some opens half-way
+    await hub.closeAll();
+    await Promise.all(opening);
+    ok(!exists(hub.dir), `round ${round}: the notify directory is gone`);
+  }
+});
