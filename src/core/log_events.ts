@@ -15,6 +15,8 @@ export const LOG_EVENTS = {
   "master.started": "the master is up (listening sockets open, signals installed)",
   "master.listening": "a listening socket is open (one line per socket)",
   "master.listener_closed": "a listening socket no worker uses any more was closed",
+  "master.backlog_failed":
+    "a listener served again after an abandoned reload could not get its backlog back",
   "master.exiting": "every worker is gone: the master exits with the code shown",
   "master.halting": "the serving generation cannot boot: the master stops",
   "master.warning": "a problem found at start that does not stop the master",

@@ -56,8 +56,23 @@ export function closeHandshakes(listeners: readonly Listener[], log: Logger): vo
  * Lets handshakes in again with the queue's full `backlog` (a listener that a
  * reload had retired is served again).
  */
-export function reopenHandshakes(listeners: readonly Listener[], backlog: number): void {
-  for (const l of listeners) resumeHandshakes(l.fd, backlog);
+export function reopenHandshakes(
+  listeners: readonly Listener[],
+  backlog: number,
+  log: Logger,
+): void {
+  for (const l of listeners) {
+    try {
+      resumeHandshakes(l.fd, backlog);
+    } catch (error) {
+      log.warning("listener {address}: cannot restore its backlog of {backlog}: {error}", {
+        event: "master.backlog_failed",
+        address: l.address,
+        backlog,
+        error: String(error),
+      });
+    }
+  }
 }
 
 /** Connections waiting in the accept queues of `listeners`, summed. */
