@@ -76,7 +76,14 @@ export const generationReady = (n: number): RegExp =>
  */
 export async function startServing(
   command: string[],
-  opts: { workers?: number; port: number; args?: string[]; env?: Record<string, string> },
+  opts: {
+    workers?: number;
+    port: number;
+    args?: string[];
+    env?: Record<string, string>;
+    /** A wrapper that runs the master (`StartOptions.cmd` in _harness.ts). */
+    cmd?: string[];
+  },
 ): Promise<ArbiterProcess> {
   const master = startArbiter([
     "-w",
@@ -86,7 +93,7 @@ export async function startServing(
     ...(opts.args ?? []),
     "--",
     ...command,
-  ], { env: opts.env });
+  ], { env: opts.env, cmd: opts.cmd });
   await master.waitForLog(generationReady(1), { timeoutMs: 20_000 });
   await waitForHttp(`http://127.0.0.1:${opts.port}/`);
   return master;

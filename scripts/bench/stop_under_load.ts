@@ -5,22 +5,33 @@
  * after their connection was established (reset or closed unanswered), the
  * answered ones and the refused connects. Medians over `--reps` rounds.
  *
- *     ./scripts/deno run -A scripts/bench/stop_under_load.ts [--reps 3]
+ *     ./scripts/deno run -A scripts/bench/stop_under_load.ts [--reps 3] [--before REV]
  *
  * Rows: arbiter and Gunicorn with the same WSGI app (gunicorn's sync worker,
  * one per arbiter worker), a new connection per request; arbiter (the Deno
  * example) and Gunicorn (gthread) with keep-alive; and arbiter with
- * `shutdown_delay = 2`, counting what was answered after TERM. Bounded: each
+ * `shutdown_delay = 2`, counting what was answered after TERM; then the
+ * first row's arbiter with CAP_NET_ADMIN removed from its bounding set
+ * (`setpriv`), so the kernel refuses it the handshake filter and it shrinks
+ * the accept queues instead; with `--before REV`, the same for arbiter at
+ * git revision REV (unpacked with git archive into a temporary directory), to measure a
+ * master that had no fallback. Bounded: each
  * client loop stops at its first refused connect or after 100,000 requests,
  * each round within a minute.
  *
  * @module
  */
 
-import { APPS, freePort, median, REPO_ROOT, startArbiter, waitForHttp } from "./lib.ts";
+import { APPS, freePort, MAIN_TS, median, REPO_ROOT, startArbiter, waitForHttp } from "./lib.ts";
 import { StopLoad } from "../../tests/_stop_load.ts";
 
-const reps = Number(Deno.args[Deno.args.indexOf("--reps") + 1] || 3);
+function option(name: string): string | undefined {
+  const i = Deno.args.indexOf(name);
+  return i < 0 ? undefined : Deno.args[i + 1];
+}
+const reps = Number(option("--reps") || 3);
+const before = option("--before");
+const WITHOUT_NET_ADMIN = ["setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin"];
 const DENO_DIR = Deno.execPath().replace(/\/[^/]*$/, "");
 const ENV = { PATH: `${DENO_DIR}:${Deno.env.get("PATH") ?? ""}` };
 
@@ -51,9 +62,11 @@ function gunicorn(port: number, extra: string[]) {
   return { pid: child.pid, done: child.status };
 }
 
-async function arbiter(port: number, args: string[]) {
+/** `cmd`: what runs the master instead of `deno run -A main.ts` (a wrapper, another checkout). */
+async function arbiter(port: number, args: string[], cmd?: string[]) {
   const master = startArbiter(["-b", `127.0.0.1:${port}`, "--graceful-timeout", "5", ...args], {
     env: ENV,
+    cmd,
   });
   await master.waitForLog(/generation 1 is ready/, { timeoutMs: 30_000 });
   return {
@@ -108,6 +121,27 @@ const ROWS: Row[] = [
 ];
 
 const dir = await Deno.makeTempDir({ prefix: "arbiter-bench-stop-" });
+const denoMain = (main: string) => [Deno.execPath(), "run", "-A", "--quiet", main];
+ROWS.push({
+  name: "arbiter (gunicorn -w 1 per worker), without CAP_NET_ADMIN",
+  connection: "close",
+  start: (p) => arbiter(p, GUNICORN_IN_ARBITER, [...WITHOUT_NET_ADMIN, ...denoMain(MAIN_TS)]),
+});
+if (before) {
+  const checkout = `${dir}/before`;
+  await Deno.mkdir(checkout);
+  const archive = `git -C "$1" archive "$2" | tar -x -C "$3"`;
+  const args = ["-c", archive, "sh", REPO_ROOT, before, checkout];
+  if (!(await new Deno.Command("sh", { args }).output()).success) {
+    throw new Error(`--before ${before}: git archive of that revision failed`);
+  }
+  ROWS.push({
+    name: `arbiter at ${before} (gunicorn -w 1 per worker), without CAP_NET_ADMIN`,
+    connection: "close",
+    start: (p) =>
+      arbiter(p, GUNICORN_IN_ARBITER, [...WITHOUT_NET_ADMIN, ...denoMain(`${checkout}/main.ts`)]),
+  });
+}
 console.log(
   "| supervisor | connections | lost after connecting | answered after TERM | refused connects | stop took (s) |",
 );
@@ -131,9 +165,9 @@ for (const row of ROWS) {
     refused.push(result.refused);
   }
   console.log(
-    `| ${row.name} | ${row.connection} | ${median(lost)} | ${median(after)} | ${
-      median(refused)
-    } | ${median(took).toFixed(1)} |`,
+    `| ${row.name} | ${row.connection} | ${median(lost)} (max ${Math.max(...lost)}) | ${
+      median(after)
+    } | ${median(refused)} | ${median(took).toFixed(1)} |`,
   );
 }
 await Deno.remove(dir, { recursive: true });

@@ -15,6 +15,8 @@ export const LOG_EVENTS = {
   "master.started": "the master is up (listening sockets open, signals installed)",
   "master.listening": "a listening socket is open (one line per socket)",
   "master.listener_closed": "a listening socket no worker uses any more was closed",
+  "master.backlog_failed":
+    "a listener served again after an abandoned reload could not get its backlog back",
   "master.exiting": "every worker is gone: the master exits with the code shown",
   "master.halting": "the serving generation cannot boot: the master stops",
   "master.warning": "a problem found at start that does not stop the master",
@@ -56,6 +58,8 @@ export const LOG_EVENTS = {
   "stop.draining": "new handshakes are stopped; the workers empty the accept queues",
   "stop.drain_unfinished": "the accept queues did not empty within graceful_timeout",
   "stop.handshakes_failed": "a listener could not stop new handshakes",
+  "stop.handshakes_limited":
+    "the handshake filter was refused; the listeners' queues were shrunk to one connection instead",
   "group.leftover": "a gone worker left processes in its group: SIGTERM, then SIGKILL",
   "group.killed": "a gone worker's group did not exit after SIGTERM: SIGKILL",
   "group.stuck": "a gone worker's group still has processes after SIGKILL",

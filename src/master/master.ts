@@ -313,7 +313,7 @@ class Master {
       case "adopt-config":
         // A bind the serving generation dropped takes no new handshakes; one
         // it serves (again, after an abandoned reload) takes them all.
-        reopenHandshakes(effect.context.listeners);
+        reopenHandshakes(effect.context.listeners, effect.context.config.backlog, this.#log);
         closeHandshakes(this.#listeners.retiring(), this.#log);
         return await this.#settings!.adopt(effect.context.config);
       case "stopping":

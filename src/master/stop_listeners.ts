@@ -9,11 +9,17 @@
 
 import type { Logger } from "@logtape/logtape";
 import type { Listener } from "../sockets/listeners.ts";
-import { resumeHandshakes, stopHandshakes } from "../sys/handshake_filter.ts";
+import { resumeHandshakes, shrinkQueue, stopHandshakes } from "../sys/handshake_filter.ts";
 import { sampleQueues } from "../observe/queue.ts";
 
-/** Stops new handshakes on every TCP listener; logs what could not be covered. */
+/**
+ * Stops new handshakes on every TCP listener. Where the kernel refuses the
+ * filter (no CAP_NET_ADMIN), shrinks the listener's queue instead and says
+ * once, for all such listeners, what that leaves at risk.
+ */
 export function closeHandshakes(listeners: readonly Listener[], log: Logger): void {
+  const shrunk: string[] = [];
+  let refusal = "";
   for (const l of listeners) {
     try {
       if (!stopHandshakes(l.fd)) {
@@ -22,19 +28,51 @@ export function closeHandshakes(listeners: readonly Listener[], log: Logger): vo
           { event: "stop.draining", address: l.address },
         );
       }
+    } catch (filterError) {
+      try {
+        shrinkQueue(l.fd);
+        shrunk.push(l.address);
+        refusal = String(filterError);
+      } catch (error) {
+        log.warning("listener {address}: cannot stop new handshakes: {error}", {
+          event: "stop.handshakes_failed",
+          address: l.address,
+          error: `${filterError}; listen(2) with backlog 0: ${error}`,
+        });
+      }
+    }
+  }
+  if (shrunk.length === 0) return;
+  log.warning(
+    "the handshake filter was refused ({error}; it needs root or CAP_NET_ADMIN): " +
+      "the accept queue of {addresses} now holds one connection and new handshakes wait " +
+      "while it is taken; the connection that arrives after the workers' last accept " +
+      "(at most one per listener) is reset",
+    { event: "stop.handshakes_limited", addresses: shrunk.join(", "), error: refusal },
+  );
+}
+
+/**
+ * Lets handshakes in again with the queue's full `backlog` (a listener that a
+ * reload had retired is served again).
+ */
+export function reopenHandshakes(
+  listeners: readonly Listener[],
+  backlog: number,
+  log: Logger,
+): void {
+  for (const l of listeners) {
+    try {
+      resumeHandshakes(l.fd, backlog);
     } catch (error) {
-      log.warning("listener {address}: cannot stop new handshakes: {error}", {
-        event: "stop.handshakes_failed",
+      log.warning("listener {address}: cannot restore its backlog of {backlog}: {error}", {
+        event: "master.backlog_failed",
         address: l.address,
+        backlog,
         error: String(error),
       });
     }
   }
-}
-
-/** Lets handshakes in again (a listener that a reload had retired is served again). */
-export function reopenHandshakes(listeners: readonly Listener[]): void {
-  for (const l of listeners) resumeHandshakes(l.fd);
 }
 
 /** Connections waiting in the accept queues of `listeners`, summed. */

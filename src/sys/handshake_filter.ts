@@ -14,6 +14,14 @@
  * Sockets accepted afterwards inherit the filter; it lets their segments
  * through (none of them is a bare SYN). `SO_DETACH_FILTER` undoes it.
  *
+ * Linux 6.x lets only CAP_NET_ADMIN attach a filter to a TCP socket. Without
+ * it, {@link shrinkQueue} is the best a process can do: `listen(fd, 0)` on the
+ * listening socket leaves room for one queued connection, and the kernel
+ * drops every SYN that arrives while that one is queued (it counts a listen
+ * overflow), so the client retries as above. What it leaves at risk is the
+ * connection that took that one place after the workers' last accept(2)
+ * (docs/stopping.md, "Without CAP_NET_ADMIN"). It needs no privilege.
+ *
  * Unix stream sockets run no filter on connect(2): there is no way to refuse
  * new connections while keeping the queue, so {@link stopHandshakes} reports
  * them as not covered (docs/stopping.md, "Unix sockets").
@@ -79,9 +87,22 @@ export function stopHandshakes(fd: number): boolean {
   return true;
 }
 
-/** Lets new handshakes in again on `fd` (a reload that removed it was abandoned). */
-export function resumeHandshakes(fd: number): void {
+/**
+ * The fallback when the filter is refused: shrinks the accept queue of the
+ * listener `fd` to one connection, so new SYNs are dropped while it is taken.
+ * Throws {@link libc.SysError} if listen(2) fails.
+ */
+export function shrinkQueue(fd: number): void {
+  libc.listen(fd, 0);
+}
+
+/**
+ * Lets new handshakes in again on `fd` (a reload that removed it was
+ * abandoned): detaches the filter and gives the queue back its `backlog`.
+ */
+export function resumeHandshakes(fd: number, backlog: number): void {
   try {
     libc.setsockoptBytes(fd, SOL_SOCKET, SO_DETACH_FILTER, new Uint8Array(4));
   } catch { /* no filter attached (ENOENT): nothing to undo */ }
+  libc.listen(fd, backlog);
 }
