@@ -142,6 +142,7 @@ export async function loadConfig(
     log_file: v.log_file === undefined
       ? undefined
       : await logFile(path("log_file", v.log_file), name(["log_file"])),
+    max_surge: v.max_surge,
     max_worker_lifetime: v.max_worker_lifetime,
     max_worker_lifetime_jitter: v.max_worker_lifetime_jitter,
     hook_timeout: v.hook_timeout,

@@ -23,6 +23,7 @@ const SPEC_KEYS = [
   "log_level",
   "log_format",
   "log_file",
+  "max_surge",
   "max_worker_lifetime",
   "max_worker_lifetime_jitter",
   // issue 15 (saturation)

@@ -61,6 +61,8 @@ export interface Config extends Hooks {
   log_format: "text" | "json";
   /** Absolute path; undefined means stderr. */
   log_file?: string;
+  /** Workers beyond `workers` allowed during a rollout; undefined: the whole generation at once. */
+  max_surge?: number;
   max_worker_lifetime: number;
   max_worker_lifetime_jitter: number;
   hook_timeout: number;

@@ -89,6 +89,11 @@ export interface Settings {
   /** Age at which a worker is recycled; 0 disables. */
   maxLifetimeMs: number;
   maxLifetimeJitterMs: number;
+  /**
+   * Workers beyond `workers` that may be alive (stopping ones included) while
+   * a rollout or recycle runs; undefined starts a whole generation at once.
+   */
+  maxSurge?: number;
   /** Shown in logs: the worker argv[0]. */
   commandName: string;
   /** Issue 15: autoscaling and `max_worker_memory`; both off when unset. */

@@ -7,6 +7,9 @@
  * - Replaced workers (older generation, or past their age) go only as new
  *   ones become ready, so the number of ready workers never drops during a
  *   rollout; at most one replacement wave runs at a time.
+ * - With `max_surge` set, no more than `workers + max_surge` workers are
+ *   alive (stopping ones included) while a rollout runs: a new worker starts
+ *   only once an old one has exited.
  * - While stopping, nothing starts; once no worker is left, one `exit`.
  *
  * @module
@@ -42,9 +45,14 @@ export function reconcile<C>(state: CoreState<C>, now: number): void {
       state.stopWorker(w, "SIGTERM", "scaled-down", now, gen.settings.gracefulTimeoutMs);
     }
   }
-  // Too few: fill the lowest free slots whose back-off has passed.
+  // Too few: fill the lowest free slots whose back-off has passed, as far as the surge allows.
+  let room = surgeRoom(state);
   for (const slot of state.freeSlots()) {
-    if (state.slot(slot).retryAt <= now) state.spawn(slot, now);
+    if (room <= 0) break;
+    if (state.slot(slot).retryAt <= now) {
+      state.spawn(slot, now);
+      room--;
+    }
   }
   const replaced = [...state.workers.values()].filter(
     (w) => active(w) && (w.generation !== gen.number || w.superseded),
@@ -105,6 +113,22 @@ function recycleOne<C>(state: CoreState<C>, now: number): void {
     "worker {id} (pid {pid}) reached its maximum age; starting its replacement",
     { id: due.w.slot, pid: due.w.pid },
   );
+}
+
+/**
+ * How many workers may start now under `max_surge`: every live process
+ * counts, the stopping ones too (they still hold their memory), so a rollout
+ * never has more than `workers + max_surge` alive. A serving generation that
+ * lost workers (a crash, a watchdog kill) is refilled regardless: capacity
+ * comes before the bound, and a worker that died holds nothing.
+ */
+function surgeRoom<C>(state: CoreState<C>): number {
+  const maxSurge = state.current.settings.maxSurge;
+  if (maxSurge === undefined) return Infinity;
+  const serving = [...state.workers.values()].filter((w) => w.state !== "stopping").length;
+  const bound = state.desired + maxSurge - state.workers.size;
+  const refill = state.desired - serving;
+  return Math.max(bound, refill);
 }
 
 /** Oldest first. */
