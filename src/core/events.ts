@@ -75,7 +75,7 @@ export type Event<C> =
   | { type: "upgrade-checked"; error?: string }
   /** Issue 15: the answer to `sample-queue`: connections waiting over all listeners. */
   | { type: "queue-sampled"; queued: number }
-  /** Issue 15: the answer to `sample-memory`: the RSS of the workers that could be read. */
+  /** Issue 15: the answer to `sample-memory`: the memory of the workers (each its process group's) that could be read. */
   | { type: "memory-sampled"; samples: MemorySample[] };
 
 /** What the core needs to know of a config. Durations in milliseconds. */
@@ -153,7 +153,7 @@ export type Effect<C> =
   | { type: "exit"; code: number }
   /** Issue 15: read the listeners' accept queues; answer with `queue-sampled`. */
   | { type: "sample-queue" }
-  /** Issue 15: read these workers' RSS; answer with `memory-sampled`. */
+  /** Issue 15: read these workers' memory (each its process group's); answer with `memory-sampled`. */
   | { type: "sample-memory"; workers: { serial: number; pid: number }[] };
 
 /** Why the core asked a worker to stop; log text comes from {@link STOP_REASON_TEXT}. */
