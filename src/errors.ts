@@ -7,7 +7,7 @@
  * @module
  */
 
-/** Exit codes of the master (SPEC §6). */
+/** Exit codes of the master (docs/contract.md, "Files and exit codes"). */
 export const ExitCode = {
   /** Clean stop. */
   Ok: 0,

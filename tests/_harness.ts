@@ -354,6 +354,50 @@ export class LoadGenerator {
 }
 
 // ---------------------------------------------------------------------------
+// The master's log events
+
+const escapeRe = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * A pattern for a master log line with the event `event` (docs/logging.md,
+ * "Events"), in either log format: the text form shows `[event]` after the
+ * level, a JSON line has `"event":"event"`. `detail`, when given, must match
+ * later on the same line (a string literally); its capture groups are the
+ * match's groups. Pass it to {@link ArbiterProcess.waitForLog}, or use
+ * {@link ArbiterProcess.waitForEvent}.
+ */
+export function logEvent(event: string, detail?: RegExp | string): RegExp {
+  const name = escapeRe(event);
+  const rest = detail === undefined
+    ? ""
+    : `[^\\n]*?${typeof detail === "string" ? escapeRe(detail) : detail.source}`;
+  const flags = typeof detail === "object" ? detail.flags.replace(/[gy]/g, "") : "";
+  return new RegExp(`(?:\\[${name}\\] |"event":"${name}")${rest}`, flags);
+}
+
+/** A master log line in text form, with or without an event. */
+const TEXT_LOG_LINE = /^\d{4}-\d\d-\d\dT[\d:.]+Z arbiter\[\d+\] [A-Z]+ (\[[a-z_]+\.[a-z_]+\] )?/;
+
+/**
+ * The master log lines in `output` (either format) that name no event: every
+ * line the master logs must have one.
+ */
+export function linesWithoutEvent(output: string): string[] {
+  return output.split("\n").filter((line) => {
+    const text = TEXT_LOG_LINE.exec(line);
+    if (text) return text[1] === undefined;
+    if (!line.startsWith("{")) return false;
+    try {
+      const obj = JSON.parse(line);
+      const isLog = typeof obj?.level === "string" || typeof obj?.line === "string";
+      return isLog && (typeof obj.event !== "string" || obj.event === "");
+    } catch {
+      return false;
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
 // The master as a subprocess
 
 /** Options of {@link startArbiter}. */
@@ -438,6 +482,8 @@ export class ArbiterProcess implements AsyncDisposable {
   readonly status: Promise<Deno.CommandStatus>;
 
   #child: Deno.ChildProcess;
+  /** Runs main.ts (not another program, as the harness's own tests do). */
+  readonly #isMaster: boolean;
   #text: Record<StreamName, string> = { stdout: "", stderr: "" };
   #eof: Record<StreamName, boolean> = { stdout: false, stderr: false };
   #readers: ReadableStreamDefaultReader<string>[] = [];
@@ -450,6 +496,7 @@ export class ArbiterProcess implements AsyncDisposable {
 
   constructor(child: Deno.ChildProcess, argv: string[]) {
     this.#child = child;
+    this.#isMaster = argv.includes(MAIN_TS) || argv.some((a) => a.endsWith("/arbiter"));
     this.pid = child.pid;
     this.argv = argv;
     this.#drained = Promise.all([
@@ -562,6 +609,18 @@ export class ArbiterProcess implements AsyncDisposable {
     });
   }
 
+  /**
+   * Resolve with the first master log line with event `event` (and
+   * `detail`, see {@link logEvent}) after `opts.after`.
+   */
+  waitForEvent(
+    event: string,
+    detail?: RegExp | string,
+    opts: WaitForLogOptions = {},
+  ): Promise<RegExpMatchArray> {
+    return this.waitForLog(logEvent(event, detail), opts);
+  }
+
   #tail(): string {
     const err = this.#text.stderr.slice(-2000);
     const out = this.#text.stdout.slice(-500);
@@ -634,6 +693,17 @@ export class ArbiterProcess implements AsyncDisposable {
       }
     }
     await this.status;
+    this.#killLeftovers();
+    // Every line the master logs names its event: tools and these tests match names.
+    const unnamed = this.#isMaster
+      ? [...linesWithoutEvent(this.#text.stderr), ...linesWithoutEvent(this.#text.stdout)]
+      : [];
+    if (unnamed.length > 0) {
+      throw new Error(`master log line(s) without an event:\n${unnamed.slice(0, 5).join("\n")}`);
+    }
+  }
+
+  #killLeftovers(): void {
     const ownPgid = pgidOf(Deno.pid);
     for (const [pid, start] of this.#seen) {
       const st = readStat(pid);

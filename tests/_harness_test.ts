@@ -14,7 +14,9 @@ import {
   httpRequest,
   isAlive,
   isZombie,
+  linesWithoutEvent,
   LoadGenerator,
+  logEvent,
   parentOf,
   parseStat,
   pgidOf,
@@ -34,6 +36,24 @@ Deno.test("paths: REPO_ROOT and WORKERS_DIR", () => {
   assert(REPO_ROOT.startsWith("/") && !REPO_ROOT.endsWith("/"));
   assert(Deno.statSync(`${REPO_ROOT}/deno.json`).isFile);
   assert(Deno.statSync(`${WORKERS_DIR}/py_worker.py`).isFile);
+});
+
+Deno.test("logEvent matches an event in either log format; linesWithoutEvent finds the unnamed", () => {
+  const text =
+    "2026-12-03T19:00:00.000Z arbiter[7] INFO [worker.spawned] worker 1 (pid 42) started";
+  const json =
+    '{"time":"t","level":"info","event":"worker.spawned","pid":7,"msg":"worker 1 (pid 42)"}';
+  for (const line of [text, json]) {
+    assertEquals(logEvent("worker.spawned", /worker (\d+) \(pid (\d+)\)/).exec(line)?.slice(1), [
+      "1",
+      "42",
+    ]);
+    assert(!logEvent("worker.ready").test(line), line);
+  }
+  assert(!logEvent("worker.spawned", "worker 2").test(text));
+  const unnamed = "2026-12-03T19:00:00.000Z arbiter[7] INFO worker 1 started";
+  const output = [text, json, unnamed, '{"level":"info","msg":"x"}', "[worker 0] app output"];
+  assertEquals(linesWithoutEvent(output.join("\n")), [unnamed, '{"level":"info","msg":"x"}']);
 });
 
 Deno.test("parseStat: comm with spaces and parentheses", () => {

@@ -8,6 +8,7 @@ import {
   type ArbiterProcess,
   isAlive,
   isWorkerProgram,
+  logEvent,
   REPO_ROOT,
   startArbiter,
   waitFor,
@@ -65,8 +66,9 @@ export const PY_WORKER = ["python3", `${WORKERS_DIR}/py_worker.py`];
 /** The Deno worker (`node:http` `listen({fd: 3})`). */
 export const DENO_WORKER = [Deno.execPath(), "run", "-A", `${WORKERS_DIR}/deno_http.ts`];
 
-/** Log line of the master once every worker of a generation is ready. */
-export const generationReady = (n: number) => new RegExp(`generation ${n} is ready`);
+/** The master's log line once every worker of generation `n` is ready (either log format). */
+export const generationReady = (n: number): RegExp =>
+  logEvent("generation.ready", new RegExp(`(?:generation ${n} |"generation":${n}\\b)`));
 
 /**
  * Starts a master on a free loopback port with `workers` copies of `command`

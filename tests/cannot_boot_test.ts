@@ -26,8 +26,9 @@ async function cannotBoot(output: "inherit" | "prefix") {
     ].join("\n") + "\n",
   );
   await using master = startArbiter(["--config", config]);
-  const [line] = await master.waitForLog(
-    /worker 0 cannot boot: it ended with exit code 1 before it was ready on each of the last 3 tries.*/,
+  const [line] = await master.waitForEvent(
+    "worker.cannot_boot",
+    /worker 0 .*exit code 1 .* 3 tries.*/,
   );
   assert(line.includes(`The last lines of its stderr: "${ERROR_LINE}"`), line);
   // Passed through as well, by every try (kept or not): byte for byte, or prefixed.

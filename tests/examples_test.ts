@@ -49,7 +49,7 @@ for (const example of EXAMPLES) {
         ], { cwd: REPO_ROOT });
         await arbiter.waitForChildren(2, { timeoutMs: 20_000 });
         // The examples use `ready = "notify"`: this proves their READY=1 arrives.
-        await arbiter.waitForLog(/generation \d+ is ready/, { timeoutMs: 20_000 });
+        await arbiter.waitForEvent("generation.ready", undefined, { timeoutMs: 20_000 });
         // Both workers answer (new connection each time; the kernel picks one).
         const seen = new Set<string>();
         for (let i = 0; i < 50 && seen.size < 2; i++) {

@@ -1,4 +1,4 @@
-// Connection floods against the master's own servers (issue 11): under
+// Connection floods against the master's own servers: under
 // `ulimit -n 256`, hundreds of idle or half-sent connections to the control
 // socket and the metrics port leave the master, its workers and the app
 // serving, and both servers answer again once the flood is gone.
@@ -75,8 +75,8 @@ async function flood(setup: Setup, send: string): Promise<Deno.Conn[]> {
 async function assertSurvivesAndRecovers(setup: Setup, conns: Deno.Conn[]): Promise<void> {
   const { master } = setup;
   // Both servers hit their cap (the warning comes at the first refusal)...
-  await master.waitForLog(/control socket: \d+ connections open; refusing new ones/);
-  await master.waitForLog(/metrics: \d+ connections open; refusing new ones/);
+  await master.waitForEvent("http.limited", "control socket: ");
+  await master.waitForEvent("http.limited", "metrics: ");
   // ...while the master, its workers and the app go on.
   const app = await httpRequest(`http://127.0.0.1:${setup.appPort}/`);
   assertEquals(app.status, 200);

@@ -1,6 +1,7 @@
-// Worker health (SPEC §3, §5; issue 3): sd_notify readiness, the stream
-// channel for Node, boot timeout, watchdog, reloads gated on readiness,
-// abandoned reloads and recycling by age — real workers, real sockets.
+// Worker health (docs/contract.md, "What a worker gets", "Worker lifecycle"):
+// sd_notify readiness, the stream channel for Node, boot timeout, watchdog,
+// reloads gated on readiness, abandoned reloads and recycling by age — real
+// workers, real sockets.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
   freePort,
@@ -36,7 +37,7 @@ Deno.test("ready = notify: a Python worker is ready at READY=1 over its NOTIFY_S
     ["-w", "2", "-b", `127.0.0.1:${port}`, "--ready", "notify", "--", ...PY_WORKER],
     { env: { NOTIFY_READY: "1" } },
   );
-  await master.waitForLog(/worker 0 \(pid \d+\) is ready \(READY=1\)/);
+  await master.waitForEvent("worker.ready", /worker 0 .*READY=1/);
   await master.waitForLog(generationReady(1));
   const info = await httpGetJson<{ env: Record<string, string> }>(`http://127.0.0.1:${port}/`);
   assert(info.env.NOTIFY_SOCKET?.endsWith(".sock"), JSON.stringify(info.env));
@@ -55,7 +56,7 @@ Deno.test("ready = notify: a Node worker is ready through the stream channel", a
     "--",
     ...NODE_WORKER,
   ]);
-  await master.waitForLog(/worker \d \(pid \d+\) is ready \(READY=1\)/);
+  await master.waitForEvent("worker.ready", "READY=1");
   await master.waitForLog(generationReady(1));
   assertEquals((await httpGetJson<{ lang: string }>(`http://127.0.0.1:${port}/`)).lang, "node");
 });
@@ -86,7 +87,7 @@ Deno.test({
       "-c",
       script,
     ]);
-    await master.waitForLog(/worker 0 \(pid \d+\) is ready \(READY=1\)/);
+    await master.waitForEvent("worker.ready", /worker 0 .*READY=1/);
   },
 });
 
@@ -104,8 +105,8 @@ Deno.test("boot_timeout: a worker silent past it is aborted and counts as a fail
     "--",
     ...PY_WORKER, // never sends READY=1 without NOTIFY_READY
   ]);
-  await master.waitForLog(/worker 0 \(pid \d+\) did not become ready within 1 s; aborting it/);
-  await master.waitForLog(/worker 0 failed to boot \(killed by SIGABRT\), 1 time\(s\) in a row/);
+  await master.waitForEvent("worker.boot_timeout", /worker 0 .* 1 s/);
+  await master.waitForEvent("worker.boot_failed", /worker 0 .*SIGABRT.* 1 time/);
   assert(isAlive(master.pid));
 });
 
@@ -125,11 +126,10 @@ Deno.test("watchdog: a worker that stops pinging is aborted, logged as timeout, 
   // The watchdog is armed from the first ping on: stop pinging only after it.
   await master.waitForLog(/first watchdog ping/, { stream: "stdout" });
   await httpGetJson(`http://127.0.0.1:${port}/stop-watchdog`).catch(() => {});
-  await master.waitForLog(
-    new RegExp(`worker 0 \\(pid ${info.pid}\\) timeout: no WATCHDOG=1 for 2 s`),
-    { after: at },
-  );
-  await master.waitForLog(/worker 0 \(pid \d+\) started/, { after: at });
+  await master.waitForEvent("worker.watchdog_timeout", `worker 0 (pid ${info.pid})`, {
+    after: at,
+  });
+  await master.waitForEvent("worker.spawned", "worker 0 ", { after: at });
   await waitFor(() => !isAlive(info.pid), { message: "the hung worker to be gone" });
 });
 
@@ -151,7 +151,7 @@ Deno.test("a worker that never pings is never killed by the watchdog", async () 
   const until = performance.now() + 1500;
   await waitFor(() => performance.now() > until, { intervalMs: 100 });
   assert(isAlive(pid));
-  assert(!master.stderr().includes("timeout:"));
+  assert(!master.stderr().includes("[worker.watchdog_timeout]"));
 });
 
 Deno.test("reload gated on readiness: new workers take 2.5 s to be ready, nothing fails", async () => {
@@ -170,7 +170,7 @@ Deno.test("reload gated on readiness: new workers take 2.5 s to be ready, nothin
   const load = new LoadGenerator().start(`http://127.0.0.1:${port}/`, { concurrency: 4 });
   const at = master.logOffset();
   master.signal("SIGHUP");
-  await master.waitForLog(/worker 1 \(pid \d+\) started, generation 2/, { after: at });
+  await master.waitForEvent("worker.spawned", /worker 1 .*generation 2/, { after: at });
   const started = performance.now();
   await master.waitForLog(generationReady(2), { after: at, timeoutMs: 20_000 });
   assert(performance.now() - started >= 2000, "the new generation took its time");
@@ -198,9 +198,7 @@ Deno.test("a reload whose workers cannot boot is abandoned; the old ones keep se
   await Deno.writeTextFile(config, toml(port, { ...base, env: { EXIT_AT_BOOT: "1" } }));
   const load = new LoadGenerator().start(`http://127.0.0.1:${port}/`, { concurrency: 2 });
   master.signal("SIGHUP");
-  await master.waitForLog(
-    /reload abandoned \(3 workers failed to boot\); generation 1 keeps serving/,
-  );
+  await master.waitForEvent("reload.abandoned", /3 workers failed to boot.*generation 1 /);
   // The new generation's last booting worker is told to go; the old ones stay.
   await waitFor(() => JSON.stringify(master.children().sort()) === JSON.stringify(old), {
     message: "only the old workers to remain",
@@ -214,7 +212,7 @@ Deno.test("a reload whose workers cannot boot is abandoned; the old ones keep se
   );
   const at = master.logOffset();
   master.signal("SIGHUP");
-  await master.waitForLog(/reload abandoned \(worker \d failed to boot \(exit code 4/, {
+  await master.waitForEvent("reload.abandoned", /worker \d failed to boot \(exit code 4/, {
     after: at,
   });
   assert(isAlive(master.pid));

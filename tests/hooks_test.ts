@@ -1,4 +1,4 @@
-// Lifecycle hooks and reload on file change (issue 8) against a real master.
+// Lifecycle hooks and reload on file change against a real master.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { freePort, httpGetJson, isAlive, startArbiter, waitFor } from "./_harness.ts";
 import { generationReady, PY_WORKER, tempDir } from "./_workers.ts";
@@ -109,9 +109,7 @@ Deno.test("a failing on_reload keeps the old workers", async () => {
   const before = (await master.waitForChildren(2)).sort();
   await Deno.writeTextFile(config, toml({ ...base, on_reload: ["false"] }));
   master.signal("SIGHUP");
-  await master.waitForLog(
-    /reload refused, keeping the running configuration: the on_reload hook failed/,
-  );
+  await master.waitForEvent("reload.refused", "the on_reload hook failed");
   assertEquals(master.children().sort(), before);
 });
 
@@ -136,10 +134,13 @@ Deno.test("a hanging hook is killed at hook_timeout; a SIGKILLed worker is still
   Deno.kill(first.pid, "SIGKILL");
   // The replacement does not wait for the post_exit hook, which hangs.
   const started = performance.now();
-  await master.waitForLog(/worker 0 \(pid \d+\) started/, { after: at });
+  await master.waitForEvent("worker.spawned", "worker 0 ", { after: at });
   // Had it waited for the hook, it would have taken hook_timeout (6 s).
   assert(performance.now() - started < 4000, "replaced promptly despite the hung hook");
-  await master.waitForLog(/hook post_exit .*(time|killed)/i, { after: at, timeoutMs: 15_000 });
+  await master.waitForEvent("hook.failed", /post_exit .*(time|killed)/i, {
+    after: at,
+    timeoutMs: 15_000,
+  });
 });
 
 Deno.test("reload on change: one edit replaces every worker once; a burst of ten gives one reload", async () => {
@@ -171,7 +172,7 @@ Deno.test("reload on change: one edit replaces every worker once; a burst of ten
   // Quiet afterwards: the burst gave exactly one reload.
   const settled = performance.now() + 1500;
   await waitFor(() => performance.now() > settled, { intervalMs: 100 });
-  assertEquals((master.stderr().slice(at).match(/reloading the configuration/g) ?? []).length, 1);
+  assertEquals((master.stderr().slice(at).match(/\[reload\.started\]/g) ?? []).length, 1);
 });
 
 Deno.test("--check-config validates hook programs and reload paths, naming the key", async () => {

@@ -1,4 +1,5 @@
-// Worker lifecycle (SPEC §5), pidfile and exit codes (§6), bad input (§1–2)
+// Worker lifecycle, pidfile and exit codes, bad input (docs/contract.md:
+// "Worker lifecycle", "Files and exit codes", "Command line", "Configuration")
 // and logging, against the real master.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { freePort, httpGetJson, isZombie, readStat, startArbiter, waitFor } from "./_harness.ts";
@@ -12,12 +13,14 @@ Deno.test("a SIGKILLed worker is replaced promptly in its slot and the kill is l
   );
   const at = master.logOffset();
   Deno.kill(victim.pid, "SIGKILL");
-  await master.waitForLog(
-    new RegExp(`pid ${victim.pid}\\) was killed by SIGKILL \\(perhaps out of memory\\?\\)`),
+  await master.waitForEvent(
+    "worker.exited",
+    new RegExp(`pid ${victim.pid}\\) was killed by SIGKILL`),
     { after: at },
   );
-  const started = await master.waitForLog(
-    new RegExp(`worker ${victim.worker_id} \\(pid (\\d+)\\) started`),
+  const started = await master.waitForEvent(
+    "worker.spawned",
+    new RegExp(`worker ${victim.worker_id} \\(pid (\\d+)\\)`),
     { after: at },
   );
   assert(Number(started[1]) !== victim.pid);
@@ -29,8 +32,8 @@ Deno.test("a worker exiting 0 on its own is replaced and logged at info", async 
   await using master = await startServing(PY_WORKER, { port, workers: 1 });
   const at = master.logOffset();
   await httpGetJson(`http://127.0.0.1:${port}/exit?code=0`).catch(() => {});
-  await master.waitForLog(/INFO worker 0 \(pid \d+\) exited on its own with code 0/, { after: at });
-  await master.waitForLog(/worker 0 \(pid \d+\) started/, { after: at });
+  await master.waitForEvent("worker.exited", /worker 0 .*on its own with code 0/, { after: at });
+  await master.waitForEvent("worker.spawned", "worker 0 ", { after: at });
 });
 
 for (const code of [3, 4]) {
@@ -54,7 +57,7 @@ for (const code of [3, 4]) {
       { env: { EXIT_AT_BOOT: String(code) } },
     );
     assertEquals((await master.waitExit()).code, code);
-    assert(master.stderr().includes(`halting`), master.stderr());
+    assert(master.stderr().includes("[master.halting]"), master.stderr());
     await assertGone(pidfile);
   });
 }
@@ -85,12 +88,14 @@ Deno.test("a slot that keeps dying at boot backs off; the master stays up", asyn
     ["-w", "1", "-b", `127.0.0.1:${port}`, "--ready", "notify", "--", ...PY_WORKER],
     { env: { EXIT_AT_BOOT: "1" } },
   );
-  const first = await master.waitForLog(/worker 0 failed to boot .* 1 time\(s\) in a row/);
+  const first = await master.waitForEvent("worker.boot_failed", /worker 0 .* 1 time\(s\)/);
   const t0 = performance.now();
-  await master.waitForLog(/worker 0 failed to boot .* 5 time\(s\) in a row/, { timeoutMs: 20_000 });
+  await master.waitForEvent("worker.boot_failed", /worker 0 .* 5 time\(s\)/, {
+    timeoutMs: 20_000,
+  });
   // Four back-offs passed between: 0.1 + 0.2 + 0.4 + 0.8 s at the least.
   assert(performance.now() - t0 >= 1400, `only ${performance.now() - t0} ms`);
-  const starts = master.stderr().slice(first.index).match(/started, generation/g) ?? [];
+  const starts = master.stderr().slice(first.index).match(/\[worker\.spawned\]/g) ?? [];
   assert(starts.length <= 5, `${starts.length} spawns`);
   assert(master.status !== undefined && readStat(master.pid)?.state !== "Z");
 });
@@ -217,7 +222,7 @@ Deno.test("--check-config prints the effective config and exits 0", async () => 
   assert(check.stdout().includes("workers = 3"), check.stdout());
 });
 
-Deno.test("JSON log format: one JSON object per line with time, level, pid, msg", async () => {
+Deno.test("JSON log format: one JSON object per line with time, level, event, pid, msg", async () => {
   const port = freePort();
   await using master = await startServing(PY_WORKER, {
     port,
@@ -230,7 +235,10 @@ Deno.test("JSON log format: one JSON object per line with time, level, pid, msg"
   assert(lines.length >= 4);
   for (const line of lines) {
     const record = JSON.parse(line);
-    assert(record.time && record.level && record.msg, line);
+    assert(record.time && record.level && record.event && record.msg, line);
     assertEquals(record.pid, master.pid);
+    if (String(record.event).startsWith("worker.")) {
+      assertEquals(Object.keys(record.worker).sort(), ["generation", "id", "pid"], line);
+    }
   }
 });

@@ -1,6 +1,7 @@
-// Bad numbers, early checks and planted pidfiles (SPEC §2, §6, §9; issue 11):
-// each is refused by the real master before anything is bound or written,
-// with the exit code of SPEC §6 and a message naming the key, and
+// Bad numbers, early checks and planted pidfiles (docs/contract.md,
+// "Configuration", "Files and exit codes", "Security"): each is refused by the
+// real master before anything is bound or written, with the exit code of
+// docs/contract.md, "Files and exit codes" and a message naming the key, and
 // `--check-config` finds the same problems.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { freePort, startArbiter } from "./_harness.ts";

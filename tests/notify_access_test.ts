@@ -1,5 +1,5 @@
-// A worker's notify socket accepts messages from that worker only (SPEC §9,
-// issue 11): another process of the same user that learns the path (here from
+// A worker's notify socket accepts messages from that worker only
+// (docs/contract.md, "Security"): another process of the same user that learns the path (here from
 // /proc/<pid>/environ, as a sibling worker could) is dropped and counted, and
 // the real worker's messages still work.
 import { ok as assert } from "node:assert/strict";
@@ -57,7 +57,10 @@ Deno.test("a forged READY=1 / WATCHDOG=1 from outside the worker is dropped; the
     out.success,
     "the forger can reach the socket (same user): only the sender check stops it",
   );
-  await master.waitForLog(/ignored: dropped \d+ message\(s\) from a process that is not pid \d+/);
+  await master.waitForEvent(
+    "notify.ignored",
+    /dropped \d+ message\(s\) from a process that is not pid \d+/,
+  );
   assert(!generationReady(1).test(master.stderr()), "the forged READY=1 did not count");
   // ...and /metrics counts them (three messages, or more if a barrier was dropped too).
   const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();

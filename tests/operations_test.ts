@@ -1,4 +1,4 @@
-// Operating a real master (issue 5): `arbiter ctl` over the control socket,
+// Operating a real master: `arbiter ctl` over the control socket,
 // /livez /readyz /metrics, prefixed worker output.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 // deno-lint-ignore no-import-prefix -- a test-only parser, to check our output against a real one
@@ -63,7 +63,7 @@ Deno.test("arbiter ctl: status, scale, reload, stop end to end over a 0600 socke
 
   const upgraded = await ctl("-s", socket, "upgrade");
   assertEquals(upgraded.code, 0, upgraded.stderr);
-  await master.waitForLog(/re-executed in place/);
+  await master.waitForEvent("upgrade.done");
   await master.waitForLog(generationReady(3));
   // The new image serves the control socket again.
   await waitFor(async () => (await ctl("-s", socket, "status")).code === 0, {

@@ -52,6 +52,6 @@ Deno.test("an abandoned reload keeps the serving generation's log file and pidfi
   // Later lines go where the serving config says: stderr, not the new log file.
   const after = master.logOffset();
   master.signal("SIGTTIN");
-  await master.waitForLog(/SIGTTIN: workers 2 -> 3/, { after });
+  await master.waitForEvent("scale.changed", "SIGTTIN: workers 2 -> 3", { after });
   assert(!((await readOr(newLog)) ?? "").includes("SIGTTIN"));
 });

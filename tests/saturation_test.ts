@@ -49,7 +49,8 @@ Deno.test("arbiter ctl top -n 2, piped: one master line and one line per worker 
   assert(!stdout.includes("\x1b"), "no escape sequences when piped");
 });
 
-// ---- issue 15 integrated: the sampler's view in status and metrics, and the master acting on it ----
+// ---- saturation integrated: the sampler's view in status and metrics, and the
+// master acting on it ----
 
 const SYNC_WORKER = ["python3", `${WORKERS_DIR}/sync_worker.py`];
 
@@ -164,7 +165,7 @@ Deno.test("max_worker_memory: the worker over the limit is replaced (new one fir
     connection: "close",
   });
   try {
-    await master.waitForLog(/is over max_worker_memory; starting its replacement/);
+    await master.waitForEvent("worker.recycling", "max_worker_memory");
     const stopping = await waitFor(async () => {
       const s = await sat.status();
       return s.workers.find((w) => w.pid === hog && w.state === "stopping");
@@ -173,7 +174,10 @@ Deno.test("max_worker_memory: the worker over the limit is replaced (new one fir
     const status = await sat.status();
     assertEquals(status.master.max_worker_memory_bytes, 48 * 1024 * 1024);
     assertEquals(status.workers.filter((w) => w.state === "ready").length, 2, "new one first");
-    await master.waitForLog(new RegExp(`\\(pid ${hog}\\) stopped \\(max_worker_memory\\)`));
+    await master.waitForEvent(
+      "worker.exited",
+      new RegExp(`\\(pid ${hog}\\) stopped \\(max_worker_memory\\)`),
+    );
     const text = await waitFor(async () => {
       const t = await sat.metrics();
       return metric(t, "arbiter_worker_exits_total", 'reason="memory"') === 1 && t;
@@ -208,7 +212,7 @@ Deno.test("autoscale: up under a sustained queue (never above workers_max), down
       return s.workers.filter((w) => w.state === "ready").length === 3 && s;
     }, { message: "3 ready workers under load" });
     assertEquals(up.master.autoscale, { min: 1, max: 3 });
-    await master.waitForLog(/autoscale: accept queue non-empty/);
+    await master.waitForEvent("scale.changed", "autoscale: accept queue non-empty");
   } finally {
     result = await load.stop();
   }
@@ -217,7 +221,8 @@ Deno.test("autoscale: up under a sustained queue (never above workers_max), down
     message: "back to workers_min after the quiet period",
   });
   await master.waitForChildren(1);
-  const changes = [...master.stderr().matchAll(/workers (\d+) -> (\d+)/g)].map((m) => Number(m[2]));
+  const changes = [...master.stderr().matchAll(/\[scale\.changed\] .*workers (\d+) -> (\d+)/g)]
+    .map((m) => Number(m[2]));
   assert(changes.every((n) => n >= 1 && n <= 3), changes.join(","));
   assertEquals(metric(await sat.metrics(), "arbiter_autoscale_workers_max"), 3);
 });

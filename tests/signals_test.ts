@@ -1,4 +1,4 @@
-// The signal table (SPEC §4) against the real master with real workers.
+// The signal table (docs/contract.md, "Signals") against the real master with real workers.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
   freePort,
@@ -59,7 +59,7 @@ Deno.test("HUP with a broken config: logged, the running workers are kept", asyn
   );
   const at = master.logOffset();
   master.signal("SIGHUP");
-  const refused = await master.waitForLog(/reload refused.*/, { after: at });
+  const refused = await master.waitForEvent("reload.refused", /.*/, { after: at });
   assert(refused[0].includes("bogus") && refused[0].includes("workers"), refused[0]);
   assertEquals(master.children().sort(), before);
   assertEquals((await httpRequest(`http://127.0.0.1:${port}/`)).status, 200);
@@ -96,7 +96,7 @@ Deno.test("a worker that ignores TERM is killed at graceful_timeout", async () =
   const status = await master.waitExit(10_000);
   assertEquals(status.code, 0);
   assert(performance.now() - started >= 900, "not killed before graceful_timeout");
-  assert(master.stderr().includes("sending SIGKILL"), master.stderr());
+  assert(master.stderr().includes("[worker.killed]"), master.stderr());
   assert(!isAlive(worker));
 });
 
@@ -117,11 +117,11 @@ Deno.test("QUIT during a graceful stop turns it into a quick one", async () => {
     env: { IGNORE_TERM: "1", IGNORE_QUIT: "1" },
   });
   master.signal("SIGTERM");
-  await master.waitForLog(/stopping gracefully/);
+  await master.waitForEvent("stop.started", "stopping gracefully");
   master.signal("SIGQUIT");
   // Quick grace is 1 s, not the 60 s of graceful_timeout.
   assertEquals((await master.waitExit(10_000)).code, 0);
-  assert(master.stderr().includes("turning the graceful stop into a quick one"));
+  assert(master.stderr().includes("[stop.quickened]"));
 });
 
 Deno.test("TTIN adds a worker, TTOU retires the oldest, never below one", async () => {
@@ -137,13 +137,13 @@ Deno.test("TTIN adds a worker, TTOU retires the oldest, never below one", async 
   });
   master.signal("SIGTTOU");
   await master.waitForChildren(1);
-  await master.waitForLog(/workers 2 -> 1/);
+  await master.waitForEvent("scale.changed", "2 -> 1");
   // A third TTOU changes nothing: one worker stays. (Wait for it to be handled:
   // the kernel delivers pending TTIN before TTOU, by signal number.)
   master.signal("SIGTTOU");
-  await master.waitForLog(/SIGTTOU ignored: already at 1 worker/);
+  await master.waitForEvent("scale.refused", "SIGTTOU");
   master.signal("SIGTTIN");
-  await master.waitForLog(/SIGTTIN: workers 1 -> 2/);
+  await master.waitForEvent("scale.changed", "SIGTTIN: workers 1 -> 2");
   await master.waitForChildren(2);
   assert(three.length === 3);
 });
@@ -207,7 +207,7 @@ Deno.test("TERM drains a Deno worker holding a connection that never sent a requ
     master.signal("SIGTERM");
     await eof;
     assertEquals((await master.waitExit(10_000)).code, 0);
-    assert(!master.stderr().includes("sending SIGKILL"), "drained, not killed at graceful_timeout");
+    assert(!master.stderr().includes("[worker.killed]"), "drained, not killed at graceful_timeout");
   } finally {
     try {
       conn.close();

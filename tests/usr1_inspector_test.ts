@@ -1,5 +1,5 @@
 // USR1 never opens Deno's inspector in a `deno run` master (src/master/usr1.ts,
-// denoland/deno#35738), and still reopens logs and reaches the workers.
+// https://github.com/denoland/deno/issues/35738), and still reopens logs and reaches the workers.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { type ArbiterProcess, freePort, startArbiter, waitFor } from "./_harness.ts";
 import { generationReady, PY_WORKER, startServing, tempDir } from "./_workers.ts";
@@ -79,7 +79,7 @@ Deno.test("USR2 then USR1: the upgraded image keeps USR1 away from the inspector
   const port = freePort();
   await using master = await startServing(PY_WORKER, { port, workers: 1 });
   master.signal("SIGUSR2");
-  await master.waitForLog(/re-executed in place/);
+  await master.waitForEvent("upgrade.done");
   await master.waitForLog(generationReady(2));
   await workersListening(master, 2); // the first generation's worker, then the new one
   assert(everyThreadBlocksUsr1(master.pid), "every thread of the new image blocks USR1");

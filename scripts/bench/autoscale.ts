@@ -1,5 +1,5 @@
 /**
- * The autoscaling benchmark of issue 15. A step load
+ * The autoscaling benchmark (docs/saturation.md). A step load
  * (low → high → low closed-loop clients, one connection per request) on
  * sync workers that wait 20 ms per request, run twice — autoscale on, and a
  * fixed worker count — sampling every 250 ms the accept queue and the

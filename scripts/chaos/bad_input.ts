@@ -1,12 +1,13 @@
 /**
- * Chaos: bad input at start-up (issue 11). Absurd numbers for every numeric
+ * Chaos: bad input at start-up. Absurd numbers for every numeric
  * key and option, unknown users and groups, and planted pidfiles (a FIFO, a
  * symlink to /dev/zero, a directory, a file that is not a pidfile). Each must
- * be refused promptly with the exit code of SPEC §6 and a message naming the
- * key, with nothing bound and no pidfile left (a planted one untouched);
- * `--check-config` must refuse the same configs. Then values at the top of
- * each range must work: a 30-day `max_worker_lifetime` and `hook_timeout`
- * start and leave the master idle (no timer spinning at 1 ms).
+ * be refused promptly with the exit code of docs/contract.md, "Files and exit
+ * codes" and a message naming the key, with nothing bound and no pidfile left
+ * (a planted one untouched); `--check-config` must refuse the same configs.
+ * Then values at the top of each range must work: a 30-day
+ * `max_worker_lifetime` and `hook_timeout` start and leave the master idle (no
+ * timer spinning at 1 ms).
  *
  *   scripts/deno run -A scripts/chaos/bad_input.ts
  *

@@ -1,5 +1,5 @@
 /**
- * Chaos: connection floods against the master's own servers (issue 11). The
+ * Chaos: connection floods against the master's own servers. The
  * master runs under `ulimit -n 256` with a control socket and a metrics port;
  * against each server in turn come 400 idle connections, 400 half-sent
  * requests, and 500 slowloris connections (a header line a second, never

@@ -1,5 +1,5 @@
 /**
- * Chaos: inherited state and notify sockets that lie (issue 11, SPEC §9).
+ * Chaos: inherited state and notify sockets that lie (docs/contract.md, "Security").
  *
  * 1. Forged upgrade state: a fresh master is started with
  *    `ARBITER_UPGRADE_STATE` forged every way a caller can (JSON in the

@@ -13,10 +13,11 @@
  *
  * Victims are picked among workers that have run past the 1 s settle delay,
  * so the test measures replacement, not the boot back-off a worker that dies
- * before it is ready gets by design (SPEC §5); ticks with no such worker are
- * counted as skipped. With `--include-booting` any live worker may be hit:
- * slots then back off (0.1 s doubling to 6.4 s and more) and requests wait in
- * the backlog for a worker, so timeouts are expected there.
+ * before it is ready gets by design (docs/contract.md, "Worker lifecycle");
+ * ticks with no such worker are counted as skipped. With `--include-booting`
+ * any live worker may be hit: slots then back off (0.1 s doubling to 6.4 s and
+ * more) and requests wait in the backlog for a worker, so timeouts are expected
+ * there.
  *
  * @module
  */

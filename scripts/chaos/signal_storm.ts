@@ -3,10 +3,11 @@
  * then check that it is alive and consistent: a worker count within bounds
  * whose slots are unique, a master that still obeys TTIN then TTOU exactly,
  * and, once scaled back to N, the same fd count as before, no zombie and no
- * stray process. Bursts of one signal may be coalesced by the kernel (SPEC
- * §4), so the final count is checked against bounds, not an exact sum.
+ * stray process. Bursts of one signal may be coalesced by the kernel (docs/contract.md,
+ * "Signals"), so the final count is checked against bounds, not an exact sum.
  *
- *   scripts/deno run -A scripts/chaos/signal_storm.ts [--signals 1000] [--spacing-ms 3] [--workers 4]
+ * scripts/deno run -A scripts/chaos/signal_storm.ts [--signals 1000]
+ * [--spacing-ms 3] [--workers 4]
  *
  * @module
  */

@@ -1,8 +1,9 @@
 /**
  * The start-up checklist of the master (and of `arbiter ctl`): each step
  * throws a typed error, and {@link runCli} is the one exit path that turns it
- * into a message and an exit code (SPEC §6). Loaded by `main.ts` only when the
- * process is not the exec shim, so a shim never pays for this module graph.
+ * into a message and an exit code (docs/contract.md, "Files and exit codes").
+ * Loaded by `main.ts` only when the process is not the exec shim, so a shim
+ * never pays for this module graph.
  *
  * @module
  */
@@ -33,7 +34,7 @@ function print(text: string): void {
 async function main(argv: string[]): Promise<number> {
   // 1. Socket activation variables and an upgrade hand-over go first, before
   //    anything can see them.
-  const ignoredState: string[] = []; // logged once logging is up (trust, issue 11)
+  const ignoredState: string[] = []; // logged once logging is up (trust)
   const upgrade = takeUpgradeState(Deno.env, (why) => ignoredState.push(why));
   const inherited = takeInheritedSockets();
   // 2. The command line.
@@ -67,7 +68,9 @@ async function main(argv: string[]): Promise<number> {
     format: config.log_format,
     file: config.log_file,
   });
-  for (const warning of ignoredState) getLog().warn("{warning}", { warning });
+  for (const warning of ignoredState) {
+    getLog().warn("{warning}", { event: "master.warning", warning });
+  }
   const masterEnv = Object.fromEntries(
     Object.entries(env).filter(([key]) => !PRIVATE_ENV.includes(key)),
   );
@@ -96,7 +99,7 @@ export async function runCli(argv: string[]): Promise<number> {
     const known = error instanceof ArbiterError;
     code = known ? error.exitCode : ExitCode.Runtime;
     const message = known ? error.message : `internal error: ${(error as Error)?.stack ?? error}`;
-    if (logging) getLog().fatal("{message}", { message });
+    if (logging) getLog().fatal("{message}", { event: "master.fatal", message });
     else Deno.stderr.writeSync(new TextEncoder().encode(`arbiter: ${message}\n`));
   }
   await logging?.close();

@@ -1,9 +1,10 @@
 /**
  * The pre-flight checks: everything about a loaded config that can be found
- * wrong before anything is bound, written or started (SPEC §2, §9). One
- * function, called by `main` for `--check-config` and for a real start, so
- * a config that passes `--check-config` does not then fail at start-up for a
- * reason that could have been seen.
+ * wrong before anything is bound, written or started (docs/contract.md,
+ * "Configuration", "Security"). One function, called by `main` for
+ * `--check-config` and for a real start, so a config that passes
+ * `--check-config` does not then fail at start-up for a reason that could have
+ * been seen.
  *
  * What is checked here (the schema and `loadConfig` have already checked
  * types, ranges, addresses, `chdir` and the log file's directory):
@@ -14,10 +15,10 @@
  *   directory, device …) and its directory exists; at a real start, also
  *   that it does not name another live process.
  *
- * Exit codes follow SPEC §6: config problems 2 (all of them listed, one per
- * line); at a real start an unexecutable command is 3 and a pidfile problem
- * is 1, as they would have been later. `--check-config` reports everything
- * as exit 2.
+ * Exit codes follow docs/contract.md, "Files and exit codes": config problems 2
+ * (all of them listed, one per line); at a real start an unexecutable command
+ * is 3 and a pidfile problem is 1, as they would have been later.
+ * `--check-config` reports everything as exit 2.
  *
  * @module
  */
@@ -85,7 +86,8 @@ export function preflight(config: Config, opts: PreflightOptions): void {
     return;
   }
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
-  // SPEC §5: a command that cannot be executed halts with 3, naming it.
+  // docs/contract.md, "Worker lifecycle": a command that cannot be executed
+  // halts with 3, naming it.
   if (command !== undefined) throw new ArbiterError(ExitCode.WorkerBoot, command);
   if (pidfile !== undefined) throw new ArbiterError(ExitCode.Runtime, pidfile);
 }

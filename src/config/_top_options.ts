@@ -1,5 +1,5 @@
 /**
- * The options of `arbiter ctl top` (issue 15), kept out of cli.ts: checked
+ * The options of `arbiter ctl top`, kept out of cli.ts: checked
  * here, and refused for every other request.
  *
  * @module
@@ -7,7 +7,7 @@
 
 import { ConfigError } from "../errors.ts";
 
-/** `ctl top --interval S -n N` (issue 15): checked here, refused for other requests. */
+/** `ctl top --interval S -n N`: checked here, refused for other requests. */
 export function parseTopOptions(
   verb: string,
   values: { interval?: string; iterations?: string },

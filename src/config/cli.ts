@@ -1,5 +1,5 @@
 /**
- * The command line (SPEC §1): turns `argv` into one {@link CliRequest} —
+ * The command line (docs/contract.md, "Command line"): turns `argv` into one {@link CliRequest} —
  * show help, show the version, run a master, or send a `ctl` request — and
  * holds the `--help` text. Option values are checked against the same
  * schema fields as the config file; reading the config file, defaults and
@@ -68,7 +68,7 @@ export type CliRequest =
     json: boolean;
     /** The N of `scale N`. */
     count?: number;
-    /** `top --interval S`: seconds between refreshes (issue 15). */
+    /** `top --interval S`: seconds between refreshes. */
     interval?: number;
     /** `top -n N`: refreshes before it ends; forever when undefined. */
     iterations?: number;

@@ -1,7 +1,7 @@
 /**
  * Builds the effective {@link Config}: reads the TOML config file, lays the
  * command-line options over it, validates the result against the schema,
- * applies the defaults of SPEC §2 and resolves paths. Also renders a
+ * applies the defaults (docs/contract.md, "Configuration") and resolves paths. Also renders a
  * `Config` back as TOML for `--check-config`.
  *
  * Invariants:
@@ -24,7 +24,7 @@ import { checkSocketPath, parseBind, parseHostPort } from "./bind.ts";
 import type { CliOverrides } from "./cli.ts";
 import { keyPath, showValue } from "./_format.ts";
 import { describeIssues } from "./_issues.ts";
-import { CONFIG_KEYS, configSchema, HOOK_KEYS, parseUmask } from "./schema.ts";
+import { CONFIG_KEYS, configSchema, parseUmask } from "./schema.ts";
 import { saturationConfig } from "./saturation.ts";
 import type { BindSpec, Config } from "./types.ts";
 
@@ -112,17 +112,14 @@ export async function loadConfig(
     );
   }
 
+  // Keys kept as the schema gives them come across with the spread; the
+  // ones below change shape (paths resolved, binds parsed, units converted).
   const config: Config = {
+    ...v,
     config_file: file?.path,
     command: v.command,
     bind: binds(v.bind, env, cliLabels.get("bind") ?? name, baseDir("bind"), req.inheritedFds),
-    backlog: v.backlog,
-    timeout: v.timeout,
-    graceful_timeout: v.graceful_timeout,
-    boot_timeout: v.boot_timeout,
-    ready: v.ready,
     pidfile: v.pidfile === undefined ? undefined : path("pidfile", v.pidfile),
-    env: v.env,
     chdir: v.chdir === undefined
       ? undefined
       : await existingDirectory(path("chdir", v.chdir), name(["chdir"])),
@@ -135,25 +132,14 @@ export async function loadConfig(
     metrics_bind: v.metrics_bind === undefined
       ? undefined
       : parseHostPort(v.metrics_bind, name(["metrics_bind"])).text,
-    worker_output: v.worker_output,
-    worker_usr1: v.worker_usr1,
     log_level: v.log_level === "warn" ? "warning" : v.log_level,
-    log_format: v.log_format,
     log_file: v.log_file === undefined
       ? undefined
       : await logFile(path("log_file", v.log_file), name(["log_file"])),
-    max_surge: v.max_surge,
-    max_worker_lifetime: v.max_worker_lifetime,
-    max_worker_lifetime_jitter: v.max_worker_lifetime_jitter,
-    hook_timeout: v.hook_timeout,
-    ...saturationConfig(v, name), // issue 15: also `workers`, kept within workers_min..max
-    reload: v.reload,
+    // Also `workers`, kept within workers_min..workers_max when autoscaling.
+    ...saturationConfig(v, name),
     reload_paths: v.reload_paths.map((p) => path("reload_paths", p)),
-    reload_extensions: v.reload_extensions,
   };
-  for (const hook of HOOK_KEYS) {
-    if (v[hook] !== undefined) config[hook] = v[hook];
-  }
   return dropUndefined(config);
 }
 

@@ -36,7 +36,7 @@ function loadFrom(dir: string, overrides = {}, command?: string[], env = {}) {
   return loadConfig({ configPath: "app.toml", command, overrides }, env, dir);
 }
 
-test("loadConfig() applies the defaults of SPEC §2", async () => {
+test("loadConfig() applies the documented defaults (docs/contract.md, Configuration)", async () => {
   const config = await loadConfig({ command: ["./app"], overrides: {} }, {}, "/srv");
   deepStrictEqual(
     config,
@@ -217,7 +217,7 @@ test("loadConfig() names key, value and expectation of a bad value", async () =>
     ['reload = "yes"', 'app.toml: reload: expected true or false, got "yes"'],
     ['log_level = "loud"', 'app.toml: log_level: expected one of "trace", "debug"'],
     ["reload_paths = 1", "app.toml: reload_paths: expected an array of paths, got 1"],
-    // Absurd numbers: each key has an upper bound too (SPEC §9).
+    // Absurd numbers: each key has an upper bound too (docs/contract.md, "Security").
     ["workers = 1e9", "app.toml: workers: expected an integer from 1 to 10000, got 1000000000"],
     ["workers = 10001", "app.toml: workers: expected an integer from 1 to 10000, got 10001"],
     ["backlog = 1e12", "app.toml: backlog: expected an integer from 1 to 2147483647, got"],

@@ -1,5 +1,5 @@
 /**
- * The saturation keys of the config (issue 15): `max_worker_memory` with
+ * The saturation keys of the config: `max_worker_memory` with
  * its window, and autoscaling's bounds. What the schema cannot say alone:
  * memory sizes with units become MiB, `workers_min ≤ workers_max`, and with
  * `autoscale = true` the bounds get their defaults and `workers` (the

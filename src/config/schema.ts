@@ -1,9 +1,9 @@
 /**
- * The zod schema of the config file (SPEC §2): its keys, their types, their
- * static defaults and the "expected …" text of every error. `loadConfig`
- * validates the config file merged with command-line options against it,
- * and `parseCli` checks single option values against its fields, so one set
- * of rules covers both.
+ * The zod schema of the config file (docs/contract.md, "Configuration"): its
+ * keys, their types, their static defaults and the "expected …" text of every
+ * error. `loadConfig` validates the config file merged with command-line
+ * options against it, and `parseCli` checks single option values against its
+ * fields, so one set of rules covers both.
  *
  * The schema stays representable as JSON Schema (no transforms): turning
  * values into the shapes of `Config` (bind specs, absolute paths, a numeric
@@ -121,7 +121,7 @@ function hook(when: string) {
 }
 
 /**
- * The config file schema (SPEC §2): flat keys, unknown keys rejected.
+ * The config file schema (docs/contract.md, "Configuration"): flat keys, unknown keys rejected.
  * Static defaults are applied by the schema; `bind`'s default depends on
  * `$PORT` and is applied by `loadConfig`.
  */
@@ -197,7 +197,7 @@ export const configSchema = z.strictObject({
   max_worker_lifetime_jitter: seconds().default(0).describe(
     "Up to this many seconds added at random to max_worker_lifetime per worker.",
   ),
-  // ---- saturation (issue 15): memory recycling and autoscaling; keep this block together ----
+  // ---- saturation: memory recycling and autoscaling; keep this block together ----
   max_worker_memory: z.union([
     z.number({ error: MEMORY_ERROR }).refine(memoryMibInRange, { error: MEMORY_ERROR }),
     z.string({ error: MEMORY_ERROR }).regex(MEMORY_STRING, { error: MEMORY_ERROR })

@@ -1,7 +1,7 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { CONFIG_KEYS, configJsonSchema, configSchema, HOOK_KEYS, parseUmask } from "./schema.ts";
 
-const SPEC_KEYS = [
+const CONTRACT_KEYS = [
   "command",
   "workers",
   "bind",
@@ -26,7 +26,7 @@ const SPEC_KEYS = [
   "max_surge",
   "max_worker_lifetime",
   "max_worker_lifetime_jitter",
-  // issue 15 (saturation)
+  // saturation (docs/saturation.md)
   "max_worker_memory",
   "max_worker_memory_window",
   "autoscale",
@@ -41,20 +41,20 @@ const SPEC_KEYS = [
   "reload_extensions",
 ];
 
-Deno.test("configSchema has exactly the keys of SPEC §2", () => {
-  deepStrictEqual([...CONFIG_KEYS].sort(), [...SPEC_KEYS].sort());
+Deno.test("configSchema has exactly the keys of the contract's Configuration section", () => {
+  deepStrictEqual([...CONFIG_KEYS].sort(), [...CONTRACT_KEYS].sort());
 });
 
 Deno.test("configJsonSchema() lists every key and rejects others", () => {
   const schema = configJsonSchema();
   const properties = schema.properties as Record<string, { description?: string }>;
-  deepStrictEqual(Object.keys(properties).sort(), [...SPEC_KEYS].sort());
+  deepStrictEqual(Object.keys(properties).sort(), [...CONTRACT_KEYS].sort());
   strictEqual(schema.additionalProperties, false);
   strictEqual(schema.required, undefined, "no key is required in the file itself");
-  for (const key of SPEC_KEYS) ok(properties[key].description, `${key} has a description`);
+  for (const key of CONTRACT_KEYS) ok(properties[key].description, `${key} has a description`);
 });
 
-Deno.test("configSchema applies the static defaults of SPEC §2", () => {
+Deno.test("configSchema applies the static defaults of the contract's Configuration section", () => {
   deepStrictEqual(configSchema.parse({}), {
     workers: 1,
     backlog: 2048,

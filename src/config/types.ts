@@ -4,8 +4,15 @@
  * with command-line options and checked), so every field here is already
  * known to be well-formed.
  *
+ * The type is derived from the zod schema in `schema.ts`: a key added there
+ * appears here with its type and default. Only the keys `loadConfig` turns
+ * into another shape (parsed binds, absolute paths, a numeric umask, MiB,
+ * autoscale bounds) are restated below, with the shape they take.
+ *
  * @module
  */
+
+import type { ConfigValues, HOOK_KEYS } from "./schema.ts";
 
 /** One listen address, parsed from a `bind` string. */
 export type BindSpec =
@@ -17,34 +24,18 @@ export type BindSpec =
   | { kind: "fd"; fd: number; text: string };
 
 /** Lifecycle hooks: each an argv array run without a shell. */
-export interface Hooks {
-  on_starting?: string[];
-  when_ready?: string[];
-  on_reload?: string[];
-  pre_spawn?: string[];
-  post_exit?: string[];
-  worker_timeout?: string[];
-  nworkers_changed?: string[];
-  on_exit?: string[];
-}
+export type Hooks = Pick<ConfigValues, typeof HOOK_KEYS[number]>;
 
-/** The effective configuration. Durations are in seconds (may be fractional). */
-export interface Config extends Hooks {
+/** The keys whose effective shape differs from the schema's output. */
+interface Effective {
   /** Absolute path of the config file, or undefined when none was given. */
   config_file?: string;
-  /** Worker argv; never empty. */
+  /** Worker argv; never empty (required on the command line or in the file). */
   command: string[];
-  workers: number;
   bind: BindSpec[];
-  backlog: number;
-  timeout: number;
-  graceful_timeout: number;
-  boot_timeout: number;
-  ready: "spawn" | "notify";
   /** Absolute path. */
   pidfile?: string;
-  env: Record<string, string>;
-  /** Absolute path. */
+  /** Absolute path of an existing directory. */
   chdir?: string;
   /** User name or numeric uid, as written. */
   user?: string;
@@ -52,33 +43,23 @@ export interface Config extends Hooks {
   group?: string;
   /** File mode creation mask, e.g. 0o022. */
   umask?: number;
+  /** Absolute path. */
   control_socket?: string;
+  /** `HOST:PORT`, normalised. */
   metrics_bind?: string;
-  worker_output: "inherit" | "prefix";
-  /** USR1 to workers: forwarded, forwarded to workers started with it blocked, or never. */
-  worker_usr1: "send" | "blocked" | "off";
-  log_level: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
-  log_format: "text" | "json";
+  /** `warn` is read as `warning`. */
+  log_level: Exclude<ConfigValues["log_level"], "warn">;
   /** Absolute path; undefined means stderr. */
   log_file?: string;
-  /** Workers beyond `workers` allowed during a rollout; undefined: the whole generation at once. */
-  max_surge?: number;
-  max_worker_lifetime: number;
-  max_worker_lifetime_jitter: number;
-  hook_timeout: number;
-  // ---- saturation (issue 15); see src/config/saturation.ts ----
   /** Memory limit per worker in MiB (may be fractional); 0 is off. */
   max_worker_memory: number;
-  /** Seconds over the limit before a worker is recycled. */
-  max_worker_memory_window: number;
-  autoscale: boolean;
-  /** Set when given, and always when `autoscale` is on (then `workers` lies within min..max). */
-  workers_min?: number;
-  workers_max?: number;
-  autoscale_interval: number;
-  autoscale_quiet_period: number;
-  // ---- end of saturation ----
-  reload: boolean;
+  /** Absolute paths. */
   reload_paths: string[];
-  reload_extensions: string[];
 }
+
+/**
+ * The effective configuration. Durations are in seconds (may be fractional).
+ * With `autoscale` on, `workers_min` and `workers_max` are always set and
+ * `workers` lies within them.
+ */
+export type Config = Omit<ConfigValues, keyof Effective> & Effective;

@@ -1,5 +1,5 @@
 /**
- * The control API (SPEC §8): what the master's `control_socket` serves and
+ * The control API (docs/contract.md, "Operations"): what the master's `control_socket` serves and
  * what `arbiter ctl` sends. Shared by the server ({@link ./server.ts}) and
  * the client ({@link ./ctl.ts}) so the two cannot drift apart.
  *
@@ -48,14 +48,14 @@ export interface StatusReport {
     /** A reload is being prepared or rolled out. */
     reloading: boolean;
     /**
-     * Saturation (issue 15): each listener's accept queue at the time of the
+     * Saturation: each listener's accept queue at the time of the
      * request. Absent from masters without it; a listener whose queue cannot
      * be read is left out.
      */
     listeners?: { address: string; queue_length: number; queue_capacity: number }[];
-    /** Saturation (issue 15): the autoscaling bounds, or null when autoscale is off. */
+    /** Saturation: the autoscaling bounds, or null when autoscale is off. */
     autoscale?: { min: number; max: number } | null;
-    /** Saturation (issue 15): `max_worker_memory` in bytes, or null when off. */
+    /** Saturation: `max_worker_memory` in bytes, or null when off. */
     max_worker_memory_bytes?: number | null;
     /**
      * Worker ids whose worker failed to boot the same way on each of the last
@@ -97,7 +97,7 @@ export interface StatusReport {
     /** User + system CPU seconds of the worker's process group, reaped children included. */
     cpu_s?: number | null;
     /**
-     * Saturation (issue 15): recent CPU use in percent of one core (the
+     * Saturation: recent CPU use in percent of one core (the
      * average since the previous status request, or over its life the first
      * time, like `pm2 list`); null when unknown.
      */

@@ -1,5 +1,6 @@
 /**
- * `arbiter ctl` (SPEC §1, §8): the client of the master's control socket.
+ * `arbiter ctl` (docs/contract.md, "Command line", "Operations"): the client of
+ * the master's control socket.
  *
  *     arbiter ctl [--socket PATH | --config FILE] status [--json]
  *     arbiter ctl ... reload | scale N | stop | quick-stop | upgrade
@@ -267,7 +268,7 @@ function parseAnswer(text: string): unknown {
 
 /**
  * A status report as `arbiter ctl status` prints it for people. The
- * saturation parts (issue 15) appear only when the master reports them:
+ * saturation parts appear only when the master reports them:
  * the accept queue per listener, the autoscaling bounds, and RSS and CPU
  * columns like `pm2 list`.
  *

@@ -1,5 +1,5 @@
 /**
- * The metrics endpoint (`metrics_bind = "HOST:PORT"`, SPEC §8): plain HTTP
+ * The metrics endpoint (`metrics_bind = "HOST:PORT"`, docs/contract.md, "Operations"): plain HTTP
  * for Kubernetes probes and Prometheus.
  *
  * | path | answer |
@@ -46,14 +46,14 @@ export interface MetricsSnapshot {
   generation: number;
   /**
    * Notify messages dropped because they did not come from the worker the
-   * socket belongs to (SPEC §9); absent when the master has no notify hub.
+   * socket belongs to (docs/contract.md, "Security"); absent when the master has no notify hub.
    */
   notifyDropped?: number;
-  /** Saturation (issue 15): each listener's accept queue, when it could be read. */
+  /** Saturation: each listener's accept queue, when it could be read. */
   listenQueues?: readonly { listener: string; length: number; capacity: number }[];
-  /** Saturation (issue 15): each live worker's resident memory and CPU time. */
+  /** Saturation: each live worker's resident memory and CPU time. */
   workerResources?: readonly WorkerResources[];
-  /** Saturation (issue 15): the autoscaling bounds, when autoscale is on. */
+  /** Saturation: the autoscaling bounds, when autoscale is on. */
   autoscale?: { min: number; max: number };
 }
 
@@ -302,7 +302,7 @@ export function formatPrometheus(s: MetricsSnapshot): string {
 }
 
 /**
- * The families of issue 15, each only when its data is in the snapshot: a
+ * The saturation families, each only when its data is in the snapshot: a
  * master that cannot read a queue (no unix_diag) leaves the series out
  * rather than reporting a false 0.
  */

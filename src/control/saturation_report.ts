@@ -1,5 +1,5 @@
 /**
- * Adds what the saturation sampler saw (issue 15) to the control API's
+ * Adds what the saturation sampler saw to the control API's
  * {@link StatusReport} and to the metrics endpoint's {@link MetricsSnapshot}.
  * Pure; kept apart from report.ts so the core refactor and this feature do
  * not edit the same file: the master calls `statusReport(...)` and then

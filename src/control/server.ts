@@ -1,6 +1,7 @@
 /**
- * The control socket (SPEC §8, §9): a unix socket of mode 0600 serving the
- * JSON API of {@link ./api.ts} to `arbiter ctl`.
+ * The control socket (docs/contract.md, "Operations", "Security"): a unix
+ * socket of mode 0600 serving the JSON API of {@link ./api.ts} to `arbiter
+ * ctl`.
  *
  * Invariants:
  * - The socket file is created with mode 0600 from the start: it is bound

@@ -1,5 +1,5 @@
 /**
- * `arbiter ctl top` (issue 15): a live view of the master for people who
+ * `arbiter ctl top`: a live view of the master for people who
  * would rather watch than query, like `pm2 monit` or `top`. It asks the
  * control socket for the status JSON every interval and shows it:
  *

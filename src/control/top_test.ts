@@ -13,7 +13,7 @@ import { cpuPercents, renderTopLines, renderTopScreen, runTop } from "./top.ts";
 
 const MiB = 1024 * 1024;
 
-/** SAMPLE_STATUS with the saturation fields of issue 15 filled in. */
+/** SAMPLE_STATUS with the saturation fields filled in. */
 function saturated(cpu0 = 10, cpu1 = 4): StatusReport {
   return {
     master: {

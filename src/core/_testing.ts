@@ -44,6 +44,7 @@ export class Sim {
   #absorb(effects: Effect<Ctx>[]): void {
     this.effects.push(...effects);
     for (const e of effects) {
+      if (e.type === "log") checkLogTemplate(e.message, e.props ?? {});
       if (e.type === "spawn") {
         const pid = this.nextPid++;
         this.pids.set(e.serial, pid);
@@ -107,3 +108,22 @@ export class Sim {
 export const spawns = (effects: Effect<Ctx>[]) =>
   effects.filter((e) => e.type === "spawn") as Extract<Effect<Ctx>, { type: "spawn" }>[];
 export const exits = (effects: Effect<Ctx>[]) => effects.filter((e) => e.type === "exit");
+
+/**
+ * Throws when a log template names a property (`{worker.id}`, `{reason}`)
+ * that its props do not hold: such a line would read "undefined". Every
+ * log effect a {@link Sim} sees is checked.
+ */
+export function checkLogTemplate(message: string, props: Record<string, unknown>): void {
+  for (const [, path] of message.matchAll(/\{([^{}]+)\}/g)) {
+    let value: unknown = props;
+    for (const key of path.split(".")) {
+      value = typeof value === "object" && value !== null
+        ? (value as Record<string, unknown>)[key]
+        : undefined;
+    }
+    if (value === undefined) {
+      throw new Error(`log template ${JSON.stringify(message)}: {${path}} is not in its props`);
+    }
+  }
+}

@@ -1,5 +1,5 @@
 /**
- * Autoscaling on the accept queue (issue 15), uWSGI's "cheaper" subsystem
+ * Autoscaling on the accept queue, uWSGI's "cheaper" subsystem
  * with its `backlog` algorithm, made stable. Pure: the executor samples the
  * listeners' queues (src/observe/queue.ts) every `autoscale_interval` and
  * feeds the total here with the monotonic time; the answer is a new desired
@@ -15,7 +15,8 @@
  *   not below its first — a backlog the workers are catching up with needs
  *   no more of them), add as many workers as the smallest queue length
  *   seen in those samples (a closed-loop load of C clients on N sync
- *   workers queues C − N), at least 1 and at most doubling. Then the history is cleared: the new workers must be ready
+ * workers queues C − N), at least 1 and at most doubling. Then the history is
+ * cleared: the new workers must be ready
  *   before the next judgement.
  * - **Down**: one worker at a time, after a quiet period
  *   (`autoscale_quiet_period`) without a sustained queue, on an empty

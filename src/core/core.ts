@@ -25,12 +25,12 @@
  *
  * Where the rest lives: the state and shared steps in core_state.ts, the
  * deadline table in deadlines.ts, exit judgement in exits.ts, autoscaling and
- * memory recycling (issue 15) in core_saturation.ts.
+ * memory recycling in core_saturation.ts.
  *
  * @module
  */
 
-import { type CoreSnapshot, CoreState, type GenerationRecord } from "./state.ts";
+import { type CoreSnapshot, CoreState, type GenerationRecord, workerRef } from "./state.ts";
 import { nextDeadline } from "./deadlines.ts";
 import type {
   Effect,
@@ -128,7 +128,7 @@ export class MasterCore<C> {
   /** The first step: spawn the initial workers. */
   start(now: number): Effect<C>[] {
     const s = this.#s;
-    s.log("info", "starting {workers} worker(s) of {command}", {
+    s.log("info", "generation.starting", "starting {workers} worker(s) of {command}", {
       workers: s.desired,
       command: s.current.settings.commandName,
     });
@@ -173,21 +173,24 @@ export class MasterCore<C> {
         break;
       case "config-failed":
         s.reloading = false;
-        s.log("error", "reload refused, keeping the running configuration: {error}", {
-          error: event.error,
-        });
+        s.log(
+          "error",
+          "reload.refused",
+          "reload refused, keeping the running configuration: {error}",
+          { error: event.error },
+        );
         s.emit({ type: "reload-done" });
         this.#runQueuedReload();
         break;
       case "upgrade-checked":
         this.#onUpgradeChecked(event.error);
         break;
-      case "queue-sampled": { // issue 15: autoscaling
+      case "queue-sampled": { // autoscaling
         const decision = saturation.onQueueSampled(s, event.queued, now);
         if (decision) this.#scaleTo(decision.workers, decision.reason);
         break;
       }
-      case "memory-sampled": // issue 15: max_worker_memory
+      case "memory-sampled": // max_worker_memory
         saturation.onMemorySampled(s, event.samples, now);
         break;
     }
@@ -226,7 +229,9 @@ export class MasterCore<C> {
   /** False (and logged) when the master is stopping: signals that start things are ignored. */
   #running(source: string): boolean {
     if (this.#s.running) return true;
-    this.#s.log("info", "{signal} ignored: the master is stopping", { signal: source });
+    this.#s.log("info", "signal.ignored", "{signal} ignored: the master is stopping", {
+      signal: source,
+    });
     return false;
   }
 
@@ -252,22 +257,29 @@ export class MasterCore<C> {
 
   #scaleDown(now: number): void {
     const s = this.#s;
-    const min = s.policy.bounds?.min ?? 1; // issue 15: autoscale's workers_min
+    const min = s.policy.bounds?.min ?? 1; // autoscale's workers_min
     if (s.desired <= min) {
-      s.log("info", "SIGTTOU ignored: already at {count} worker(s), the minimum is {min}", {
-        count: s.desired,
-        min,
-      });
+      s.log(
+        "info",
+        "scale.refused",
+        "SIGTTOU ignored: already at {count} worker(s), the minimum is {min}",
+        { count: s.desired, min },
+      );
     } else this.#scaleTo(saturation.manualCount(s, s.desired - 1, now), "SIGTTOU");
   }
 
   #winch(hasTerminal: boolean): void {
     if (hasTerminal) {
-      this.#s.log("debug", "SIGWINCH ignored: the master has a controlling terminal");
+      this.#s.log(
+        "debug",
+        "signal.ignored",
+        "SIGWINCH ignored: the master has a controlling terminal",
+      );
       return;
     }
     this.#s.log(
       "info",
+      "scale.stopped_all",
       "SIGWINCH: stopping all workers; the master stays (HUP or TTIN restarts them)",
     );
     this.#s.desired = 0;
@@ -278,7 +290,7 @@ export class MasterCore<C> {
       return this.#stop(action === "quick-stop", source, now);
     }
     if (!this.#s.running) {
-      this.#s.log("info", "{source} ignored: the master is stopping", { source });
+      this.#s.log("info", "signal.ignored", "{source} ignored: the master is stopping", { source });
       return STOPPING;
     }
     return action === "reload" ? this.#requestReload(source) : this.#requestUpgrade(source);
@@ -287,7 +299,7 @@ export class MasterCore<C> {
   #onScale(workers: number, now: number): Reply {
     if (!this.#s.running) return STOPPING;
     const from = this.#s.desired;
-    const count = saturation.manualCount(this.#s, workers, now); // issue 15: within autoscale's bounds
+    const count = saturation.manualCount(this.#s, workers, now); // within autoscale's bounds
     this.#scaleTo(count, "control request");
     return { ok: true, message: `workers ${from} -> ${count}${saturation.boundsNote(this.#s)}` };
   }
@@ -295,7 +307,11 @@ export class MasterCore<C> {
   #scaleTo(count: number, why: string): void {
     const s = this.#s;
     if (!s.running || count === s.desired) return;
-    s.log("info", "{why}: workers {from} -> {to}", { why, from: s.desired, to: count });
+    s.log("info", "scale.changed", "{why}: workers {from} -> {to}", {
+      why,
+      from: s.desired,
+      to: count,
+    });
     s.desired = count;
   }
 
@@ -307,11 +323,16 @@ export class MasterCore<C> {
       ? "a reload is in progress"
       : undefined;
     if (busy) {
-      s.log("warning", "{source} refused: {busy}", { source, busy });
+      s.log("warning", "upgrade.refused", "{source} refused: {busy}", { source, busy });
       return { ok: false, error: busy };
     }
     s.upgrading = true;
-    s.log("info", "{source}: checking the new master before upgrading in place", { source });
+    s.log(
+      "info",
+      "upgrade.checking",
+      "{source}: checking the new master before upgrading in place",
+      { source },
+    );
     s.emit({ type: "check-upgrade" });
     return { ok: true, message: "upgrading in place (see the master's log for the outcome)" };
   }
@@ -319,12 +340,12 @@ export class MasterCore<C> {
   #onUpgradeChecked(error: string | undefined): void {
     const s = this.#s;
     if (error === undefined && s.running && !s.reloading) {
-      s.log("info", "upgrading in place: re-executing the master (pid kept)");
+      s.log("info", "upgrade.started", "upgrading in place: re-executing the master (pid kept)");
       s.emit({ type: "exec-upgrade", generation: s.current.number });
       return; // if the exec fails, another upgrade-checked event with the error follows
     }
     s.upgrading = false;
-    s.log("error", "upgrade refused, nothing changed: {error}", {
+    s.log("error", "upgrade.refused", "upgrade refused, nothing changed: {error}", {
       error: error ?? "the master is stopping or reloading",
     });
   }
@@ -332,18 +353,21 @@ export class MasterCore<C> {
   #requestReload(source: string): Reply {
     const s = this.#s;
     if (s.upgrading) {
-      s.log("warning", "reload refused: an upgrade is in progress");
+      s.log("warning", "reload.refused", "reload refused: an upgrade is in progress");
       return { ok: false, error: "an upgrade is in progress" };
     }
     if (s.reloading) {
       s.reloadQueued = true;
-      s.log("info", "{source}: a reload is being prepared; another one will follow it", {
-        source,
-      });
+      s.log(
+        "info",
+        "reload.queued",
+        "{source}: a reload is being prepared; another one will follow it",
+        { source },
+      );
       return { ok: true, message: "a reload is being prepared; another one will follow it" };
     }
     s.reloading = true;
-    s.log("info", "{source}: reloading the configuration", { source });
+    s.log("info", "reload.started", "{source}: reloading the configuration", { source });
     s.emit({ type: "load-config" });
     return { ok: true, message: "reloading: new workers start, old ones go as they are ready" };
   }
@@ -359,11 +383,16 @@ export class MasterCore<C> {
     s.generations.set(number, generation);
     s.serve(generation, now);
     s.resetBackoff(); // a fresh generation gets fresh chances: old back-off belongs to old code
-    s.log("info", "generation {generation}: starting {workers} worker(s) of {command}", {
-      generation: number,
-      workers: s.desired, // with autoscale on, the count it reached (issue 15)
-      command: settings.commandName,
-    });
+    s.log(
+      "info",
+      "generation.starting",
+      "generation {generation}: starting {workers} worker(s) of {command}",
+      {
+        generation: number,
+        workers: s.desired, // with autoscale on, the count it reached
+        command: settings.commandName,
+      },
+    );
     this.#runQueuedReload();
   }
 
@@ -380,11 +409,12 @@ export class MasterCore<C> {
     const w = this.#s.workers.get(serial);
     if (!w) return;
     w.pid = pid;
-    this.#s.log("info", "worker {id} (pid {pid}) started, generation {generation}", {
-      id: w.slot,
-      pid,
-      generation: w.generation,
-    });
+    this.#s.log(
+      "info",
+      "worker.spawned",
+      "worker {worker.id} (pid {worker.pid}) started, generation {worker.generation}",
+      { worker: workerRef(w) },
+    );
   }
 
   #onNotify(serial: number, fields: Record<string, string>, now: number): void {
@@ -399,7 +429,12 @@ export class MasterCore<C> {
       w.state = "stopping";
       w.stopReason = "worker-stopping";
       w.killAt = now + s.settingsOf(w).gracefulTimeoutMs;
-      s.log("info", "worker {id} (pid {pid}) is stopping on its own", { id: w.slot, pid: w.pid });
+      s.log(
+        "info",
+        "worker.stopping",
+        "worker {worker.id} (pid {worker.pid}) is stopping on its own",
+        { worker: workerRef(w) },
+      );
     }
   }
 }

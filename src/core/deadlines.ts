@@ -19,6 +19,7 @@ import {
   SETTLE_MS,
   stopReasonText,
   type WorkerRecord,
+  workerRef,
 } from "./state.ts";
 
 /** The largest delay `setTimeout` takes (2^31-1 ms, ~24.8 days); longer ones fire at once. */
@@ -111,16 +112,18 @@ export function handleDeadlines<C>(state: CoreState<C>, now: number): void {
         w.killSent = true;
         state.log(
           "warning",
-          "worker {id} (pid {pid}) did not exit in time ({reason}); sending SIGKILL",
-          { id: w.slot, pid: w.pid, reason: stopReasonText(w.stopReason) },
+          "worker.killed",
+          "worker {worker.id} (pid {worker.pid}) did not exit in time ({reason}); sending SIGKILL",
+          { worker: workerRef(w), reason: stopReasonText(w.stopReason) },
         );
         state.emit({ type: "kill", serial: w.serial, signal: "SIGKILL" });
         break;
       } else if (kind === "boot-timeout") {
         state.log(
           "error",
-          "worker {id} (pid {pid}) did not become ready within {timeout} s; aborting it",
-          { id: w.slot, pid: w.pid, timeout: s.bootTimeoutMs / 1000 },
+          "worker.boot_timeout",
+          "worker {worker.id} (pid {worker.pid}) did not become ready within {timeout} s; aborting it",
+          { worker: workerRef(w), timeout: s.bootTimeoutMs / 1000 },
         );
         state.stopWorker(w, "SIGABRT", "boot-timeout", now, QUICK_GRACE_MS);
         break;
@@ -129,8 +132,9 @@ export function handleDeadlines<C>(state: CoreState<C>, now: number): void {
       } else if (kind === "watchdog") {
         state.log(
           "error",
-          "worker {id} (pid {pid}) timeout: no WATCHDOG=1 for {timeout} s; aborting it",
-          { id: w.slot, pid: w.pid, timeout: s.watchdogMs / 1000 },
+          "worker.watchdog_timeout",
+          "worker {worker.id} (pid {worker.pid}) timeout: no WATCHDOG=1 for {timeout} s; aborting it",
+          { worker: workerRef(w), timeout: s.watchdogMs / 1000 },
         );
         state.stopWorker(w, "SIGABRT", "watchdog-timeout", now, QUICK_GRACE_MS);
         break;

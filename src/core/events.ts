@@ -14,6 +14,7 @@
  */
 
 import type { MemorySample } from "./memory.ts";
+import type { LogEvent } from "./log_events.ts";
 import type { SaturationSettings } from "./saturation_policy.ts";
 
 /** Signals the master acts on. */
@@ -75,7 +76,7 @@ export type Event<C> =
   | { type: "upgrade-checked"; error?: string }
   /** Issue 15: the answer to `sample-queue`: connections waiting over all listeners. */
   | { type: "queue-sampled"; queued: number }
-  /** Issue 15: the answer to `sample-memory`: the memory of the workers (each its process group's) that could be read. */
+  /** The answer to `sample-memory`: the memory of the workers (each its process group's) that could be read. */
   | { type: "memory-sampled"; samples: MemorySample[] };
 
 /** What the core needs to know of a config. Durations in milliseconds. */
@@ -98,7 +99,7 @@ export interface Settings {
   commandName: string;
   /** Issue 15: autoscaling and `max_worker_memory`; both off when unset. */
   saturation?: SaturationSettings;
-  /** `worker_usr1` (wusr1): "off" means workers never get USR1; unset is "send" (SPEC §4). */
+  /** `worker_usr1`: "off" means workers never get USR1; unset is "send" (docs/contract.md, "Signals"). */
   workerUsr1?: "send" | "blocked" | "off";
 }
 
@@ -125,7 +126,17 @@ export type Effect<C> =
   | { type: "kill"; serial: number; signal: WorkerSignal; reason?: StopReason }
   /** The desired number of workers changed (the `nworkers_changed` hook). */
   | { type: "workers-changed"; from: number; to: number }
-  | { type: "log"; level: Level; message: string; props?: Record<string, unknown> }
+  /**
+   * Log a line: `event` is its stable name (log_events.ts), `message` a
+   * LogTape template over `props`; a line about a worker has `props.worker`.
+   */
+  | {
+    type: "log";
+    level: Level;
+    event: LogEvent;
+    message: string;
+    props?: Record<string, unknown>;
+  }
   /** Re-read the config file and answer with config-loaded or config-failed. */
   | { type: "load-config" }
   /**
@@ -153,7 +164,7 @@ export type Effect<C> =
   | { type: "exit"; code: number }
   /** Issue 15: read the listeners' accept queues; answer with `queue-sampled`. */
   | { type: "sample-queue" }
-  /** Issue 15: read these workers' memory (each its process group's); answer with `memory-sampled`. */
+  /** Read these workers' memory (each its process group's); answer with `memory-sampled`. */
   | { type: "sample-memory"; workers: { serial: number; pid: number }[] };
 
 /** Why the core asked a worker to stop; log text comes from {@link STOP_REASON_TEXT}. */

@@ -24,7 +24,7 @@ export const EXIT_REASONS = [
   "timeout",
   /** Ended before it was ready (including a boot timeout). */
   "boot_failure",
-  /** Replaced because its RSS stayed above `max_worker_memory` (issue 15). */
+  /** Replaced because its RSS stayed above `max_worker_memory`. */
   "memory",
 ] as const;
 

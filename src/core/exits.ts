@@ -21,6 +21,7 @@ import {
   STABLE_MS,
   stopReasonText,
   type WorkerRecord,
+  workerRef,
 } from "./state.ts";
 import type { Level } from "./events.ts";
 
@@ -70,24 +71,35 @@ export function onExited<C>(
   state.workers.delete(serial);
   const slot = state.slot(w.slot);
   const how = signal ? `killed by ${signal}` : `exited with code ${code}`;
-  const props = { id: w.slot, pid: w.pid ?? "?", how, reason: stopReasonText(w.stopReason) };
+  const props = { worker: workerRef(w), how, reason: stopReasonText(w.stopReason) };
   const wasStopping = w.state === "stopping";
   const failedBoot = w.stopReason === "boot-timeout";
   const ready = w.state === "ready" || w.readyAt !== undefined;
   slot.lastExit = signal ?? `code ${code}`;
 
   if (wasStopping && !failedBoot) {
-    state.log("info", "worker {id} (pid {pid}) stopped ({reason}): {how}", props);
+    state.log(
+      "info",
+      "worker.exited",
+      "worker {worker.id} (pid {worker.pid}) stopped ({reason}): {how}",
+      props,
+    );
   } else if (!wasStopping && signal === null && code === 0) {
-    state.log("info", "worker {id} (pid {pid}) exited on its own with code 0; replacing it", props);
+    state.log(
+      "info",
+      "worker.exited",
+      "worker {worker.id} (pid {worker.pid}) exited on its own with code 0; replacing it",
+      props,
+    );
   } else if (signal === "SIGKILL" && !w.killSent) {
     state.log(
       "error",
-      "worker {id} (pid {pid}) was killed by SIGKILL (perhaps out of memory?)",
+      "worker.exited",
+      "worker {worker.id} (pid {worker.pid}) was killed by SIGKILL (perhaps out of memory?)",
       props,
     );
   } else if (!wasStopping) {
-    state.log("error", "worker {id} (pid {pid}) {how}", props);
+    state.log("error", "worker.exited", "worker {worker.id} (pid {worker.pid}) {how}", props);
   }
 
   if (state.running && !ready && (!wasStopping || failedBoot)) {
@@ -115,7 +127,12 @@ export function onSpawnFailed<C>(
   c.bootFailures++;
   if (state.running) c.restarts++;
   state.workers.delete(serial);
-  state.log("error", "worker {id}: could not start a process: {error}", { id: w.slot, error });
+  state.log(
+    "error",
+    "worker.spawn_failed",
+    "worker {worker.id}: could not start a process: {error}",
+    { worker: workerRef(w), error },
+  );
   countBootFailure(state, w, now, "spawn failed");
   state.retireEmptyGenerations();
 }
@@ -142,7 +159,7 @@ function onBootFailure<C>(
     if (inRollout) {
       abandonRollout(state, reason, now);
     } else if (w.generation === state.current.number) {
-      state.log("error", "halting: {reason}", { reason });
+      state.log("error", "master.halting", "halting: {reason}", { reason });
       state.stop(
         { quick: false, code: exitCode, reason: `halting with exit code ${exitCode}` },
         now,
@@ -183,16 +200,18 @@ function countBootFailure<C>(
     // Said once, plainly: retrying quietly forever hides a command that cannot work.
     state.log(
       "error",
-      "worker {id} cannot boot: it ended with {what} before it was ready on each of the last " +
+      "worker.cannot_boot",
+      "worker {worker.id} cannot boot: it ended with {what} before it was ready on each of the last " +
         "{count} tries; still retrying, with back-off. {output}(arbiter ctl status shows this too)",
-      { id: w.slot, what, count: CANNOT_BOOT_AFTER, output: stderrText(kept) },
+      { worker: workerRef(w), what, count: CANNOT_BOOT_AFTER, output: stderrText(kept) },
     );
   }
   const level: Level = delay === BACKOFF_MAX_MS && slot.bootFailures > 8 ? "debug" : "warning";
   state.log(
     level,
-    "worker {id} failed to boot ({what}), {count} time(s) in a row; retrying in {delay} s",
-    { id: w.slot, what, count: slot.bootFailures, delay: delay / 1000 },
+    "worker.boot_failed",
+    "worker {worker.id} failed to boot ({what}), {count} time(s) in a row; retrying in {delay} s",
+    { worker: workerRef(w), what, count: slot.bootFailures, delay: delay / 1000 },
   );
 }
 
@@ -206,10 +225,12 @@ function stderrText(lines: string[] | undefined): string {
 function abandonRollout<C>(state: CoreState<C>, reason: string, now: number): void {
   const previous = state.previous!;
   const failed = state.current;
-  state.log("error", "reload abandoned ({reason}); generation {old} keeps serving", {
-    reason,
-    old: previous.number,
-  });
+  state.log(
+    "error",
+    "reload.abandoned",
+    "reload abandoned ({reason}); generation {old} keeps serving",
+    { reason, old: previous.number },
+  );
   for (const w of state.workers.values()) {
     if (w.generation === failed.number && w.state !== "stopping") {
       state.stopWorker(

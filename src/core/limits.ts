@@ -1,6 +1,6 @@
 /**
  * The ranges of every number the config, the command line and the control
- * API accept (SPEC §9: every number has a documented range). One constant per
+ * API accept (docs/contract.md, "Security": every number has a documented range). One constant per
  * kind of number, shared by every place that takes one, so `workers` in the
  * file, `-w` and `arbiter ctl scale N` cannot disagree.
  *

@@ -1,5 +1,5 @@
 /**
- * `max_worker_memory` (issue 15): which workers have used too much memory
+ * `max_worker_memory`: which workers have used too much memory
  * for long enough to be recycled. Pure: the executor reads each ready
  * worker's memory — its process group's PSS, or RSS where PSS cannot be
  * read (src/observe/tree.ts) — every {@link memorySampleIntervalMs}

@@ -16,6 +16,7 @@
  */
 
 import type { CoreState, WorkerRecord } from "./state.ts";
+import { workerRef } from "./state.ts";
 import { handleDeadlines, workerDeadlines } from "./deadlines.ts";
 import { memoryDueWorker } from "./saturation.ts";
 
@@ -25,7 +26,7 @@ export function reconcile<C>(state: CoreState<C>, now: number): void {
   if (state.phase.kind === "stopping") {
     if (state.workers.size === 0 && !state.exited) {
       state.exited = true;
-      state.log("info", "all workers are gone; exiting with code {code}", {
+      state.log("info", "master.exiting", "all workers are gone; exiting with code {code}", {
         code: state.phase.code,
       });
       state.emit({ type: "exit", code: state.phase.code });
@@ -76,7 +77,7 @@ export function reconcile<C>(state: CoreState<C>, now: number): void {
   }
   if (!gen.readyAnnounced && state.desired > 0 && readyCurrent >= state.desired) {
     gen.readyAnnounced = true;
-    state.log("info", "generation {generation} is ready: {count} worker(s)", {
+    state.log("info", "generation.ready", "generation {generation} is ready: {count} worker(s)", {
       generation: gen.number,
       count: readyCurrent,
     });
@@ -86,7 +87,7 @@ export function reconcile<C>(state: CoreState<C>, now: number): void {
 
 /**
  * Starts recycling one worker when no replacement wave runs: one over
- * `max_worker_memory` first (issue 15), else the one longest past its age.
+ * `max_worker_memory` first, else the one longest past its age.
  */
 function recycleOne<C>(state: CoreState<C>, now: number): void {
   if (state.recycleInProgress()) return;
@@ -95,8 +96,9 @@ function recycleOne<C>(state: CoreState<C>, now: number): void {
     overMemory.superseded = true;
     state.log(
       "info",
-      "worker {id} (pid {pid}) is over max_worker_memory; starting its replacement",
-      { id: overMemory.slot, pid: overMemory.pid },
+      "worker.recycling",
+      "worker {worker.id} (pid {worker.pid}) is over max_worker_memory; starting its replacement",
+      { worker: workerRef(overMemory) },
     );
     return;
   }
@@ -110,8 +112,9 @@ function recycleOne<C>(state: CoreState<C>, now: number): void {
   due.w.superseded = true;
   state.log(
     "info",
-    "worker {id} (pid {pid}) reached its maximum age; starting its replacement",
-    { id: due.w.slot, pid: due.w.pid },
+    "worker.recycling",
+    "worker {worker.id} (pid {worker.pid}) reached its maximum age; starting its replacement",
+    { worker: workerRef(due.w) },
   );
 }
 

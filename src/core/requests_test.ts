@@ -137,7 +137,7 @@ Deno.test("spawn failure: counted as a failed boot and retried with back-off", (
   const serial = sim.serialOf.get(100)!;
   const failed = sim.send({ type: "spawn-failed", serial, error: "EAGAIN" });
   assertEquals(spawns(failed).length, 0, "not at once");
-  assert(failed.some((e) => e.type === "log" && e.message.includes("could not start a process")));
+  assert(failed.some((e) => e.type === "log" && e.event === "worker.spawn_failed"));
   assertEquals(sim.core.nextDeadline(), sim.now + BACKOFF_BASE_MS);
   assertEquals(spawns(sim.advance(BACKOFF_BASE_MS)).map((e) => e.slot), [0]);
   assertEquals(sim.core.snapshot().counters.bootFailures, 1);
@@ -146,7 +146,7 @@ Deno.test("spawn failure: counted as a failed boot and retried with back-off", (
 Deno.test("a slot that fails to boot the same way every time is said plainly, once, and shown", () => {
   const sim = new Sim(settings({ workers: 1 }));
   const cannot = (effects: Effect<Ctx>[]) =>
-    effects.filter((e) => e.type === "log" && e.message.includes("cannot boot"));
+    effects.filter((e) => e.type === "log" && e.event === "worker.cannot_boot");
   let said = 0;
   for (let i = 0; i < 5; i++) {
     said += cannot(sim.exit(sim.pidsOf()[0], 1)).length;
@@ -174,7 +174,7 @@ Deno.test("once two boots in a row failed alike, the next tries keep their stder
     const respawn = sim.advance(sim.core.nextDeadline()! - sim.now);
     assertEquals(spawns(respawn).map((e) => e.captureStderr), [i >= 1]);
   }
-  const said = logs.find((e) => e.type === "log" && e.message.includes("cannot boot"));
+  const said = logs.find((e) => e.type === "log" && e.event === "worker.cannot_boot");
   assert(said?.type === "log" && String(said.props?.output).includes(JSON.stringify(lines[1])));
   assertEquals(sim.core.snapshot().failing[0].lastStderr, lines);
   // A ready worker clears the record: its replacement's stderr is no longer kept.

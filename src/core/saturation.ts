@@ -1,5 +1,5 @@
 /**
- * The core's side of issue 15 (autoscaling on the accept queue and
+ * The core's side of saturation (docs/saturation.md: autoscaling on the accept queue and
  * `max_worker_memory`): functions over {@link CoreState} that ask for
  * samples when the {@link SaturationPolicy} says they are due, and turn the
  * executor's answers into decisions. The policy itself (saturation.ts,
@@ -20,6 +20,7 @@
 
 import { MAX_WORKERS } from "./limits.ts";
 import type { CoreState, WorkerRecord } from "./state.ts";
+import { workerRef } from "./state.ts";
 import type { AutoscaleDecision } from "./autoscale.ts";
 import type { MemorySample } from "./memory.ts";
 
@@ -71,12 +72,11 @@ export function onMemorySampled<C>(
     const limit = state.settingsOf(w).saturation?.memory;
     state.log(
       "warning",
-      "worker {id} (pid {pid}) and its processes have used {memory} MiB, over " +
-        "max_worker_memory ({limit} MiB), " +
-        "for {window} s; it will be replaced",
+      "worker.over_memory",
+      "worker {worker.id} (pid {worker.pid}) and its processes have used {memory} MiB, over " +
+        "max_worker_memory ({limit} MiB), for {window} s; it will be replaced",
       {
-        id: w.slot,
-        pid: w.pid,
+        worker: workerRef(w),
         memory: mib(verdict.memoryBytes),
         limit: mib(limit?.limitBytes ?? 0),
         window: (now - verdict.overSince) / 1000,
@@ -85,9 +85,10 @@ export function onMemorySampled<C>(
     if (verdict.young) {
       state.log(
         "warning",
-        "worker {id} went over max_worker_memory soon after it started: the limit may be " +
+        "worker.over_memory_young",
+        "worker {worker.id} went over max_worker_memory soon after it started: the limit may be " +
           "below what a fresh worker needs, and its replacements will be recycled too",
-        { id: w.slot },
+        { worker: workerRef(w) },
       );
     }
   }

@@ -1,5 +1,5 @@
 /**
- * The one object the master's core holds for issue 15: it owns the
+ * The one object the master's core holds for saturation (docs/saturation.md): it owns the
  * {@link Autoscaler} and the {@link MemoryWatch}, says when the next
  * sample is due, and turns samples into decisions. Pure (no I/O, time
  * passed in), so the core stays testable on a simulated clock; the core

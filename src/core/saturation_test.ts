@@ -1,5 +1,5 @@
 /**
- * The core's saturation decisions (issue 15) on the simulated clock:
+ * The core's saturation decisions on the simulated clock:
  * sampling only when a feature is on, autoscaling through the same path as
  * TTIN/TTOU, manual counts within the bounds, and memory recycles done like
  * age recycles (replacement first, one at a time, their own stop reason).
@@ -53,7 +53,7 @@ Deno.test("autoscale: a sustained queue adds workers (hook fired), never above t
   assertEquals(sim.core.snapshot().desiredWorkers, 4);
   assert(changes(up).length >= 1 && changes(up).every(([from, to]) => to > from && to <= 4));
   assert(up.some((e) =>
-    e.type === "log" && String(e.message).startsWith("{why}") &&
+    e.type === "log" && e.event === "scale.changed" &&
     String(e.props?.why).startsWith("autoscale:")
   ));
   run(sim, 10_000, 5);

@@ -14,6 +14,7 @@
  */
 
 import type { ExitReason } from "./exit_reasons.ts";
+import type { LogEvent, WorkerRef } from "./log_events.ts";
 import {
   type Effect,
   type Level,
@@ -172,8 +173,9 @@ export class CoreState<C> {
     this.#effects.push(effect);
   }
 
-  log(level: Level, message: string, props?: Record<string, unknown>): void {
-    this.emit({ type: "log", level, message, props });
+  /** Logs the line `event` (a stable name, see log_events.ts) with its readable `message`. */
+  log(level: Level, event: LogEvent, message: string, props?: Record<string, unknown>): void {
+    this.emit({ type: "log", level, event, message, props });
   }
 
   /** The effects decided since the last call. */
@@ -218,7 +220,7 @@ export class CoreState<C> {
       killSent: false,
       superseded: false,
     });
-    // polish: the try that will say "cannot boot" keeps its stderr; earlier ones need not.
+    // The try that will say "cannot boot" keeps its stderr; earlier ones need not.
     const captureStderr = (this.slot(slot).bootFailure?.inARow ?? 0) >= CANNOT_BOOT_AFTER - 1;
     this.emit({
       type: "spawn",
@@ -254,10 +256,15 @@ export class CoreState<C> {
     const current = this.phase;
     if (current.kind === "stopping") {
       if (current.quick || !phase.quick) return;
-      this.log("info", "{reason}: turning the graceful stop into a quick one", phase);
+      this.log(
+        "info",
+        "stop.quickened",
+        "{reason}: turning the graceful stop into a quick one",
+        phase,
+      );
       this.phase = { kind: "stopping", quick: true, code: current.code };
     } else {
-      this.log("info", "{reason}", phase);
+      this.log("info", "stop.started", "{reason}", phase);
       this.phase = { kind: "stopping", quick: phase.quick, code: phase.code };
       this.emit({ type: "stopping" });
     }
@@ -278,7 +285,10 @@ export class CoreState<C> {
     if (s.maxLifetimeMs > 0) {
       w.recycleAt = now + s.maxLifetimeMs + Math.floor(this.random() * s.maxLifetimeJitterMs);
     }
-    this.log("info", "worker {id} (pid {pid}) is ready ({why})", { id: w.slot, pid: w.pid, why });
+    this.log("info", "worker.ready", "worker {worker.id} (pid {worker.pid}) is ready ({why})", {
+      worker: workerRef(w),
+      why,
+    });
     this.slot(w.slot).bootFailure = undefined; // it can boot after all
     if (w.usr1Pending) {
       w.usr1Pending = false;
@@ -377,4 +387,9 @@ export function saturationOf(settings: Settings): SaturationSettings {
 /** The log text of a stop reason (for log lines that name it). */
 export function stopReasonText(reason: StopReason | undefined): string | undefined {
   return reason === undefined ? undefined : STOP_REASON_TEXT[reason];
+}
+
+/** The worker a log line is about, as every line shows it (`props.worker`). */
+export function workerRef(w: WorkerRecord): WorkerRef {
+  return { id: w.slot, pid: w.pid, generation: w.generation };
 }

@@ -1,6 +1,7 @@
 /**
- * Lifecycle hooks (SPEC §2, §9): one run of one hook command, and the
- * `--check-config` test that every configured hook can be executed.
+ * Lifecycle hooks (docs/contract.md, "Configuration", "Security"): one run of
+ * one hook command, and the `--check-config` test that every configured hook
+ * can be executed.
  *
  * Invariants:
  * - A hook is started exactly like a worker: through the exec shim
@@ -29,6 +30,7 @@ import { resolveCommand } from "../spawn/resolve.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import { spawnWorker } from "../spawn/spawner.ts";
 import { longTimeout } from "./_timer.ts";
+import { LineSplitter } from "../output/lines.ts";
 import type { ChildRegistry } from "../spawn/children.ts";
 
 /** The name of a hook: one of the hook keys of the config. */
@@ -101,7 +103,7 @@ export const OUTPUT_LIMIT = 4096;
 export const KILL_GRACE_MS = 1000;
 /** How long the output pipes are still read after the hook exited. */
 const DRAIN_GRACE_MS = 1000;
-/** A line longer than this is logged in pieces. */
+/** A line longer than this many bytes is logged in pieces. */
 const MAX_LINE = 4096;
 
 /** The `ARBITER_*` variables of a context, only those set. */
@@ -163,7 +165,7 @@ export async function runHook(
   Object.assign(env, hookEnv(context));
 
   const notStarted = (reason: string): HookResult => {
-    log.error("hook {hook}: {error}", { hook: name, error: reason });
+    log.error("hook {hook}: {error}", { event: "hook.failed", hook: name, error: reason });
     return { ok: false, code: null, signal: null, timedOut: false, output: reason };
   };
   if (argv.length === 0) return notStarted("empty command");
@@ -187,26 +189,39 @@ export async function runHook(
     return notStarted(`cannot start ${JSON.stringify(argv[0])}: ${error}`);
   }
   const started = performance.now();
-  log.debug("hook {hook} started (pid {pid}): {argv}", { hook: name, pid: child.pid, argv });
+  log.debug("hook {hook} started (pid {hook_pid}): {argv}", {
+    event: "hook.started",
+    hook: name,
+    hook_pid: child.pid,
+    argv,
+  });
 
   const output = new OutputTail(OUTPUT_LIMIT);
   const readers: ReadableStreamDefaultReader<Uint8Array>[] = [];
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const reader = stream.getReader();
     readers.push(reader);
-    const lines = new LineSplitter((line) => log.info("hook {hook}: {line}", { hook: name, line }));
     const decoder = new TextDecoder();
+    const lines = new LineSplitter({
+      maxBytes: MAX_LINE,
+      trimCr: true,
+      onLine: (bytes) =>
+        log.info("hook {hook}: {line}", {
+          event: "hook.output",
+          hook: name,
+          line: decoder.decode(bytes),
+        }),
+    });
     try {
       while (true) {
         const { value, done } = await reader.read();
         if (done) break;
         output.push(value);
-        lines.push(decoder.decode(value, { stream: true }));
+        lines.push(value);
       }
     } catch {
       // Cancelled after the drain grace: what was read is kept.
     } finally {
-      lines.push(decoder.decode());
       lines.end();
     }
   };
@@ -233,8 +248,14 @@ export async function runHook(
   const cancelLimit = !limited ? undefined : longTimeout(() => {
     timedOut = true;
     log.warning(
-      "hook {hook} still running after {seconds} s (pid {pid}): SIGTERM, SIGKILL in {grace} s",
-      { hook: name, seconds: opts.timeoutMs / 1000, pid: child.pid, grace: KILL_GRACE_MS / 1000 },
+      "hook {hook} still running after {seconds} s (pid {hook_pid}): SIGTERM, SIGKILL in {grace} s",
+      {
+        event: "hook.overrun",
+        hook: name,
+        seconds: opts.timeoutMs / 1000,
+        hook_pid: child.pid,
+        grace: KILL_GRACE_MS / 1000,
+      },
     );
     signalGroup("SIGTERM");
     killTimer = setTimeout(() => {
@@ -260,7 +281,10 @@ export async function runHook(
     signalGroup("SIGKILL");
   }
   if (!drained) {
-    log.debug("hook {hook}: output still open after it exited; no longer read", { hook: name });
+    log.debug("hook {hook}: output still open after it exited; no longer read", {
+      event: "hook.done",
+      hook: name,
+    });
     await Promise.all(readers.map((r) => r.cancel().catch(() => {})));
     await reading;
   }
@@ -274,15 +298,17 @@ export async function runHook(
   };
   const ms = Math.round(performance.now() - started);
   if (result.ok) {
-    log.debug("hook {hook} done in {ms} ms", { hook: name, ms });
+    log.debug("hook {hook} done in {ms} ms", { event: "hook.done", hook: name, ms });
   } else if (timedOut) {
     log.error("hook {hook} failed: timed out after {seconds} s ({end})", {
+      event: "hook.failed",
       hook: name,
       seconds: opts.timeoutMs / 1000,
       end: describeEnd(result),
     });
   } else {
     log.error("hook {hook} failed: {end} after {ms} ms", {
+      event: "hook.failed",
       hook: name,
       end: describeEnd(result),
       ms,
@@ -354,28 +380,5 @@ class OutputTail {
     // Do not start inside a UTF-8 sequence.
     while (start < all.length && start > 0 && (all[start] & 0xc0) === 0x80) start++;
     return new TextDecoder().decode(all.subarray(start));
-  }
-}
-
-/** Cuts text into lines (without `\r\n`/`\n`), bounding a line's length. */
-class LineSplitter {
-  #partial = "";
-
-  constructor(readonly onLine: (line: string) => void) {}
-
-  push(text: string): void {
-    if (text === "") return;
-    const parts = (this.#partial + text).split("\n");
-    this.#partial = parts.pop()!;
-    for (const line of parts) this.onLine(line.replace(/\r$/, ""));
-    while (this.#partial.length > MAX_LINE) {
-      this.onLine(this.#partial.slice(0, MAX_LINE));
-      this.#partial = this.#partial.slice(MAX_LINE);
-    }
-  }
-
-  end(): void {
-    if (this.#partial !== "") this.onLine(this.#partial.replace(/\r$/, ""));
-    this.#partial = "";
   }
 }

@@ -125,7 +125,7 @@ export class HookRunner {
     const lane = this.#lanes.get(name) ?? { tail: Promise.resolve(), pending: 0 };
     if (lane.pending > this.#maxQueued) {
       const output = `skipped: ${lane.pending} ${name} hooks are already running or waiting`;
-      this.#log.warning("hook {hook} {output}", { hook: name, output });
+      this.#log.warning("hook {hook} {output}", { event: "hook.skipped", hook: name, output });
       return Promise.resolve({ ok: false, code: null, signal: null, timedOut: false, output });
     }
     const run = () =>
@@ -139,7 +139,7 @@ export class HookRunner {
       }).catch((error): HookResult => {
         // runHook does not throw; this is a last guard so the lane never breaks.
         const output = `internal error: ${error}`;
-        this.#log.error("hook {hook}: {output}", { hook: name, output });
+        this.#log.error("hook {hook}: {output}", { event: "hook.failed", hook: name, output });
         return { ok: false, code: null, signal: null, timedOut: false, output };
       });
     const result = lane.tail.then(run);

@@ -1,8 +1,9 @@
 /**
  * The bounded HTTP/1.1 server under both of the master's servers (control
- * socket, metrics; SPEC §8, §9): one request per connection, every resource
- * a client can hold capped in count, size and time, so that no client can
- * stop the master or make it stop answering for longer than a timeout.
+ * socket, metrics; docs/contract.md, "Operations", "Security"): one request per
+ * connection, every resource a client can hold capped in count, size and time,
+ * so that no client can stop the master or make it stop answering for longer
+ * than a timeout.
  *
  * Why not `Deno.serve`: it has no connection cap, no header or idle timeout,
  * and its internal accept loop rejects unhandled on EMFILE (seen: the master
@@ -171,7 +172,11 @@ class Server implements BoundedServer {
     this.#log = options.log ?? getLog();
     this.#acceptLoop = this.#accept().catch((error) =>
       // Unreachable by design; logged rather than left to reject unhandled.
-      this.#log.error("{server}: accept loop ended: {error}", { server: options.name, error })
+      this.#log.error("{server}: accept loop ended: {error}", {
+        event: "http.failed",
+        server: options.name,
+        error,
+      })
     );
   }
 
@@ -230,6 +235,7 @@ class Server implements BoundedServer {
       connection.done = connection.serve()
         .catch((error) =>
           this.#log.debug("{server}: connection ended: {error}", {
+            event: "http.connection_ended",
             server: this.options.name,
             error: errorText(error),
           })
@@ -252,7 +258,7 @@ class Server implements BoundedServer {
     const suppressed = seen?.suppressed ?? 0;
     this.#warnings.set(kind, { last: now, suppressed: 0 });
     const more = suppressed > 0 ? ` (${suppressed} more since the last warning)` : "";
-    this.#log.warn(message + more, { server: this.options.name, ...props });
+    this.#log.warn(message + more, { event: "http.limited", server: this.options.name, ...props });
   }
 }
 

@@ -1,6 +1,8 @@
 /**
- * Logging for the master (SPEC §8): one line per event, as text or JSON
- * Lines, to stderr or to a file that is reopened on USR1.
+ * Logging for the master (docs/logging.md): one line per event, as text or
+ * JSON Lines, to stderr or to a file that is reopened on USR1. Every line
+ * names its event (`props.event`, one of src/core/log_events.ts), and a line
+ * about a worker has it as `props.worker` ({id, pid, generation}).
  *
  * Invariants:
  * - Every line is written synchronously (`writeSync`) from inside the sink,
@@ -18,7 +20,7 @@
  * ```ts
  * import { getLog, setupLogging } from "./log.ts";
  * const logging = await setupLogging({ level: "info", format: "text" });
- * getLog().info("worker {id} (pid {pid}) exited with code {code}", { id: 0, pid: 99, code: 1 });
+ * getLog().info("listening at {address}", { event: "master.listening", address: "127.0.0.1:8000" });
  * await logging.close();
  * ```
  *
@@ -156,6 +158,7 @@ class LogState implements Logging {
       next = openOutput(path);
     } catch (err) {
       getLog().error("cannot reopen log file {path}: {error}", {
+        event: "log.reopen_failed",
         path,
         error: err instanceof Error ? err.message : String(err),
       });
@@ -210,18 +213,29 @@ export function renderMessage(record: LogRecord): string {
 }
 
 /**
- * One text line: `2026-11-25T17:40:00.123Z arbiter[1234] INFO message\n`.
- * Line breaks inside the message are escaped (`\n`) so that an event stays on
- * one line; properties not used in the message are not shown.
+ * One text line: `2026-11-25T17:40:00.123Z arbiter[1234] INFO [worker.ready] message\n`.
+ * The event name is in brackets after the level (left out for a record
+ * without one). Line breaks inside the message are escaped (`\n`) so that
+ * an event stays on one line; properties not used in the message are not
+ * shown.
  */
 export function formatText(record: LogRecord, pid: number): string {
   const msg = renderMessage(record).replace(/\r?\n|\r/g, "\\n");
+  const event = eventOf(record);
   return `${
     new Date(record.timestamp).toISOString()
-  } arbiter[${pid}] ${record.level.toUpperCase()} ${msg}\n`;
+  } arbiter[${pid}] ${record.level.toUpperCase()} ${
+    event === undefined ? "" : `[${event}] `
+  }${msg}\n`;
 }
 
-const RESERVED = new Set(["time", "level", "pid", "msg"]);
+/** The record's event name, when it has one. */
+function eventOf(record: LogRecord): string | undefined {
+  const event = record.properties.event;
+  return typeof event === "string" && event !== "" ? event : undefined;
+}
+
+const RESERVED = new Set(["time", "level", "event", "pid", "msg"]);
 
 function jsonKey(k: string): string {
   return RESERVED.has(k) ? `_${k}` : k;
@@ -236,20 +250,23 @@ function jsonReplacer(_key: string, value: unknown): unknown {
 }
 
 /**
- * One JSON Lines object: `{"time","level","pid","msg", ...properties}\n`.
- * `pid` is the master's; a property named like one of the four fixed keys
- * (typically a worker's `pid`) is kept under that name prefixed with `_`
- * (`"_pid": 99`). A value that cannot be serialised is replaced by its
- * inspected text.
+ * One JSON Lines object: `{"time","level","event","pid","msg", ...properties}\n`.
+ * `pid` is the master's; the worker a line is about is the property
+ * `worker` ({id, pid, generation}). Any other property named like one of the
+ * fixed keys is kept under that name prefixed with `_` (`"_pid": 99`). A
+ * value that cannot be serialised is replaced by its inspected text.
  */
 export function formatJson(record: LogRecord, pid: number): string {
   const obj: Record<string, unknown> = {
     time: new Date(record.timestamp).toISOString(),
     level: record.level,
+    ...(eventOf(record) === undefined ? {} : { event: eventOf(record) }),
     pid,
     msg: renderMessage(record),
   };
-  for (const [k, v] of Object.entries(record.properties)) obj[jsonKey(k)] = v;
+  for (const [k, v] of Object.entries(record.properties)) {
+    if (k !== "event") obj[jsonKey(k)] = v;
+  }
   try {
     return JSON.stringify(obj, jsonReplacer) + "\n";
   } catch {

@@ -128,7 +128,7 @@ Deno.test("reopen: an unopenable path keeps the old file and logs an error", asy
     }
     const got = lines(`${dir}/moved/arbiter.log`);
     assertEquals(got.length, 2, got.join("\n"));
-    assertMatch(got[0], /ERROR cannot reopen log file .*arbiter\.log: /);
+    assertMatch(got[0], /ERROR \[log\.reopen_failed\] cannot reopen log file .*arbiter\.log: /);
     assertMatch(got[1], /INFO still logging$/);
   });
 });
@@ -185,6 +185,25 @@ Deno.test("formatters: values are rendered, JSON survives cycles", () => {
   assertEquals(obj.pid, 1234);
   assertEquals(obj.cmd, ["python3", "app.py"]);
   assertEquals(typeof obj.cyclic, "string");
+});
+
+Deno.test("formatters: the event is a JSON field and shows in brackets in text; the worker is one object", () => {
+  const worker = { id: 2, pid: 99, generation: 3 };
+  const record: LogRecord = {
+    category: ["arbiter"],
+    level: "info",
+    message: ["worker ", 2, " (pid ", 99, ") is ready (", "READY=1", ")"],
+    rawMessage: "worker {worker.id} (pid {worker.pid}) is ready ({why})",
+    timestamp: Date.UTC(2026, 10, 25, 17, 40, 0, 123),
+    properties: { event: "worker.ready", worker, why: "READY=1" },
+  };
+  assertEquals(
+    formatText(record, 1234),
+    "2026-11-25T17:40:00.123Z arbiter[1234] INFO [worker.ready] worker 2 (pid 99) is ready (READY=1)\n",
+  );
+  const obj = JSON.parse(formatJson(record, 1234));
+  assertEquals(Object.keys(obj), ["time", "level", "event", "pid", "msg", "worker", "why"]);
+  assertEquals([obj.event, obj.pid, obj.worker], ["worker.ready", 1234, worker]);
 });
 
 /** Runs a child Deno program that logs then exits at once; its output must be complete. */

@@ -78,7 +78,9 @@ export function receiveHandover(
   if (upgrade?.state.notifyDir) removeHubDir(upgrade.state.notifyDir);
   const workers = upgrade?.state.workers ?? [];
   pool.release(workers.length > 0 ? pool.list() : listeners);
-  for (const warning of upgrade?.warnings ?? []) log.warn("upgrade: {warning}", { warning });
+  for (const warning of upgrade?.warnings ?? []) {
+    log.warn("upgrade: {warning}", { event: "upgrade.warning", warning });
+  }
   return workers.length > 0 ? { generation: upgrade!.state.generation, workers } : undefined;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The master's last line of defence (SPEC §9, "no promise in the master
+ * The master's last line of defence (docs/contract.md, "Security", "no promise in the master
  * rejects unhandled"): an error nobody caught — a promise rejected with no
  * handler, an exception thrown from a timer or a callback — is logged with
  * its stack and contained, and the event loop goes on. By default Deno ends
@@ -58,6 +58,7 @@ export function containUncaughtErrors(log: Logger): () => void {
     // Logging must not throw from here: there is nothing further out to catch it.
     try {
       log.error(`${kind} (contained, the master goes on; this is a bug)${more}: {error}`, {
+        event: "master.bug",
         error: describe(error),
       });
     } catch { /* nothing left to tell */ }

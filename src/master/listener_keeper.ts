@@ -44,7 +44,11 @@ export class ListenerKeeper {
 
   logListening(listeners: Listener[]): void {
     for (const l of listeners) {
-      this.log.info("listening at {address} (fd {fd})", { address: l.address, fd: l.fd });
+      this.log.info("listening at {address} (fd {fd})", {
+        event: "master.listening",
+        address: l.address,
+        fd: l.fd,
+      });
     }
   }
 
@@ -55,6 +59,7 @@ export class ListenerKeeper {
     for (const l of this.sources.inUse()) keep.add(l);
     for (const l of this.pool.release(keep)) {
       this.log.info("closed listener {address}: no worker uses it any more", {
+        event: "master.listener_closed",
         address: l.address,
       });
     }

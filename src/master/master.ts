@@ -112,7 +112,12 @@ class Master {
     const started = upgrade
       ? "arbiter {version} master re-executed in place (pid {pid}); took over {count} worker(s)"
       : "arbiter {version} master started (pid {pid})";
-    this.#log.info(started, { version, pid: Deno.pid, count: inherited?.workers.length ?? 0 });
+    this.#log.info(started, {
+      event: upgrade ? "upgrade.done" : "master.started",
+      version,
+      pid: Deno.pid,
+      count: inherited?.workers.length ?? 0,
+    });
     this.#listeners.logListening(context.listeners);
     this.#signals.install((event) => this.#queue.push(event));
     const now = performance.now();
@@ -154,7 +159,11 @@ class Master {
       this.#hub = await NotifyHub.create(
         (serial, fields) => this.#queue.push({ type: "notify", serial, fields }),
         (serial, why) =>
-          this.#log.debug("notify from worker serial {serial} ignored: {why}", { serial, why }),
+          this.#log.debug("notify from worker serial {serial} ignored: {why}", {
+            event: "notify.ignored",
+            serial,
+            why,
+          }),
       );
       this.#workers = new WorkerProcesses({
         push: (event) => this.#queue.push(event),
@@ -218,7 +227,7 @@ class Master {
         return;
       }
       case "log":
-        return this.#log[effect.level](effect.message, effect.props ?? {});
+        return this.#log[effect.level](effect.message, { event: effect.event, ...effect.props });
       case "reply":
         return effect.to(effect.reply);
       case "workers-changed":

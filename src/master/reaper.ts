@@ -9,7 +9,7 @@
  */
 
 import type { ChildRegistry } from "../spawn/children.ts";
-import { reapIfExited } from "../sys/libc.ts";
+import { reapIfExited } from "../sys/process.ts";
 
 /** An exit the reaper collected. */
 export interface ReapedExit {

@@ -100,6 +100,7 @@ export class MasterSettings {
       });
     } catch (error) {
       log.error("cannot apply the logging settings, keeping the old output: {error}", {
+        event: "reload.apply_failed",
         error: String(error),
       });
     }
@@ -110,6 +111,7 @@ export class MasterSettings {
         this.#pidfile = next;
       } catch (error) {
         log.error("cannot move the pidfile, keeping {path}: {error}", {
+          event: "reload.apply_failed",
           path: this.#pidfile?.path ?? "none",
           error: String(error),
         });
@@ -134,10 +136,17 @@ export class MasterSettings {
           const more = files.length > 1 ? ` and ${files.length - 1} more` : "";
           push({ type: "request", action: "reload", source: `${files[0] ?? "?"}${more} changed` });
         },
-        onError: (error) => log.error("file watcher: {error}", { error: String(error) }),
+        onError: (error) =>
+          log.error("file watcher: {error}", {
+            event: "reload.watch_failed",
+            error: String(error),
+          }),
       });
     } catch (error) {
-      log.error("cannot watch files for reload: {error}", { error: String(error) });
+      log.error("cannot watch files for reload: {error}", {
+        event: "reload.watch_failed",
+        error: String(error),
+      });
     }
   }
 

@@ -1,5 +1,5 @@
 /**
- * The executor's side of issue 15: carries out the core's `sample-queue` and
+ * The executor's side of saturation (docs/saturation.md): carries out the core's `sample-queue` and
  * `sample-memory` effects (answering with `queue-sampled` / `memory-sampled`
  * events), and builds the {@link SaturationView} that status and metrics add
  * to their reports. It holds the {@link SaturationSampler} (the CPU meter

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { blockAllSignals } from "../sys/libc.ts";
+import { blockAllSignals } from "../sys/process.ts";
 import { addSignalListener, removeSignalListener } from "./usr1.ts";
 import type { Event, MasterSignal } from "../core/events.ts";
 

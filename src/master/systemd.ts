@@ -11,7 +11,7 @@
  * @module
  */
 
-import { monotonicUsec } from "../sys/libc.ts";
+import { monotonicUsec } from "../sys/process.ts";
 import { MAX_TIMER_MS } from "../core/limits.ts";
 import type { CoreSnapshot } from "../core/core.ts";
 
@@ -127,7 +127,10 @@ export class ServiceManager {
   /** Sends fields; resolves once sent (or failed, which is logged). */
   async sendNow(...fields: string[]): Promise<void> {
     await this.notifier?.send(...fields).catch((error) =>
-      this.log.warn("cannot notify systemd: {error}", { error: String(error) })
+      this.log.warn("cannot notify systemd: {error}", {
+        event: "systemd.notify_failed",
+        error: String(error),
+      })
     );
   }
 

@@ -20,7 +20,7 @@
  *
  * Even a genuine state is trusted no further than needed: an fd must be a
  * listening stream socket, a pid must be our own child, the notify directory
- * must be one this user made (src/notify/dir.ts) (SPEC §9); anything else is
+ * must be one this user made (src/notify/dir.ts) (docs/contract.md, "Security"); anything else is
  * dropped with a warning.
  *
  * Before the exec, the new executable is run with `--check-config` and the
@@ -32,7 +32,8 @@
 import type { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import { checkHubDir } from "../notify/dir.ts";
-import { blockAllSignals, close, execve, isListeningStreamSocket, strerror } from "../sys/libc.ts";
+import { close, isListeningStreamSocket, strerror } from "../sys/libc.ts";
+import { blockAllSignals, execve } from "../sys/process.ts";
 import { readSealedMemfd, writeSealedMemfd } from "../sys/memfd.ts";
 
 /** The variable naming the fd of the memfd carrying {@link UpgradeState}: `memfd:<fd>`. */

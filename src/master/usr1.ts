@@ -1,12 +1,13 @@
 /**
  * USR1 without the inspector.
  *
- * Why: `deno run` (Deno ≥ 2.9.2, denoland/deno#35738) starts a V8 inspector
- * server on 127.0.0.1:9229 when the process receives SIGUSR1, like Node. The
- * master gets USR1 on every log rotation (SPEC §4), so each one would open a
- * debugger port through which any local user can run code as the master's
- * user. `deno compile` binaries do not have that listener (it lives only in
- * `deno run`'s cli/worker.rs), and nothing disables it from JavaScript.
+ * Why: `deno run` (Deno ≥ 2.9.2, https://github.com/denoland/deno/issues/35738)
+ * starts a V8 inspector server on 127.0.0.1:9229 when the process receives
+ * SIGUSR1, like Node. The master gets USR1 on every log rotation
+ * (docs/contract.md, "Signals"), so each one would open a debugger port through
+ * which any local user can run code as the master's user. `deno compile`
+ * binaries do not have that listener (it lives only in `deno run`'s
+ * cli/worker.rs), and nothing disables it from JavaScript.
  *
  * How: the runtime can only see USR1 through a thread that does not block it.
  * Threads inherit their mask when created and a blocked mask survives execve,
@@ -30,7 +31,8 @@
  */
 
 import { selfInvocation } from "../spawn/self.ts";
-import { execve, strerror } from "../sys/libc.ts";
+import { strerror } from "../sys/libc.ts";
+import { execve } from "../sys/process.ts";
 import {
   addUsr1Listener,
   blockUsr1,
@@ -76,7 +78,7 @@ const STILL_OPEN = "a SIGUSR1 may open Deno's inspector on 127.0.0.1:9229; " +
 async function logGiveUp(message: string): Promise<void> {
   // Logging loads lazily: main.ts imports this module before the rest, to stay cheap.
   const { getLog } = await import("../logging/log.ts");
-  getLog().error(message);
+  getLog().error("{message}", { event: "master.usr1_lost", message });
 }
 
 /**

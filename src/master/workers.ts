@@ -130,7 +130,7 @@ export class WorkerProcesses {
     let stderrDone: Promise<void> | undefined;
     const stderr = tail && child.stderr ? tapInto(child.stderr, tail) : undefined;
     if (prefixed) {
-      const common = { id: slot, pid: child.pid, format: config.log_format };
+      const common = { id: slot, pid: child.pid, generation, format: config.log_format };
       pipePrefixed(child.stdout, { ...common, stream: "stdout", write: this.#stdoutLines });
       stderrDone = pipePrefixed(stderr ?? child.stderr, {
         ...common,

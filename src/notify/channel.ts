@@ -19,6 +19,8 @@
  * @module
  */
 
+import type { LineSplitter } from "../output/lines.ts";
+
 import { bindUnix, closeFd } from "../sys/unix.ts";
 import { speaksFor } from "./sender.ts";
 
@@ -36,11 +38,11 @@ export interface SocketOwner {
   gid?: number;
 }
 
-/** An accepted stream connection and the start of a line whose end has not come yet. */
+/** An accepted stream connection and the splitter holding a line whose end has not come yet. */
 export interface StreamConn {
   fd: number;
   token: number;
-  pending: Uint8Array;
+  lines: LineSplitter;
 }
 
 /** One worker's sockets. */

@@ -11,7 +11,7 @@
  *   `.<32 hex>` staging names), each checked to be a socket by lstat, then
  *   rmdir — which fails, harmlessly, if anything else is in it. So whatever
  *   path the environment names, nothing but the hub's own sockets is ever
- *   deleted (SPEC §9).
+ *   deleted (docs/contract.md, "Security").
  *
  * @module
  */

@@ -6,7 +6,7 @@
  * datagrams). A message is attributed to a worker by the socket it arrives
  * on, never by a pid it carries.
  *
- * Sender check (SPEC §9: a worker's notify socket accepts messages from that
+ * Sender check (docs/contract.md, "Security": a worker's notify socket accepts messages from that
  * worker only). Paths alone cannot ensure it: the names are predictable and
  * a same-uid sibling can read the worker's environment in /proc. So the
  * kernel's word on the sender decides: SCM_CREDENTIALS on each datagram,
@@ -54,6 +54,7 @@ import {
   recvStream,
 } from "../sys/unix.ts";
 import { Channel, errText, type StreamConn } from "./channel.ts";
+import { LineSplitter } from "../output/lines.ts";
 import type { NotifyEndpoints, SocketOwner } from "./channel.ts";
 import { makeHubDir, MAX_SOCKET_PATH, removeHubDir } from "./dir.ts";
 import { checkNotify, MAX_NOTIFY_BYTES } from "./protocol.ts";
@@ -286,7 +287,19 @@ export class NotifyHub {
         );
         continue;
       }
-      const conn: StreamConn = { fd: accepted.fd, token: 0, pending: new Uint8Array(0) };
+      const conn: StreamConn = {
+        fd: accepted.fd,
+        token: 0,
+        lines: new LineSplitter({
+          maxBytes: MAX_NOTIFY_BYTES,
+          long: "stop",
+          onLine: (line) => {
+            this.#deliver(ch, line);
+            return !ch.closed && ch.conns.has(conn.fd);
+          },
+          onStop: () => this.#tooLong(ch, conn, conn.token),
+        }),
+      };
       ch.conns.set(conn.fd, conn);
       try {
         conn.token = this.#watch(conn.fd, { kind: "conn", ch, conn });
@@ -304,24 +317,12 @@ export class NotifyHub {
       if (got === "empty") return;
       if (got === "eof") {
         // A last line without its newline still counts.
-        if (conn.pending.length > 0) this.#deliver(ch, conn.pending);
+        conn.lines.end();
         this.#dropConn(ch, conn, token);
         return;
       }
-      let chunk = got;
-      for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a)) {
-        const end = chunk.subarray(0, nl);
-        const line = conn.pending.length > 0 ? concat(conn.pending, end) : end.slice();
-        conn.pending = new Uint8Array(0);
-        if (line.length > MAX_NOTIFY_BYTES) return this.#tooLong(ch, conn, token);
-        this.#deliver(ch, line);
-        if (ch.closed || !ch.conns.has(conn.fd)) return;
-        chunk = chunk.subarray(nl + 1);
-      }
-      if (conn.pending.length + chunk.length > MAX_NOTIFY_BYTES) {
-        return this.#tooLong(ch, conn, token);
-      }
-      if (chunk.length > 0) conn.pending = concat(conn.pending, chunk);
+      conn.lines.push(got);
+      if (conn.lines.stopped) return;
     }
   }
 
@@ -376,11 +377,4 @@ export class NotifyHub {
       // Nothing left to report it to; the channel goes on.
     }
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }

@@ -1,6 +1,6 @@
 /**
  * The kernel's accept queue of the master's own listening sockets: how many
- * connections wait because every worker is busy (issue 15). Only the master
+ * connections wait because every worker is busy. Only the master
  * can see this — it owns the sockets — and it needs no cooperation from the
  * workers.
  *

@@ -1,5 +1,5 @@
 /**
- * One object the master's executor holds to see saturation (issue 15): it
+ * One object the master's executor holds to see saturation: it
  * samples the listeners' accept queues and the workers' memory and CPU (each
  * worker's whole process group, src/observe/tree.ts), and
  * keeps the CPU meter between samples. Everything is on demand — the

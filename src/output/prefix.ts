@@ -1,5 +1,5 @@
 /**
- * `worker_output = "prefix"` (SPEC §8): a worker's stdout or stderr is
+ * `worker_output = "prefix"` (docs/contract.md, "Operations"): a worker's stdout or stderr is
  * captured, split into lines and written with the worker's id in front
  * (`[worker 0] line`), or as one JSON object per line when
  * `log_format = "json"`.
@@ -22,6 +22,8 @@
  * @module
  */
 
+import { LineSplitter } from "./lines.ts";
+
 /** The longest piece of a line written at once, in bytes. */
 export const MAX_LINE_BYTES = 64 * 1024;
 
@@ -33,6 +35,8 @@ export interface PrefixOptions {
   /** The worker's slot (`ARBITER_WORKER_ID`). */
   id: number;
   pid: number;
+  /** The worker's generation, for the JSON form's `worker` object. */
+  generation?: number;
   stream: "stdout" | "stderr";
   /** `text`: `[worker 0] line`; `json`: one JSON object per line. */
   format: "text" | "json";
@@ -54,7 +58,8 @@ export interface PrefixOptions {
  * import { lineWriter, pipePrefixed } from "./prefix.ts";
  * const child = new Deno.Command("echo", { args: ["hi"], stdout: "piped" }).spawn();
  * const out = lineWriter(Deno.stdout);
- * pipePrefixed(child.stdout, { id: 0, pid: child.pid, stream: "stdout", format: "text", write: out });
+ * pipePrefixed(child.stdout, { id: 0, pid: child.pid, stream: "stdout", format:
+ * "text", write: out });
  * ```
  */
 export async function pipePrefixed(
@@ -63,24 +68,24 @@ export async function pipePrefixed(
 ): Promise<void> {
   const format = formatter(opts);
   const decoder = new TextDecoder();
-  const buf = new Uint8Array(MAX_LINE_BYTES);
-  let len = 0;
   // The lines of one chunk are handed to `write` together, and the next
   // chunk is read once they are all written: that is the back-pressure.
   let inFlight: Promise<void>[] = [];
-  const emit = (bytes: Uint8Array, continued: boolean) => {
-    let end = bytes.length;
-    if (!continued && end > 0 && bytes[end - 1] === 0x0d) end--; // CRLF
-    const line = format(decoder.decode(bytes.subarray(0, end)), continued);
-    // A failed write drops its line; reading goes on so the worker never blocks.
-    let written: Promise<void>;
-    try {
-      written = opts.write(line);
-    } catch (error) {
-      written = Promise.reject(error);
-    }
-    inFlight.push(written.catch(() => {}));
-  };
+  const lines = new LineSplitter({
+    maxBytes: MAX_LINE_BYTES,
+    trimCr: true,
+    onLine: (bytes, continued) => {
+      const line = format(decoder.decode(bytes), continued);
+      // A failed write drops its line; reading goes on so the worker never blocks.
+      let written: Promise<void>;
+      try {
+        written = opts.write(line);
+      } catch (error) {
+        written = Promise.reject(error);
+      }
+      inFlight.push(written.catch(() => {}));
+    },
+  });
   const settle = async () => {
     const waiting = inFlight;
     inFlight = [];
@@ -91,29 +96,7 @@ export async function pipePrefixed(
     while (true) {
       const { value, done } = await reader.read();
       if (done) break;
-      let start = 0;
-      while (start < value.length) {
-        const newline = value.indexOf(0x0a, start);
-        const end = newline < 0 ? value.length : newline;
-        // Copy what fits; a full buffer is a piece of an over-long line.
-        let from = start;
-        while (from < end) {
-          if (len === buf.length) {
-            const cut = utf8Boundary(buf, len);
-            emit(buf.subarray(0, cut), true);
-            buf.copyWithin(0, cut, len);
-            len -= cut;
-          }
-          const n = Math.min(end - from, buf.length - len);
-          buf.set(value.subarray(from, from + n), len);
-          len += n;
-          from += n;
-        }
-        if (newline < 0) break;
-        emit(buf.subarray(0, len), false);
-        len = 0;
-        start = newline + 1;
-      }
+      lines.push(value);
       await settle();
     }
   } catch {
@@ -121,20 +104,8 @@ export async function pipePrefixed(
   } finally {
     reader.releaseLock();
   }
-  if (len > 0) emit(buf.subarray(0, len), false);
+  lines.end();
   await settle();
-}
-
-/**
- * Where to cut `buf[0, len)` without splitting a UTF-8 character: before the
- * last character if its bytes are not all there yet, else at `len`.
- */
-function utf8Boundary(buf: Uint8Array, len: number): number {
-  let i = len - 1;
-  while (i > len - 4 && i > 0 && (buf[i] & 0xc0) === 0x80) i--;
-  const lead = buf[i];
-  const size = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
-  return i > 0 && i + size > len ? i : len;
 }
 
 function formatter(opts: PrefixOptions): (line: string, continued: boolean) => string {
@@ -145,8 +116,8 @@ function formatter(opts: PrefixOptions): (line: string, continued: boolean) => s
   return (line, continued) =>
     JSON.stringify({
       time: new Date().toISOString(),
-      worker: opts.id,
-      pid: opts.pid,
+      event: "worker.output",
+      worker: { id: opts.id, pid: opts.pid, generation: opts.generation },
       stream: opts.stream,
       line,
       ...(continued ? { continued: true } : {}),

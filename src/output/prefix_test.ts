@@ -59,9 +59,9 @@ Deno.test("pipePrefixed: JSON lines", async () => {
   assertEquals(lines.length, 2);
   const records = lines.map((l) => JSON.parse(l));
   for (const r of records) {
-    assertEquals(Object.keys(r), ["time", "worker", "pid", "stream", "line"]);
+    assertEquals(Object.keys(r), ["time", "event", "worker", "stream", "line"]);
     assert(!Number.isNaN(Date.parse(r.time)), r.time);
-    assertEquals([r.worker, r.pid, r.stream], [3, 1234, "stderr"]);
+    assertEquals([r.event, r.worker, r.stream], ["worker.output", { id: 3, pid: 1234 }, "stderr"]);
   }
   assertEquals(records.map((r) => r.line), ["one", 'two "quoted"']);
 });

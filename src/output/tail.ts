@@ -1,5 +1,5 @@
 /**
- * The last lines of a worker's stderr, for "worker N cannot boot" (issue 13):
+ * The last lines of a worker's stderr, for "worker N cannot boot":
  * a worker whose slot failed to boot before gets its stderr piped through the
  * master, which passes every byte on unchanged (to its own stderr in
  * `worker_output = "inherit"`, to the prefixer in `"prefix"`) and keeps only

@@ -3,7 +3,7 @@
  * directory renamed over the path), refused when it names a live process
  * that is not us, and removed on exit only while it still holds our pid.
  *
- * Invariants (SPEC §9: the master never dies or hangs from a planted file):
+ * Invariants (docs/contract.md, "Security": the master never dies or hangs from a planted file):
  * - What is at the path is read without following a symbolic link, without
  *   blocking (a FIFO would hang start-up forever), only when it is a regular
  *   file, and at most {@link MAX_PIDFILE_BYTES} bytes of it (a link to
@@ -25,7 +25,7 @@ import { close, ELOOP, ENOENT, openNoFollow, readAtMost, SysError } from "../sys
 /** The most bytes read from an existing pidfile; a pid and a newline need at most 8. */
 export const MAX_PIDFILE_BYTES = 64;
 
-/** A pidfile that cannot be used; exit 1 (SPEC §6). */
+/** A pidfile that cannot be used; exit 1 (docs/contract.md, "Files and exit codes"). */
 function refuse(message: string, cause?: unknown): ArbiterError {
   return new ArbiterError(ExitCode.Runtime, message, { cause });
 }

@@ -3,7 +3,7 @@
  * parent) with `LISTEN_FDS`/`LISTEN_PID`/`LISTEN_FDNAMES`. The variables are
  * removed from the environment at once, whether they are honoured or not, so
  * they never reach a worker; they are honoured only when `LISTEN_PID` is the
- * master's own pid (SPEC §9).
+ * master's own pid (docs/contract.md, "Security").
  *
  * @module
  */

@@ -21,6 +21,7 @@
  */
 
 import * as libc from "../sys/libc.ts";
+import * as proc from "../sys/process.ts";
 
 /** First argument that selects the exec mode. Not a public interface. */
 export const EXEC_MODE_ARG = "__arbiter_exec";
@@ -66,27 +67,27 @@ export function runExecShim(): never {
   if (!raw) fail(EXIT_CANNOT_EXEC, `${EXEC_MODE_ARG} is internal to arbiter`);
   const spec = JSON.parse(raw) as ExecSpec;
   try {
-    libc.setParentDeathSignal(SIGKILL);
-    if (libc.getppid() !== spec.masterPid) Deno.exit(EXIT_CANNOT_EXEC);
-    libc.newProcessGroup();
+    proc.setParentDeathSignal(SIGKILL);
+    if (proc.getppid() !== spec.masterPid) Deno.exit(EXIT_CANNOT_EXEC);
+    proc.newProcessGroup();
     const first = 3;
     const temporaries = spec.fds.map((fd) =>
       libc.fcntl(fd, libc.F_DUPFD_CLOEXEC, first + spec.fds.length)
     );
     temporaries.forEach((tmp, i) => libc.dup2(tmp, first + i));
-    libc.cloexecFrom(first + spec.fds.length);
+    proc.cloexecFrom(first + spec.fds.length);
     if (spec.umask !== undefined) libc.umask(spec.umask);
     if (spec.uid !== undefined || spec.gid !== undefined) {
-      libc.dropPrivileges(spec.uid ?? Deno.uid()!, spec.gid ?? Deno.gid()!);
+      proc.dropPrivileges(spec.uid ?? Deno.uid()!, spec.gid ?? Deno.gid()!);
     }
-    libc.resetSignalsForExec(spec.blockUsr1 === true);
+    proc.resetSignalsForExec(spec.blockUsr1 === true);
   } catch (error) {
     fail(EXIT_CANNOT_EXEC, `cannot prepare worker ${JSON.stringify(spec.argv[0])}: ${error}`);
   }
   const env = { ...spec.env };
   if (spec.fds.length > 0) env.LISTEN_PID = String(Deno.pid);
   for (const key of spec.pidEnv ?? []) env[key] = String(Deno.pid);
-  const errno = libc.execve(spec.program, spec.argv, env);
+  const errno = proc.execve(spec.program, spec.argv, env);
   const ENOENT = 2;
   fail(
     errno === ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC,

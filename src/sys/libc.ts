@@ -1,7 +1,13 @@
 /**
- * The few libc calls Deno does not offer, through `Deno.dlopen` (needs
- * `--allow-ffi`): fd flags, dup2, socket introspection, process groups,
- * the parent-death signal, identity changes, umask and execve.
+ * The master's one libc binding, through `Deno.dlopen` (needs
+ * `--allow-ffi`): every symbol any module under src/sys/ calls is declared
+ * in {@link SYMBOLS} here and opened once, and errno is read in one place.
+ * This module also wraps the fd and socket calls (fd flags, dup2, open
+ * without following links, socket introspection); process-image calls are
+ * in process.ts, credential-passing sockets and epoll in unix.ts, memfd in
+ * memfd.ts and the USR1 signalfd in usr1_signalfd.ts, all through
+ * {@link libc}. (The worker helper in src/worker/ keeps its own small table:
+ * apps import it, and it must load no master code.)
  *
  * The library is opened lazily on first use, so importing this module costs
  * nothing for code paths that never call into libc. Linux only; constants
@@ -37,24 +43,49 @@ const SYMBOLS = {
   strerror: { parameters: ["i32"], result: "pointer" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  // issue 15 (saturation): kernel counters read by src/observe/.
+  // Kernel counters read by src/observe/.
   sysconf: { parameters: ["i32"], result: "i64" },
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  // unix.ts: credential-passing unix sockets and epoll.
+  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  epoll_create1: { parameters: ["i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  // On a runtime worker thread: it sleeps until an fd is ready and resolves a promise.
+  epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  // memfd.ts: sealed memory files.
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
+  // usr1_signalfd.ts: the read sleeps in the kernel on a blocking-pool thread until USR1 comes.
+  signalfd: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  read_sleeping: {
+    name: "read",
+    parameters: ["i32", "buffer", "usize"],
+    result: "isize",
+    nonblocking: true,
+  },
 } as const;
 
-type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
-let libc: Libc | undefined;
+/** The opened symbols of {@link SYMBOLS}. */
+export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+let opened: Libc | undefined;
 
-function lib(): Libc {
-  if (!libc) {
+/** The libc symbols, opened on first use. @throws {Error} off Linux */
+export function libc(): Libc {
+  if (!opened) {
     if (Deno.build.os !== "linux") {
       throw new Error(`arbiter runs on Linux only (this is ${Deno.build.os})`);
     }
-    libc = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+    opened = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
   }
-  return libc;
+  return opened;
 }
+const lib = libc;
 
 export const F_GETFD = 1;
 export const F_SETFD = 2;
@@ -66,11 +97,6 @@ export const O_NONBLOCK = 0o4000;
 const SOL_SOCKET = 1;
 const SO_TYPE = 3;
 const SO_ACCEPTCONN = 30;
-const PR_SET_PDEATHSIG = 1;
-const PR_SET_CHILD_SUBREAPER = 36;
-const CLOSE_RANGE_CLOEXEC = 4;
-const SIG_SETMASK = 2;
-const WNOHANG = 1;
 
 /** An OS error from a libc call, with its errno name and message. */
 export class SysError extends Error {
@@ -80,7 +106,8 @@ export class SysError extends Error {
   }
 }
 
-function errno(): number {
+/** errno of the last failed libc call on this thread. */
+export function errno(): number {
   const ptr = lib().__errno_location();
   return ptr ? new Deno.UnsafePointerView(ptr).getInt32() : 0;
 }
@@ -91,7 +118,8 @@ export function strerror(code: number): string {
   return ptr ? Deno.UnsafePointerView.getCString(ptr) : `errno ${code}`;
 }
 
-function check(call: string, result: number): number {
+/** `result`, or a {@link SysError} for `call` when it is negative. */
+export function check(call: string, result: number): number {
   if (result < 0) throw new SysError(call, errno());
   return result;
 }
@@ -165,6 +193,11 @@ export function readAtMost(fd: number, max: number): Uint8Array {
     length += got;
   }
   return buf.slice(0, length);
+}
+
+/** Sets the umask and returns the previous one. */
+export function umask(mask: number): number {
+  return lib().umask(mask);
 }
 
 /** Re-issues listen(2) on a listening socket, which updates its backlog. */
@@ -265,7 +298,8 @@ export function recv(fd: number, buf: Uint8Array<ArrayBuffer>, flags = 0): numbe
   return Number(checkBig("recv", lib().recv(fd, buf, BigInt(buf.length), flags)));
 }
 
-function checkBig(call: string, result: number | bigint): bigint {
+/** {@link check} for calls that return a size. */
+export function checkBig(call: string, result: number | bigint): bigint {
   const value = BigInt(result);
   if (value < 0n) throw new SysError(call, errno());
   return value;
@@ -285,132 +319,10 @@ export function isListeningStreamSocket(fd: number): boolean {
   }
 }
 
-/** Asks the kernel to send `signal` to this process when its parent thread dies. */
-export function setParentDeathSignal(signal: number): void {
-  check("prctl", lib().prctl(PR_SET_PDEATHSIG, BigInt(signal), 0n, 0n, 0n));
-}
-
-/**
- * Makes this process the child subreaper of its descendants (`arbiter
- * verify`): a process orphaned below it is reparented to it instead of to
- * PID 1, so whatever a worker leaves running can still be found and killed.
- */
-export function setChildSubreaper(): void {
-  check("prctl", lib().prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n));
-}
-
-export function getppid(): number {
-  return lib().getppid();
-}
-
-/** setpgid(0, 0): puts this process in a process group of its own. */
-export function newProcessGroup(): void {
-  check("setpgid", lib().setpgid(0, 0));
-}
-
-/** Sets the umask and returns the previous one. */
-export function umask(mask: number): number {
-  return lib().umask(mask);
-}
-
-/** Drops to `uid`/`gid` with no supplementary groups (order matters: groups, gid, uid). */
-export function dropPrivileges(uid: number, gid: number): void {
-  check("setgroups", lib().setgroups(0n, null));
-  check("setgid", lib().setgid(gid));
-  check("setuid", lib().setuid(uid));
-}
-
-/**
- * Marks every fd from `first` up as close-on-exec. Uses close_range(2) where
- * the kernel has it, else walks /proc/self/fd.
- */
-export function cloexecFrom(first: number): void {
-  if (lib().close_range(first, 0xffffffff, CLOSE_RANGE_CLOEXEC) === 0) return;
-  for (const entry of Deno.readDirSync("/proc/self/fd")) {
-    const fd = Number(entry.name);
-    if (fd >= first) {
-      try {
-        setCloexec(fd, true);
-      } catch { /* the fd of the directory listing itself, already closed */ }
-    }
-  }
-}
-
-/**
- * Undoes what the Deno runtime does to signal state that would otherwise
- * survive execve: ignored SIGPIPE/SIGXFSZ and any blocked signals. With
- * `blockUsr1`, the new image starts with SIGUSR1 (only) blocked instead, so
- * a Deno or similar runtime in it never sees USR1 (worker_usr1 = "blocked").
- */
-export function resetSignalsForExec(blockUsr1 = false): void {
-  const SIG_DFL = 0n;
-  for (const sig of [13, /* SIGPIPE */ 25 /* SIGXFSZ */]) lib().signal(sig, SIG_DFL);
-  const mask = new Uint8Array(128);
-  if (blockUsr1) mask[1] = 1 << (10 - 1 - 8); // SIGUSR1 (10) is bit 9
-  lib().sigprocmask(SIG_SETMASK, mask, null);
-}
-
-/**
- * Blocks (true) or unblocks (false) every signal for the calling thread. An
- * in-place upgrade blocks them before execve, so a signal that arrives before
- * the new image has its handlers stays pending instead of killing the master
- * by its default action; the new image unblocks them once it listens.
- * Unblocking leaves SIGUSR1 as it is: src/master/usr1.ts keeps it blocked.
- */
-export function blockAllSignals(block: boolean): void {
-  const [SIG_BLOCK, SIG_UNBLOCK] = [0, 1];
-  const set = new Uint8Array(128).fill(0xff);
-  if (!block) set[1] &= ~(1 << (10 - 1 - 8)); // SIGUSR1 (10) is bit 9
-  lib().sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, set, null);
-}
-
-/**
- * Reaps `pid` if it has exited, without blocking. Returns true when it did.
- * Only for processes that `Deno.Command` does not own (orphans under PID 1,
- * workers inherited across an in-place upgrade).
- */
-export function reapIfExited(pid: number): { code: number; signal: number } | undefined {
-  const status = new Int32Array(1);
-  const r = lib().waitpid(pid, status, WNOHANG);
-  if (r <= 0) return undefined;
-  const s = status[0];
-  const signal = s & 0x7f;
-  return signal === 0 ? { code: (s >> 8) & 0xff, signal: 0 } : { code: 128 + signal, signal };
-}
-
-/** CLOCK_MONOTONIC in microseconds, as systemd's MONOTONIC_USEC wants it. */
-export function monotonicUsec(): bigint {
-  const ts = new BigInt64Array(2);
-  check("clock_gettime", lib().clock_gettime(1, /* CLOCK_MONOTONIC */ ts));
-  return ts[0] * 1_000_000n + ts[1] / 1000n;
-}
-
-function cString(text: string): Uint8Array<ArrayBuffer> {
+/** `text` as a NUL-terminated C string. */
+export function cString(text: string): Uint8Array<ArrayBuffer> {
   const bytes = new TextEncoder().encode(text);
   const out = new Uint8Array(bytes.length + 1);
   out.set(bytes);
   return out;
-}
-
-/**
- * Replaces this process image. Returns only on failure, with the errno.
- * `env` is the complete environment of the new image.
- */
-export function execve(path: string, argv: string[], env: Record<string, string>): number {
-  const keep: Uint8Array[] = [];
-  const pointerArray = (items: string[]) => {
-    const arr = new BigUint64Array(items.length + 1);
-    items.forEach((item, i) => {
-      const buf = cString(item);
-      keep.push(buf);
-      arr[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
-    });
-    return arr;
-  };
-  const argvArr = pointerArray(argv);
-  const envArr = pointerArray(Object.entries(env).map(([k, v]) => `${k}=${v}`));
-  lib().execve(cString(path), argvArr, envArr);
-  const code = errno();
-  keep.length = 0;
-  return code;
 }

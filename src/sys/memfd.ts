@@ -10,22 +10,13 @@
  * reader accepts only a memfd with the expected name, owned by its own uid,
  * carrying all four seals (so nobody can change it after the check).
  *
- * Linux only (memfd_create: glibc 2.27, kernel 3.17). Its own libc handle so
- * that this concern does not grow src/sys/libc.ts.
+ * Linux only (memfd_create: glibc 2.27, kernel 3.17), through the one
+ * binding in libc.ts.
  *
  * @module
  */
 
-import { close, fcntl } from "./libc.ts";
-
-const SYMBOLS = {
-  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  pread: { parameters: ["i32", "buffer", "usize", "i64"], result: "isize" },
-} as const;
-
-let libc: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
-const lib = () => (libc ??= Deno.dlopen("libc.so.6", SYMBOLS).symbols);
+import { close, fcntl, libc as lib } from "./libc.ts";
 
 const MFD_ALLOW_SEALING = 2;
 const F_ADD_SEALS = 1033;

@@ -2,7 +2,8 @@
  * Unix sockets that tell who sent each message, and an epoll set to wait on
  * them, through FFI: Deno's own datagram and stream APIs hide the sender's
  * credentials (SCM_CREDENTIALS, SO_PEERCRED), which the notify hub needs to
- * accept a worker's messages from that worker only (SPEC §9).
+ * accept a worker's messages from that worker only (docs/contract.md,
+ * "Security").
  *
  * Invariants:
  * - Every fd made here is close-on-exec and non-blocking from birth
@@ -22,32 +23,7 @@
  * @module
  */
 
-const SYMBOLS = {
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  listen: { parameters: ["i32", "i32"], result: "i32" },
-  accept4: { parameters: ["i32", "pointer", "pointer", "i32"], result: "i32" },
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
-  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
-  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  close: { parameters: ["i32"], result: "i32" },
-  epoll_create1: { parameters: ["i32"], result: "i32" },
-  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
-  epoll_wait: {
-    parameters: ["i32", "buffer", "i32", "i32"],
-    result: "i32",
-    nonblocking: true,
-  },
-  eventfd: { parameters: ["u32", "i32"], result: "i32" },
-  __errno_location: { parameters: [], result: "pointer" },
-  strerror: { parameters: ["i32"], result: "pointer" },
-} as const;
-
-let libc: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
-const lib = () => (libc ??= Deno.dlopen("libc.so.6", SYMBOLS).symbols);
+import { errno, libc as lib, strerror as message } from "./libc.ts";
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
@@ -81,16 +57,6 @@ export class UnixError extends Error {
     super(`${call}: ${message(errno)} (errno ${errno})`);
     this.name = "UnixError";
   }
-}
-
-function errno(): number {
-  const ptr = lib().__errno_location();
-  return ptr ? new Deno.UnsafePointerView(ptr).getInt32() : 0;
-}
-
-function message(code: number): string {
-  const ptr = lib().strerror(code);
-  return ptr ? Deno.UnsafePointerView.getCString(ptr) : `errno ${code}`;
 }
 
 function check(call: string, result: number): number {

@@ -6,7 +6,8 @@
  * the runtime see it, yet can still take it here: the master (after its
  * re-exec, src/master/usr1.ts) and a worker started with
  * `worker_usr1 = "blocked"` (src/worker/mod.ts, `onUsr1`). Runtime-neutral:
- * FFI to libc only, no logging, no import outside src/sys/.
+ * FFI to libc through the one binding in libc.ts, no logging, no import
+ * outside src/sys/ (so the worker helper that imports it loads no master code).
  *
  * Invariants:
  * - One signalfd and one reader per process, shared by every listener; the
@@ -20,25 +21,14 @@
  * @module
  */
 
+import { libc as lib } from "./libc.ts";
+
 const SIGUSR1 = 10;
 const SFD_CLOEXEC = 0o2000000;
 /** sizeof(struct signalfd_siginfo): one per signal read. */
 const SIGINFO_SIZE = 128;
 /** Consecutive failed reads after which the signalfd is given up (not a busy loop). */
 const MAX_READ_FAILURES = 5;
-
-const SYMBOLS = {
-  sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  signalfd: { parameters: ["i32", "buffer", "i32"], result: "i32" },
-  kill: { parameters: ["i32", "i32"], result: "i32" },
-  // On a blocking-pool thread: the call sleeps in the kernel until a signal comes.
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
-} as const;
-
-let libc: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | undefined;
-function lib() {
-  return libc ??= Deno.dlopen("libc.so.6", SYMBOLS).symbols;
-}
 
 const usr1Bit = 1n << BigInt(SIGUSR1 - 1);
 
@@ -101,7 +91,7 @@ async function readLoop(fd: number): Promise<void> {
   const buf = new Uint8Array(SIGINFO_SIZE * 8);
   let failures = 0;
   while (handlers.size > 0) {
-    const got = Number(await lib().read(fd, buf, BigInt(buf.length)));
+    const got = Number(await lib().read_sleeping(fd, buf, BigInt(buf.length)));
     if (got < SIGINFO_SIZE) {
       // EINTR from another signal landing on this thread; anything lasting is given up.
       if (++failures < MAX_READ_FAILURES) continue;

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { reapIfExited } from "../sys/libc.ts";
+import { reapIfExited } from "../sys/process.ts";
 import { delay, type RunContext } from "./context.ts";
 import type { SeenProcess } from "./private_master.ts";
 import { commandLine, descendantsOf, readStat, stillRunning } from "./proc.ts";

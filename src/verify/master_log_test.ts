@@ -1,53 +1,55 @@
 import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { parseLine, WorkerBook } from "./master_log.ts";
 
-const line = (msg: string, props: Record<string, unknown> = {}, level = "info") =>
-  JSON.stringify({ time: "2026-11-28T00:00:00.000Z", level, pid: 1, msg, ...props });
+const line = (event: string, props: Record<string, unknown> = {}, level = "info") =>
+  JSON.stringify({ time: "2026-11-28T00:00:00.000Z", level, event, pid: 1, msg: "any", ...props });
 
-Deno.test("parseLine reads the master's JSON log into events", () => {
+Deno.test("parseLine reads the master's JSON log into events by name, not wording", () => {
   assertEquals(
-    parseLine(line("worker 0 (pid 5) started, generation 2", { id: 0, _pid: 5, generation: 2 })),
+    parseLine(line("worker.spawned", { worker: { id: 0, pid: 5, generation: 2 } })),
     { type: "started", id: 0, pid: 5, generation: 2 },
   );
   assertEquals(
-    parseLine(line("worker 0 (pid 5) is ready (READY=1)", { id: 0, _pid: 5, why: "READY=1" })),
+    parseLine(line("worker.ready", { worker: { id: 0, pid: 5, generation: 2 }, why: "READY=1" })),
     { type: "ready", id: 0, pid: 5, why: "READY=1" },
   );
   assertEquals(
-    parseLine(line("worker 1 (pid 6) stopped (x): exited with code 0", {
-      id: 1,
-      _pid: 6,
+    parseLine(line("worker.exited", {
+      worker: { id: 1, pid: 6, generation: 1 },
       how: "exited with code 0",
       reason: "x",
     })),
     { type: "exited", id: 1, pid: 6, how: "exited with code 0", reason: "x" },
   );
   assertEquals(
-    parseLine(line("worker 0 (pid 5) timeout: no WATCHDOG=1 for 3 s; aborting it", {
-      id: 0,
-      _pid: 5,
-      timeout: 3,
-    }, "error")),
+    parseLine(line("worker.watchdog_timeout", { worker: { id: 0, pid: 5 }, timeout: 3 }, "error")),
     { type: "watchdog", id: 0, pid: 5, timeout: 3 },
   );
-  assertEquals(parseLine(line("generation 2 is ready: 2 worker(s)", { generation: 2, count: 2 })), {
+  assertEquals(parseLine(line("generation.ready", { generation: 2, count: 2 })), {
     type: "generation-ready",
     generation: 2,
   });
   assertEquals(
     parseLine(
-      line("SIGTERM: stopping gracefully", {
-        quick: false,
-        code: 0,
-        reason: "SIGTERM: stopping gracefully",
-      }),
+      line("stop.started", { quick: false, code: 0, reason: "SIGTERM: stopping gracefully" }),
     ),
     { type: "stopping", reason: "SIGTERM: stopping gracefully" },
   );
-  assertEquals(parseLine(line("listening at x", {})), undefined);
+  assertEquals(parseLine(line("master.listening", {})), undefined);
+  assertEquals(parseLine(line("hook.failed", {}, "error")), {
+    type: "problem",
+    level: "error",
+    message: "any",
+  });
   assertEquals(parseLine("arbiter: bad config"), { type: "text", line: "arbiter: bad config" });
   assertEquals(
-    parseLine(JSON.stringify({ time: "t", worker: 0, pid: 5, stream: "stderr", line: "boom" })),
+    parseLine(JSON.stringify({
+      time: "t",
+      event: "worker.output",
+      worker: { id: 0, pid: 5, generation: 1 },
+      stream: "stderr",
+      line: "boom",
+    })),
     { type: "output", id: 0, pid: 5, stream: "stderr", line: "boom" },
   );
 });

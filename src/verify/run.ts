@@ -22,7 +22,7 @@ import type { VerifyRequest } from "../config/_verify_options.ts";
 import { ArbiterError, ExitCode } from "../errors.ts";
 import { workerProgram } from "../master/generation.ts";
 import { selfInvocation } from "../spawn/self.ts";
-import { setChildSubreaper } from "../sys/libc.ts";
+import { setChildSubreaper } from "../sys/process.ts";
 import { checkBoot } from "./boot_checks.ts";
 import type { CheckOutcome, RunContext } from "./context.ts";
 import { checkLeftovers } from "./leftovers.ts";

@@ -2,10 +2,10 @@
  * The libc calls behind the worker helper's native path, through
  * `Deno.dlopen` (needs `--allow-ffi`, which `-A` includes).
  *
- * The helper keeps its own small symbol table instead of importing
- * `src/sys/libc.ts`: it is a library that apps import, so it opens only what
- * it calls (an older libc without a symbol the master needs still loads
- * this one) and stays independent of the master's code. Opened lazily: the
+ * The one libc binding besides the master's (`src/sys/libc.ts`), and on
+ * purpose: the worker helper is a library that apps import, so it must load
+ * no master code, and it opens only the symbols it calls (an older libc
+ * without a symbol the master needs still loads this one). Opened lazily: the
  * `node:http` path never loads libc. Constants are the generic Linux values,
  * the same on x86_64 and aarch64; only `struct epoll_event` differs (packed
  * 12 bytes on x86_64, 16 elsewhere).

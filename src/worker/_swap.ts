@@ -3,7 +3,7 @@
  * worker helper's native path (Linux, `-A`: reading `/proc/self` needs all
  * permissions, libc needs FFI).
  *
- * `Deno.serve` cannot take an inherited fd (denoland/deno#14006), but its
+ * `Deno.serve` cannot take an inherited fd (https://github.com/denoland/deno/issues/14006), but its
  * listener is a plain fd registered in the runtime's epoll set with a token
  * (`data`) that routes readiness to that listener. Putting another listening
  * socket at the same fd number (`dup3`) and registering it again with the

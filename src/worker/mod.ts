@@ -8,7 +8,8 @@
  * - **native** (the default when it works): `Deno.serve`'s own listener,
  *   with the inherited socket swapped in under it (`_native.ts`), at the
  *   speed of `Deno.serve`. `Deno.serve` cannot take an fd
- *   (denoland/deno#14006); the swap rests on how the runtime registers its
+ * (https://github.com/denoland/deno/issues/14006); the swap rests on how the
+ * runtime registers its
  *   listeners, so it is verified at start and, when it cannot be, the helper
  *   says why in one warning line and falls back. Needs `-A` (reading
  *   `/proc/self` needs all permissions; FFI to libc).

@@ -1,4 +1,4 @@
-"""Starts a program with a forged in-place upgrade state (issue 11 regression).
+"""Starts a program with a forged in-place upgrade state (regression test).
 
     forge_upgrade_state.py MODE NOTIFY_DIR PROGRAM [ARGS...]
 

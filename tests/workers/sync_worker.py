@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A sync test worker for issue 15 (standard library only): serves the
+"""A sync test worker for the saturation tests (standard library only): serves the
 listening socket at fd 3 one connection at a time, waiting SERVICE_MS
 (default 20) per request, so clients beyond the busy workers wait in the
 kernel's accept queue — the signal autoscaling watches.

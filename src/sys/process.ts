@@ -1,0 +1,135 @@
+/**
+ * libc calls on the process itself, through the one binding in libc.ts:
+ * the parent-death signal, the child subreaper, process groups,
+ * identity changes, close-on-exec for every fd, the signal state an
+ * `execve` keeps, reaping a process Deno does not own, the monotonic clock
+ * systemd wants, and `execve` itself.
+ *
+ * @module
+ */
+
+import { check, cString, errno, libc as lib, setCloexec } from "./libc.ts";
+
+const PR_SET_PDEATHSIG = 1;
+const PR_SET_CHILD_SUBREAPER = 36;
+const CLOSE_RANGE_CLOEXEC = 4;
+const SIG_SETMASK = 2;
+const WNOHANG = 1;
+
+/** Asks the kernel to send `signal` to this process when its parent thread dies. */
+export function setParentDeathSignal(signal: number): void {
+  check("prctl", lib().prctl(PR_SET_PDEATHSIG, BigInt(signal), 0n, 0n, 0n));
+}
+
+/**
+ * Makes this process the child subreaper of its descendants (`arbiter
+ * verify`): a process orphaned below it is reparented to it instead of to
+ * PID 1, so whatever a worker leaves running can still be found and killed.
+ */
+export function setChildSubreaper(): void {
+  check("prctl", lib().prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n));
+}
+
+export function getppid(): number {
+  return lib().getppid();
+}
+
+/** setpgid(0, 0): puts this process in a process group of its own. */
+export function newProcessGroup(): void {
+  check("setpgid", lib().setpgid(0, 0));
+}
+
+/** Drops to `uid`/`gid` with no supplementary groups (order matters: groups, gid, uid). */
+export function dropPrivileges(uid: number, gid: number): void {
+  check("setgroups", lib().setgroups(0n, null));
+  check("setgid", lib().setgid(gid));
+  check("setuid", lib().setuid(uid));
+}
+
+/**
+ * Marks every fd from `first` up as close-on-exec. Uses close_range(2) where
+ * the kernel has it, else walks /proc/self/fd.
+ */
+export function cloexecFrom(first: number): void {
+  if (lib().close_range(first, 0xffffffff, CLOSE_RANGE_CLOEXEC) === 0) return;
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(entry.name);
+    if (fd >= first) {
+      try {
+        setCloexec(fd, true);
+      } catch { /* the fd of the directory listing itself, already closed */ }
+    }
+  }
+}
+
+/**
+ * Undoes what the Deno runtime does to signal state that would otherwise
+ * survive execve: ignored SIGPIPE/SIGXFSZ and any blocked signals. With
+ * `blockUsr1`, the new image starts with SIGUSR1 (only) blocked instead, so
+ * a Deno or similar runtime in it never sees USR1 (worker_usr1 = "blocked").
+ */
+export function resetSignalsForExec(blockUsr1 = false): void {
+  const SIG_DFL = 0n;
+  for (const sig of [13, /* SIGPIPE */ 25 /* SIGXFSZ */]) lib().signal(sig, SIG_DFL);
+  const mask = new Uint8Array(128);
+  if (blockUsr1) mask[1] = 1 << (10 - 1 - 8); // SIGUSR1 (10) is bit 9
+  lib().sigprocmask(SIG_SETMASK, mask, null);
+}
+
+/**
+ * Blocks (true) or unblocks (false) every signal for the calling thread. An
+ * in-place upgrade blocks them before execve, so a signal that arrives before
+ * the new image has its handlers stays pending instead of killing the master
+ * by its default action; the new image unblocks them once it listens.
+ * Unblocking leaves SIGUSR1 as it is: src/master/usr1.ts keeps it blocked.
+ */
+export function blockAllSignals(block: boolean): void {
+  const [SIG_BLOCK, SIG_UNBLOCK] = [0, 1];
+  const set = new Uint8Array(128).fill(0xff);
+  if (!block) set[1] &= ~(1 << (10 - 1 - 8)); // SIGUSR1 (10) is bit 9
+  lib().sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, set, null);
+}
+
+/**
+ * Reaps `pid` if it has exited, without blocking. Returns true when it did.
+ * Only for processes that `Deno.Command` does not own (orphans under PID 1,
+ * workers inherited across an in-place upgrade).
+ */
+export function reapIfExited(pid: number): { code: number; signal: number } | undefined {
+  const status = new Int32Array(1);
+  const r = lib().waitpid(pid, status, WNOHANG);
+  if (r <= 0) return undefined;
+  const s = status[0];
+  const signal = s & 0x7f;
+  return signal === 0 ? { code: (s >> 8) & 0xff, signal: 0 } : { code: 128 + signal, signal };
+}
+
+/** CLOCK_MONOTONIC in microseconds, as systemd's MONOTONIC_USEC wants it. */
+export function monotonicUsec(): bigint {
+  const ts = new BigInt64Array(2);
+  check("clock_gettime", lib().clock_gettime(1, /* CLOCK_MONOTONIC */ ts));
+  return ts[0] * 1_000_000n + ts[1] / 1000n;
+}
+
+/**
+ * Replaces this process image. Returns only on failure, with the errno.
+ * `env` is the complete environment of the new image.
+ */
+export function execve(path: string, argv: string[], env: Record<string, string>): number {
+  const keep: Uint8Array[] = [];
+  const pointerArray = (items: string[]) => {
+    const arr = new BigUint64Array(items.length + 1);
+    items.forEach((item, i) => {
+      const buf = cString(item);
+      keep.push(buf);
+      arr[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+    });
+    return arr;
+  };
+  const argvArr = pointerArray(argv);
+  const envArr = pointerArray(Object.entries(env).map(([k, v]) => `${k}=${v}`));
+  lib().execve(cString(path), argvArr, envArr);
+  const code = errno();
+  keep.length = 0;
+  return code;
+}
