@@ -104,8 +104,12 @@ Deno.test("max_worker_memory recycles a worker whose process group is over the l
   await master.waitForLog(generationReady(1), { timeoutMs: 30_000 });
   const first = (await app.status()).workers[0];
   assert(ownRss(first.pid!) < 100 * MiB, "the worker process alone is under the limit");
-  await master.waitForLog(/is over max_worker_memory; starting its replacement/);
-  await master.waitForLog(new RegExp(`\\(pid ${first.pid}\\) stopped \\(max_worker_memory\\)`));
+  await master.waitForEvent("worker.over_memory", new RegExp(`pid ${first.pid}\\b`));
+  await master.waitForEvent("worker.recycling", "max_worker_memory");
+  await master.waitForEvent(
+    "worker.exited",
+    new RegExp(`\\(pid ${first.pid}\\) stopped \\(max_worker_memory\\)`),
+  );
   const replaced = await waitFor(async () => {
     const s = await app.status();
     return s.workers.find((w) => w.state === "ready" && w.pid !== first.pid);
