@@ -16,11 +16,12 @@
  * window: t in [2, 9); reload window: from the first HUP to T − 1.
  * - throughput: wrk's 2xx answers per second (a Lua counter per wall second);
  * - failed: socket errors + non-2xx over the whole run;
- * - CPU per reload: CPU of the whole tree (master, workers, reaped children)
+ * - CPU per HUP: CPU of the whole tree (master, workers, reaped children)
  *   in the reload window, less what its requests cost at the steady CPU per
- *   request, divided by the reloads that completed (arbiter runs one rollout
- *   at a time and coalesces HUPs that arrive meanwhile; Gunicorn starts a new
- *   set of workers on each);
+ *   request, divided by the HUPs sent;
+ * - reloads completed: arbiter's `generation.ready` events (a HUP that comes
+ *   while a rollout is under way supersedes it: the oldest workers still go
+ *   first, but that generation is never complete); Gunicorn applies each HUP;
  * - memory: PSS summed over every process under the master (the master itself
  *   not included), sampled every 250 ms; peak and steady median.
  *
@@ -171,7 +172,8 @@ interface RunResult {
   ratio: number;
   failed: number;
   errors: string;
-  cpuPerReloadS: number;
+  /** CPU beyond the requests' in the reload window, per HUP sent. */
+  cpuPerHupS: number;
   steadyMemMb: number;
   peakMemMb: number;
   hups: number;
@@ -182,6 +184,8 @@ interface RunResult {
   /** [seconds since wrk started, MB]. */
   memory: [number, number][];
   hupAt: number[];
+  /** When a reload completed (arbiter's `generation.ready`), seconds since wrk started. */
+  readyAt: number[];
 }
 
 async function runOne(setup: Setup, seconds: number, dir: string): Promise<RunResult> {
@@ -228,7 +232,12 @@ async function runOne(setup: Setup, seconds: number, dir: string): Promise<RunRe
     }
     const out = await wrk;
     // Reloads that completed: arbiter coalesces HUPs that come while one is under way.
-    const done = proc.stderr().slice(logFrom).match(/\[generation\.ready\]/g)?.length;
+    const readyAt = [
+      ...proc.stderr().slice(logFrom).matchAll(
+        /(\d{4}-\d\d-\d\dT[\d:.]+Z) arbiter\[\d+\] INFO \[generation\.ready\]/g,
+      ),
+    ].map((m) => Date.parse(m[1]) / 1000 - t0);
+    const done = setup.name.startsWith("arbiter") ? readyAt.length : undefined;
     const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
     const counts: Record<string, number> = JSON.parse(text.match(/COUNTS (\{.*\})/)?.[1] ?? "{}");
     const start = Math.floor(t0);
@@ -255,8 +264,7 @@ async function runOne(setup: Setup, seconds: number, dir: string): Promise<RunRe
       ratio: mean(reload) / mean(steady),
       failed: socketErrors + non2xx,
       errors: se ? `${se[0]}; non-2xx ${non2xx}` : `non-2xx ${non2xx}`,
-      cpuPerReloadS: (reloadCpu - reloadRequests * cpuPerRequest) /
-        Math.max(1, done ?? hupAt.length),
+      cpuPerHupS: (reloadCpu - reloadRequests * cpuPerRequest) / Math.max(1, hupAt.length),
       steadyMemMb: median(steadyMem),
       peakMemMb: Math.max(...memory.map((m) => m[1])),
       hups: hupAt.length,
@@ -264,6 +272,7 @@ async function runOne(setup: Setup, seconds: number, dir: string): Promise<RunRe
       rps,
       memory,
       hupAt,
+      readyAt,
     };
   } finally {
     proc.signal("SIGTERM");
@@ -284,17 +293,20 @@ function table(runs: RunResult[][], reps: number, seconds: number): string {
     "`Connection: close`; HUP every 3 s from t = 9 s. Memory: PSS summed over the workers " +
     "(every process under the master, the master not included).",
     "",
-    "| setup | steady req/s | req/s during reloads | ratio | failed | reloads done / HUPs | CPU per reload | workers' memory steady → peak |",
+    "| setup | steady req/s | req/s during reloads | ratio | failed | reloads completed / HUPs | CPU per HUP | workers' memory steady → peak |",
     "|---|---|---|---|---|---|---|---|",
   ];
   for (const setup of SETUPS) {
-    const rs = runs.map((round) => round.find((r) => r.name === setup.name)!);
+    const rs = runs.map((round) => round.find((r) => r.name === setup.name)).filter((r) =>
+      r !== undefined
+    );
+    if (rs.length === 0) continue;
     lines.push(
       `| ${setup.name} | ${f(rs.map((r) => r.steadyRps))} | ${f(rs.map((r) => r.reloadRps))} | ${
         f(rs.map((r) => r.ratio), 2)
       } | ${rs.map((r) => r.failed).join(", ")} | ${
         rs.map((r) => `${r.reloads}/${r.hups}`).join(", ")
-      } | ${f(rs.map((r) => r.cpuPerReloadS), 2)} s | ${f(rs.map((r) => r.steadyMemMb))} → ${
+      } | ${f(rs.map((r) => r.cpuPerHupS), 2)} s | ${f(rs.map((r) => r.steadyMemMb))} → ${
         f(rs.map((r) => r.peakMemMb))
       } MB |`,
     );
@@ -306,6 +318,8 @@ if (import.meta.main) {
   const repsArg = Deno.args.indexOf("--reps");
   const reps = repsArg >= 0 ? Number(Deno.args[repsArg + 1]) : 3;
   const seconds = Deno.args.includes("--quick") ? 16 : 30;
+  const onlyArg = Deno.args.indexOf("--only");
+  const only = onlyArg >= 0 ? Number(Deno.args[onlyArg + 1]) : undefined;
   Deno.mkdirSync(OUT_DIR, { recursive: true });
   const dir = Deno.makeTempDirSync({ prefix: "arbiter-heavy-" });
   const load0 = Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
@@ -313,7 +327,7 @@ if (import.meta.main) {
   try {
     for (let rep = 0; rep < reps; rep++) {
       const round: RunResult[] = [];
-      for (const setup of SETUPS) {
+      for (const setup of SETUPS.filter((_, i) => only === undefined || i === only)) {
         console.error(`heavy: round ${rep + 1}/${reps}: ${setup.name}`);
         round.push(await runOne(setup, seconds, dir));
       }
