@@ -28,6 +28,32 @@ export const WORKERS_DIR: string = `${REPO_ROOT}/tests/workers`;
 /** Absolute path of the master's entry point. */
 export const MAIN_TS: string = `${REPO_ROOT}/main.ts`;
 
+/**
+ * The variable naming a compiled `arbiter` to test instead of the checkout:
+ * `ARBITER_BIN=./arbiter deno task test` runs every test that starts the
+ * master through this harness against that executable.
+ */
+export const ARBITER_BIN_ENV = "ARBITER_BIN";
+
+/**
+ * The argv that runs arbiter: `$ARBITER_BIN` (resolved against the current
+ * directory) when set, else `deno run -A --quiet main.ts`. Read at each call.
+ */
+export function arbiterArgv(): string[] {
+  const bin = Deno.env.get(ARBITER_BIN_ENV);
+  if (bin) return [bin.startsWith("/") ? bin : `${Deno.cwd()}/${bin.replace(/^\.\//, "")}`];
+  return [Deno.execPath(), "run", "-A", "--quiet", MAIN_TS];
+}
+
+/**
+ * A `Deno.Command` running `arbiter ARGS` (see {@link arbiterArgv}), for
+ * one-shot uses such as `ctl` and `--check-config`.
+ */
+export function arbiterCommand(args: string[], options: Deno.CommandOptions = {}): Deno.Command {
+  const [program, ...lead] = arbiterArgv();
+  return new Deno.Command(program, { ...options, args: [...lead, ...args] });
+}
+
 /** How often a running {@link ArbiterProcess} records its descendants. */
 export const DESCENDANT_POLL_MS = 100;
 
@@ -406,8 +432,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   cwd?: string;
   /**
-   * Run this program instead of `deno run -A --quiet main.ts`; `args` are
-   * appended to it. For testing the harness itself.
+   * Run this program instead of arbiter ({@link arbiterArgv}); `args` are
+   * appended to it. For a wrapper, put `...arbiterArgv()` at its end.
    */
   cmd?: string[];
 }
@@ -432,12 +458,14 @@ export interface ChildrenOptions {
   predicate?: (pid: number) => boolean;
 }
 
-/** Default worker test: a live child whose argv does not name `main.ts`. */
+/** Default worker test: a live child whose argv names neither `main.ts` nor `$ARBITER_BIN`. */
 export function isWorkerProgram(pid: number): boolean {
   const st = readStat(pid);
   if (!st || st.state === "Z") return false;
   const argv = cmdlineOf(pid);
-  return argv.length > 0 && !argv.some((a) => a === MAIN_TS || a.endsWith("/main.ts"));
+  const [bin] = Deno.env.get(ARBITER_BIN_ENV) ? arbiterArgv() : [];
+  return argv.length > 0 && argv[0] !== bin &&
+    !argv.some((a) => a === MAIN_TS || a.endsWith("/main.ts"));
 }
 
 type StreamName = "stdout" | "stderr";
@@ -448,15 +476,14 @@ interface Waiter {
 }
 
 /**
- * Start the master: `deno run -A --quiet main.ts ...args` (or `opts.cmd`),
+ * Start the master: `deno run -A --quiet main.ts ...args`, or the compiled
+ * `$ARBITER_BIN ...args` ({@link arbiterArgv}), or `opts.cmd ...args`;
  * stdin null, stdout and stderr piped and drained continuously.
  * Use with `await using` so it is killed, with every process it started, when
  * the test ends.
  */
 export function startArbiter(args: string[], opts: StartOptions = {}): ArbiterProcess {
-  const argv = opts.cmd
-    ? [...opts.cmd, ...args]
-    : [Deno.execPath(), "run", "-A", "--quiet", MAIN_TS, ...args];
+  const argv = opts.cmd ? [...opts.cmd, ...args] : [...arbiterArgv(), ...args];
   const env: Record<string, string> = { ...Deno.env.toObject(), NO_COLOR: "1" };
   for (const k of SCRUBBED_ENV) delete env[k];
   Object.assign(env, opts.env ?? {});

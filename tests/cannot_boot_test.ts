@@ -3,7 +3,7 @@
 // and `arbiter ctl status` shows both. Its stderr still reaches the master's
 // stderr unchanged (worker_output = "inherit"), or prefixed ("prefix").
 import { ok as assert } from "node:assert/strict";
-import { freePort, MAIN_TS, startArbiter } from "./_harness.ts";
+import { arbiterCommand, freePort, startArbiter } from "./_harness.ts";
 import { tempDir } from "./_workers.ts";
 
 const ERROR_LINE = "OSError: [Errno 9] Bad file descriptor";
@@ -35,8 +35,7 @@ async function cannotBoot(output: "inherit" | "prefix") {
   const expected = output === "inherit" ? ERROR_LINE : `[worker 0] ${ERROR_LINE}`;
   const raw = master.stderr().split("\n").filter((l) => l === expected).length;
   assert(raw >= 3, master.stderr());
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN_TS, "ctl", "--socket", socket, "status"],
+  const out = await arbiterCommand(["ctl", "--socket", socket, "status"], {
     stdin: "null",
   }).output();
   const text = new TextDecoder().decode(out.stdout);

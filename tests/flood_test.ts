@@ -4,11 +4,12 @@
 // serving, and both servers answer again once the flood is gone.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
+  arbiterArgv,
+  arbiterCommand,
   type ArbiterProcess,
   freePort,
   httpRequest,
   isAlive,
-  MAIN_TS,
   startArbiter,
   waitForHttp,
 } from "./_harness.ts";
@@ -41,11 +42,7 @@ async function startLimited(dir: string): Promise<Setup> {
       "-c",
       'ulimit -n 256 && exec "$@"',
       "arbiter",
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--quiet",
-      MAIN_TS,
+      ...arbiterArgv(),
     ],
   });
   await master.waitForLog(generationReady(1), { timeoutMs: 20_000 });
@@ -91,8 +88,7 @@ async function assertSurvivesAndRecovers(setup: Setup, conns: Deno.Conn[]): Prom
   }
   // Once the flood is gone both answer again at once (no timeout to wait out).
   await waitForHttp(`http://127.0.0.1:${setup.metricsPort}/livez`, { timeoutMs: 5000 });
-  const ctl = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN_TS, "ctl", "-s", setup.socket, "status", "--json"],
+  const ctl = await arbiterCommand(["ctl", "-s", setup.socket, "status", "--json"], {
     stdin: "null",
   }).output();
   assertEquals(ctl.code, 0, new TextDecoder().decode(ctl.stderr));

@@ -3,12 +3,18 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 // deno-lint-ignore no-import-prefix -- a test-only parser, to check our output against a real one
 import parsePrometheus from "npm:parse-prometheus-text-format@1.1.1";
-import { freePort, httpGetJson, httpRequest, MAIN_TS, startArbiter, waitFor } from "./_harness.ts";
+import {
+  arbiterCommand,
+  freePort,
+  httpGetJson,
+  httpRequest,
+  startArbiter,
+  waitFor,
+} from "./_harness.ts";
 import { generationReady, PY_WORKER, tempDir } from "./_workers.ts";
 
 async function ctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", MAIN_TS, "ctl", ...args],
+  const out = await arbiterCommand(["ctl", ...args], {
     stdin: "null",
   }).output();
   const text = (b: Uint8Array) => new TextDecoder().decode(b);

@@ -2,11 +2,11 @@
 // `arbiter ctl top` against a real master, piped (plain lines).
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
+  arbiterCommand,
   freePort,
   httpGetJson,
   httpRequest,
   LoadGenerator,
-  MAIN_TS,
   startArbiter,
   waitFor,
   WORKERS_DIR,
@@ -24,21 +24,7 @@ Deno.test("arbiter ctl top -n 2, piped: one master line and one line per worker 
   );
   await using master = startArbiter(["--config", config]);
   await master.waitForLog(generationReady(1));
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      MAIN_TS,
-      "ctl",
-      "-s",
-      socket,
-      "top",
-      "-n",
-      "2",
-      "--interval",
-      "0.2",
-    ],
+  const out = await arbiterCommand(["ctl", "-s", socket, "top", "-n", "2", "--interval", "0.2"], {
     stdin: "null",
   }).output();
   const stdout = new TextDecoder().decode(out.stdout);
@@ -130,8 +116,7 @@ Deno.test("a real accept queue: status (JSON and ctl) and /metrics show its leng
     assert((metric(text, "arbiter_listen_queue_length", "listener=") ?? 0) > 0, text);
     assertEquals(metric(text, "arbiter_listen_queue_capacity", "listener="), 64);
     assert((metric(text, "arbiter_worker_resident_memory_bytes", "") ?? 0) > 0, text);
-    const ctl = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--quiet", MAIN_TS, "ctl", "-s", sat.socket, "status", "--json"],
+    const ctl = await arbiterCommand(["ctl", "-s", sat.socket, "status", "--json"], {
       stdin: "null",
     }).output();
     assertEquals(ctl.code, 0, new TextDecoder().decode(ctl.stderr));

@@ -2,12 +2,12 @@
 // (docs/contract.md, "Worker lifecycle", "Upgrade and systemd") against the real master.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
+  arbiterArgv,
   childrenOf,
   freePort,
   httpGetJson,
   isAlive,
   LoadGenerator,
-  MAIN_TS,
   readStat,
   startArbiter,
   waitFor,
@@ -117,11 +117,7 @@ Deno.test("a forged upgrade state deletes nothing: ignored with a warning, or it
           `${WORKERS_DIR}/forge_upgrade_state.py`,
           mode,
           notifyDir,
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--quiet",
-          MAIN_TS,
+          ...arbiterArgv(),
         ],
       },
     );
@@ -170,11 +166,7 @@ Deno.test({
         "-l",
         path,
         "--fdname=web:admin",
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--quiet",
-        MAIN_TS,
+        ...arbiterArgv(),
       ],
     });
     await master.waitForLog(new RegExp(`Listening on 127\\.0\\.0\\.1:${port}`));
@@ -238,7 +230,7 @@ Deno.test("examples/systemd: a Type=notify service with a matching socket unit",
     new URL("../examples/systemd/arbiter.socket", import.meta.url),
   );
   assert(/^Type=notify$/m.test(service));
-  assert(/^ExecReload=.*-HUP/m.test(service));
+  assert(/^ExecReload=.* ctl .*reload --wait$/m.test(service));
   assert(/^ListenStream=/m.test(socket));
 });
 
@@ -273,11 +265,7 @@ Deno.test({
           "--pid",
           "--fork",
           "--mount-proc",
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--quiet",
-          MAIN_TS,
+          ...arbiterArgv(),
         ],
       },
     );

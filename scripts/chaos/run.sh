@@ -2,7 +2,7 @@
 # Runs the chaos and soak scripts (not part of the default test run); each
 # prints PASS/FAIL with its numbers. Exit code: number of FAILs.
 #   scripts/chaos/run.sh [--cycles N]     # N reload cycles for the soak (default 1000, ~20 min)
-#   scripts/chaos/run.sh kill_storm signal_storm bad_config bad_input flood forged_state reload_cycles   # pick some
+#   scripts/chaos/run.sh kill_storm signal_storm bad_config bad_input flood forged_state stall reload_cycles   # pick some
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cycles=1000; names=()
@@ -12,7 +12,7 @@ while [ $# -gt 0 ]; do
     *) names+=("$1"); shift ;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(kill_storm signal_storm bad_config bad_input flood forged_state reload_cycles)
+[ ${#names[@]} -gt 0 ] || names=(kill_storm signal_storm bad_config bad_input flood forged_state stall reload_cycles)
 fails=0
 for n in "${names[@]}"; do
   extra=(); [ "$n" = reload_cycles ] && extra=(--cycles "$cycles")

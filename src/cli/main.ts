@@ -57,9 +57,10 @@ async function main(argv: string[]): Promise<number> {
   const load = () => loadConfig({ ...request, inheritedFds }, env, Deno.cwd());
   const config = await load();
   // 4. Everything that can be found wrong before binding, the same checks for both.
-  preflight(config, { checkOnly: request.checkConfig, env });
+  const runtimeDir = await preflight(config, { checkOnly: request.checkConfig, env });
   if (request.checkConfig) {
     print(formatConfig(config));
+    print(`# runtime directory: ${runtimeDir.path} (from ${runtimeDir.from})`);
     return ExitCode.Ok;
   }
   // 5. Logging, then the master loop until it stops.
@@ -87,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     fullEnv: env,
     upgrade,
+    runtimeDir: runtimeDir.path,
   }).finally(releaseContainment);
 }
 

@@ -20,6 +20,7 @@
 import { dirname, resolve } from "node:path";
 import { parse as parseToml, stringify as stringifyToml, TomlError } from "smol-toml";
 import { ConfigError } from "../errors.ts";
+import { readConfigText } from "./config_file.ts";
 import { checkSocketPath, parseBind, parseHostPort } from "./bind.ts";
 import type { CliOverrides } from "./cli.ts";
 import { keyPath, showValue } from "./_format.ts";
@@ -73,7 +74,7 @@ export async function loadConfig(
   env: Record<string, string | undefined>,
   cwd: string,
 ): Promise<Config> {
-  const file = req.configPath === undefined ? undefined : await readConfigFile(req.configPath, cwd);
+  const file = req.configPath === undefined ? undefined : readConfigFile(req.configPath, cwd);
 
   // Where each top-level key's value came from: the option that set it, or
   // the file. Errors and relative paths follow the source.
@@ -129,6 +130,7 @@ export async function loadConfig(
     control_socket: v.control_socket === undefined
       ? undefined
       : checkSocketPath(v.control_socket, baseDir("control_socket"), name(["control_socket"])),
+    runtime_dir: v.runtime_dir === undefined ? undefined : path("runtime_dir", v.runtime_dir),
     metrics_bind: v.metrics_bind === undefined
       ? undefined
       : parseHostPort(v.metrics_bind, name(["metrics_bind"])).text,
@@ -154,16 +156,9 @@ interface ConfigFile {
   values: Record<string, unknown>;
 }
 
-async function readConfigFile(given: string, cwd: string): Promise<ConfigFile> {
+function readConfigFile(given: string, cwd: string): ConfigFile {
   const path = resolve(cwd, given);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    throw new ConfigError(`${given}: cannot read the config file: ${osReason(error)}`, {
-      cause: error,
-    });
-  }
+  const text = readConfigText(path, given);
   try {
     return { path, shown: given, dir: dirname(path), values: parseToml(text) };
   } catch (error) {

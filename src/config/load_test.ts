@@ -48,6 +48,8 @@ test("loadConfig() applies the documented defaults (docs/contract.md, Configurat
       timeout: 30,
       graceful_timeout: 30,
       boot_timeout: 30,
+      shutdown_delay: 0,
+      quick_stop_signal: "INT",
       ready: "spawn",
       env: {},
       worker_output: "inherit",
@@ -290,7 +292,7 @@ test("loadConfig() names a missing or unreadable config file", async () => {
   await Deno.mkdir(join(dir, "conf.d"));
   await assertConfigErrorAsync(
     loadConfig({ configPath: "conf.d", overrides: {} }, {}, dir),
-    "conf.d: cannot read the config file: is a directory",
+    "conf.d: cannot read the config file: it is a directory, not a regular file",
   );
 });
 

@@ -150,6 +150,13 @@ export const configSchema = z.strictObject({
   graceful_timeout: seconds().default(30).describe(
     "Seconds a stopping worker may drain before SIGKILL.",
   ),
+  shutdown_delay: seconds().default(0).describe(
+    "On TERM: seconds the workers go on serving while /readyz says 503, before the stop begins.",
+  ),
+  quick_stop_signal: oneOf(["INT", "QUIT", "TERM"]).default("INT").describe(
+    "What workers get on a quick stop (INT/QUIT to the master, ctl quick-stop); " +
+      "SIGKILL follows after 1 s.",
+  ),
   boot_timeout: seconds().default(30).describe(
     "Seconds a worker may take to become ready (ready = notify); 0 disables.",
   ),
@@ -174,6 +181,10 @@ export const configSchema = z.strictObject({
   ),
   control_socket: text("a path").optional().describe(
     "Unix socket (mode 0600) for `arbiter ctl`; none by default.",
+  ),
+  runtime_dir: text("a path").optional().describe(
+    "Writable directory for the master's private sockets (workers' notify sockets); " +
+      "default: $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR, the temp dir, then control_socket's directory.",
   ),
   metrics_bind: text("a HOST:PORT address").optional().describe(
     "HOST:PORT serving /livez, /readyz and /metrics; none by default.",

@@ -9,6 +9,8 @@ const CONTRACT_KEYS = [
   "timeout",
   "graceful_timeout",
   "boot_timeout",
+  "shutdown_delay",
+  "quick_stop_signal",
   "ready",
   "pidfile",
   "env",
@@ -17,6 +19,7 @@ const CONTRACT_KEYS = [
   "group",
   "umask",
   "control_socket",
+  "runtime_dir",
   "metrics_bind",
   "worker_output",
   "worker_usr1",
@@ -61,6 +64,8 @@ Deno.test("configSchema applies the static defaults of the contract's Configurat
     timeout: 30,
     graceful_timeout: 30,
     boot_timeout: 30,
+    shutdown_delay: 0,
+    quick_stop_signal: "INT",
     ready: "spawn",
     env: {},
     worker_output: "inherit",
@@ -98,4 +103,13 @@ Deno.test("umask: an integer up to 0o777 or an octal string", () => {
   for (const bad of [0o1000, -1, "22", "0o", "0999", "07777", "u=rwx"]) {
     strictEqual(configSchema.safeParse({ umask: bad }).success, false, String(bad));
   }
+});
+
+Deno.test("shutdown_delay and quick_stop_signal: bad values name what was expected", () => {
+  const delay = configSchema.safeParse({ shutdown_delay: -1 });
+  ok(!delay.success && delay.error.issues[0].message.includes("seconds from 0 to"));
+  ok(!configSchema.safeParse({ shutdown_delay: 365 * 86400 + 1 }).success);
+  const signal = configSchema.safeParse({ quick_stop_signal: "KILL" });
+  ok(!signal.success && signal.error.issues[0].message.includes('"INT", "QUIT", "TERM"'));
+  strictEqual(configSchema.parse({ quick_stop_signal: "QUIT" }).quick_stop_signal, "QUIT");
 });

@@ -45,6 +45,8 @@ interface Effective {
   umask?: number;
   /** Absolute path. */
   control_socket?: string;
+  /** Absolute path, as configured; where it is resolved: src/cli/directories.ts. */
+  runtime_dir?: string;
   /** `HOST:PORT`, normalised. */
   metrics_bind?: string;
   /** `warn` is read as `warning`. */

@@ -29,6 +29,7 @@ export const API_PREFIX = "/v1";
 
 /** The largest `workers` a scale request may ask for: the same maximum as the config's. */
 export { MAX_WORKERS } from "../core/limits.ts";
+import type { Reply } from "../core/events.ts";
 
 /** The largest request body the server reads. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -114,8 +115,8 @@ export type ControlAction =
   | { type: "stop"; quick: boolean }
   | { type: "upgrade" };
 
-/** The outcome of a {@link ControlAction}: a message for people, or why it was refused. */
-export type ControlResult = { ok: true; message: string } | { ok: false; error: string };
+/** The outcome of a {@link ControlAction}: the core's {@link Reply}, as the client hears it. */
+export type ControlResult = Reply;
 
 /** What the master plugs into the control server. */
 export interface ControlHandler {

@@ -20,6 +20,7 @@ import { dirname, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import type { CliRequest } from "../config/cli.ts";
 import { checkSocketPath } from "../config/bind.ts";
+import { readConfigText } from "../config/config_file.ts";
 import { ConfigError, ExitCode } from "../errors.ts";
 import { formatBytes } from "../observe/proc.ts";
 import { formatDuration, formatQueues, formatTable } from "./_table.ts";
@@ -87,7 +88,7 @@ export async function runCtl(
   output: CtlOutput = STD_OUTPUT,
 ): Promise<number> {
   try {
-    const path = await socketPath(req, cwd);
+    const path = socketPath(req, cwd);
     checkSocketFile(path);
     if (req.verb === "top") {
       await runTop(
@@ -134,7 +135,7 @@ export async function runCtl(
 }
 
 /** The socket: `--socket`, else the `control_socket` of `--config`. */
-async function socketPath(req: CtlRequest, cwd: string): Promise<string> {
+function socketPath(req: CtlRequest, cwd: string): string {
   if (req.socket !== undefined) return checkSocketPath(req.socket, cwd, "--socket");
   if (req.configPath === undefined) {
     throw new CtlFailure(
@@ -145,16 +146,15 @@ async function socketPath(req: CtlRequest, cwd: string): Promise<string> {
   const file = resolve(cwd, req.configPath);
   let values: Record<string, unknown>;
   try {
-    values = parseToml(await Deno.readTextFile(file));
+    values = parseToml(readConfigText(file, req.configPath));
   } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound
-      ? "no such file"
-      : error instanceof Error
-      ? error.message.split("\n")[0]
-      : String(error);
+    // The reader's refusals already name the path; a TOML error does not.
+    const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
     throw new CtlFailure(
       ExitCode.Usage,
-      `${req.configPath}: cannot read the config file: ${reason}`,
+      error instanceof ConfigError
+        ? message
+        : `${req.configPath}: cannot read the config file: ${message}`,
     );
   }
   const value = values.control_socket;

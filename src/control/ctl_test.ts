@@ -202,7 +202,10 @@ Deno.test("ctl: no socket named, or a config without one, is a usage error (exit
     );
     r = await ctl(["--config", "missing.toml", "reload"], dir);
     assertEquals(r.code, 2);
-    assertEquals(r.err, "arbiter ctl: missing.toml: cannot read the config file: no such file\n");
+    assertEquals(
+      r.err,
+      "arbiter ctl: missing.toml: cannot read the config file: no such file or directory\n",
+    );
     await Deno.writeTextFile(`${dir}/bad.toml`, "control_socket = [1]\n");
     r = await ctl(["--config", "bad.toml", "reload"], dir);
     assertEquals(r.code, 2);

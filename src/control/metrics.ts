@@ -49,12 +49,26 @@ export interface MetricsSnapshot {
    * socket belongs to (docs/contract.md, "Security"); absent when the master has no notify hub.
    */
   notifyDropped?: number;
+  /** The master's own resilience counters (docs/resilience.md); each absent when not known. */
+  resilience?: ResilienceCounters;
   /** Saturation: each listener's accept queue, when it could be read. */
   listenQueues?: readonly { listener: string; length: number; capacity: number }[];
   /** Saturation: each live worker's resident memory and CPU time. */
   workerResources?: readonly WorkerResources[];
   /** Saturation: the autoscaling bounds, when autoscale is on. */
   autoscale?: { min: number; max: number };
+}
+
+/** What `/metrics` says about stalls, lost output and slots that cannot boot. */
+export interface ResilienceCounters {
+  /** Output lines the master dropped because its output was not read (or failed). */
+  logLinesDropped?: number;
+  /** Times the master found it had not run (paused, throttled) and re-armed deadlines. */
+  stalls: number;
+  /** Slots whose worker failed to boot the same way on each of the last tries. */
+  cannotBoot: number;
+  /** Listeners found not listening (a worker shut one down) and restored. */
+  listenersRestored?: number;
 }
 
 /** One worker's resources, labelled by slot and pid (two workers share a slot during a rollout). */
@@ -285,6 +299,7 @@ export function formatPrometheus(s: MetricsSnapshot): string {
       samples: [{ value: s.notifyDropped }],
     });
   }
+  if (s.resilience) families.push(...resilienceFamilies(s.resilience));
   families.push(...saturationFamilies(s));
   let out = "";
   for (const f of families) {
@@ -388,4 +403,39 @@ function formatValue(value: number): string {
   if (value === -Infinity) return "-Inf";
   if (Number.isInteger(value)) return String(value);
   return String(Math.round(value * 1000) / 1000);
+}
+
+function resilienceFamilies(r: ResilienceCounters): Family[] {
+  const families: Family[] = [
+    {
+      name: "arbiter_master_stalls_total",
+      type: "counter",
+      help: "Times the master had not run for a while (paused, throttled, blocked) and re-armed " +
+        "the worker deadlines that fell due meanwhile.",
+      samples: [{ value: r.stalls }],
+    },
+    {
+      name: "arbiter_workers_cannot_boot",
+      type: "gauge",
+      help: "Slots whose worker failed to boot the same way on each of the last tries.",
+      samples: [{ value: r.cannotBoot }],
+    },
+  ];
+  if (r.logLinesDropped !== undefined) {
+    families.push({
+      name: "arbiter_log_lines_dropped_total",
+      type: "counter",
+      help: "Log and prefixed worker lines dropped because the output was not read, or failed.",
+      samples: [{ value: r.logLinesDropped }],
+    });
+  }
+  if (r.listenersRestored !== undefined) {
+    families.push({
+      name: "arbiter_listener_restores_total",
+      type: "counter",
+      help: "Listeners found not listening (shut down by a worker) and made to listen again.",
+      samples: [{ value: r.listenersRestored }],
+    });
+  }
+  return families;
 }

@@ -1,11 +1,11 @@
 /**
  * Turns what the master knows (the core's snapshot, counters included) into
  * the control API's {@link StatusReport}, the metrics endpoint's
- * {@link MetricsSnapshot} and its readiness. Pure formatting: every decision
+ * {@link MetricsSnapshot}. Pure formatting: every decision
  * (why a worker exited, what counts as a restart) was made by the core.
  *
- * The {@link MasterView} type says what is read; the core's snapshot has this
- * shape, so this module needs nothing from the master.
+ * It reads the core's {@link CoreSnapshot} (a type only: nothing from the
+ * core runs here), so what is reported is what the core holds.
  *
  * Times: the core measures on the monotonic clock (`performance.now()`, in
  * ms); every `now` and `startedAt` here must be on that same clock.
@@ -14,33 +14,8 @@
  */
 
 import type { StatusReport } from "./api.ts";
-import { EXIT_REASONS, type ExitReason, type MetricsSnapshot } from "./metrics.ts";
-
-/** What the reports read of the master's state (the core's snapshot has this shape). */
-export interface MasterView {
-  generation: number;
-  desiredWorkers: number;
-  phase: "running" | "stopping";
-  reloading: boolean;
-  workers: ReadonlyArray<{
-    slot: number;
-    pid?: number;
-    generation: number;
-    state: "booting" | "ready" | "stopping";
-    spawnedAt: number;
-    restarts: number;
-    lastExit?: string;
-    status?: string;
-  }>;
-  counters: {
-    restarts: number;
-    bootFailures: number;
-    timeouts: number;
-    reloads: number;
-    exits: Partial<Record<ExitReason, number>>;
-  };
-  failing: ReadonlyArray<{ slot: number; what: string; tries: number; lastStderr?: string[] }>;
-}
+import type { CoreSnapshot } from "../core/state.ts";
+import { EXIT_REASONS, type MetricsSnapshot } from "./metrics.ts";
 
 /** What the master adds to the core's view for a status report. */
 export interface MasterInfo {
@@ -58,7 +33,7 @@ export interface MasterInfo {
  * The answer to `GET /v1/status`, from the core's snapshot. Workers are
  * listed by id, then generation, then age (oldest first).
  */
-export function statusReport(core: MasterView, info: MasterInfo): StatusReport {
+export function statusReport(core: CoreSnapshot, info: MasterInfo): StatusReport {
   const workers = [...core.workers]
     .sort((a, b) => a.slot - b.slot || a.generation - b.generation || a.spawnedAt - b.spawnedAt)
     .map((w) => ({
@@ -96,21 +71,8 @@ function seconds(ms: number): number {
   return Math.max(0, Math.round(ms) / 1000);
 }
 
-/**
- * Whether `/readyz` should answer 200: the master is running (not stopping)
- * and at least `minReady` workers are ready. One ready worker is enough to
- * serve (the shared socket queues connections for whichever worker accepts),
- * so the default is 1: a pod stays in its Service while one worker crashes
- * or a reload rolls, and leaves it as soon as a stop begins.
- */
-export function isReady(core: MasterView, minReady = 1): boolean {
-  if (core.phase !== "running") return false;
-  const ready = core.workers.filter((w) => w.state === "ready").length;
-  return ready >= Math.max(1, minReady);
-}
-
 /** The snapshot `/metrics` renders, from the core's view (every reason listed, 0 when none). */
-export function metricsSnapshot(core: MasterView, uptimeSeconds: number): MetricsSnapshot {
+export function metricsSnapshot(core: CoreSnapshot, uptimeSeconds: number): MetricsSnapshot {
   const counters = core.counters;
   const workers = { booting: 0, ready: 0, stopping: 0 };
   for (const w of core.workers) workers[w.state]++;

@@ -2,7 +2,7 @@ import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { MasterCore, SETTLE_MS } from "../core/core.ts";
 import type { Effect, Settings } from "../core/events.ts";
 import { formatPrometheus } from "./metrics.ts";
-import { isReady, metricsSnapshot, statusReport } from "./report.ts";
+import { metricsSnapshot, statusReport } from "./report.ts";
 
 const SETTINGS: Settings = {
   workers: 2,
@@ -88,18 +88,6 @@ Deno.test("statusReport: the core's workers, ages and master info", () => {
       .config_file,
     null,
   );
-});
-
-Deno.test("isReady: running with enough ready workers; never while stopping", () => {
-  const { core, absorb } = runningCore();
-  assertEquals(isReady(core.snapshot()), false, "booting workers are not ready");
-  absorb(core.handle({ type: "tick" }, 1000 + SETTLE_MS), 1000 + SETTLE_MS);
-  assertEquals(isReady(core.snapshot()), true);
-  assertEquals(isReady(core.snapshot(), 2), true);
-  assertEquals(isReady(core.snapshot(), 3), false);
-  assertEquals(isReady(core.snapshot(), 0), true, "at least one, whatever is asked");
-  absorb(core.handle({ type: "signal", signal: "SIGTERM" }, 3000), 3000);
-  assertEquals(isReady(core.snapshot()), false);
 });
 
 Deno.test("metricsSnapshot: counters come from the core's snapshot, every reason listed", () => {

@@ -327,10 +327,18 @@ function workersOf(body: Record<string, unknown>): number {
   if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1 || n > MAX_WORKERS) {
     throw new RequestError(
       400,
-      `"workers": expected an integer from 1 to ${MAX_WORKERS}, got ${JSON.stringify(n)}`,
+      `"workers": expected an integer from 1 to ${MAX_WORKERS}, got ${shown(n)}`,
     );
   }
   return n;
+}
+
+/** A value as the client sent it; JSON turns 1e400 into Infinity, which JSON.stringify shows as null. */
+function shown(value: unknown): string {
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    return `${value} (a number beyond what a double holds)`;
+  }
+  return JSON.stringify(value);
 }
 
 function quickOf(body: Record<string, unknown>): boolean {

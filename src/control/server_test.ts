@@ -94,6 +94,7 @@ Deno.test("control socket: bad requests get a 4xx JSON error and the server keep
       ["/v1/scale", post('{"workers": 1.5}'), 400, /got 1.5/],
       ["/v1/scale", post('{"workers": "3"}'), 400, /got "3"/],
       ["/v1/scale", post('{"workers": 10001}'), 400, /got 10001/],
+      ["/v1/scale", post('{"workers": 1e400}'), 400, /from 1 to 10000, got Infinity \(a number/],
       ["/v1/scale", post('{"workers": 2, "force": true}'), 400, /unknown field "force"/],
       ["/v1/stop", post('{"quick": "yes"}'), 400, /"quick": expected true or false/],
       ["/v1/reload", post('{"now": true}'), 400, /unknown field "now"; expected no fields/],

@@ -35,6 +35,12 @@ export class Sim {
   effects: Effect<Ctx>[] = [];
   pids = new Map<number, number>(); // serial -> pid
   serialOf = new Map<number, number>(); // pid -> serial
+  /** What the executor would answer to `sample-drain`: connections waiting (0: empty). */
+  queued = 0;
+  /** Processes a gone worker's group holds, by pgid, as `sweep-group` would find them. */
+  groups = new Map<number, number>();
+  /** When false, `sample-drain` and `sweep-group` wait for the test to answer them. */
+  autoAnswer = true;
 
   constructor(s: Settings = settings(), ctx: Ctx = { name: "gen1" }, options: CoreOptions = {}) {
     this.core = new MasterCore(s, ctx, { random: () => 0.5, ...options });
@@ -50,6 +56,14 @@ export class Sim {
         this.pids.set(e.serial, pid);
         this.serialOf.set(pid, e.serial);
         this.#absorb(this.core.handle({ type: "spawned", serial: e.serial, pid }, this.now));
+      } else if (e.type === "sample-drain" && this.autoAnswer) {
+        this.#absorb(this.core.handle({ type: "drain-sampled", queued: this.queued }, this.now));
+      } else if (e.type === "sweep-group" && this.autoAnswer) {
+        const members = this.groups.get(e.pgid) ?? 0;
+        if (e.signal === "SIGKILL") this.groups.delete(e.pgid);
+        this.#absorb(
+          this.core.handle({ type: "group-swept", pgid: e.pgid, members }, this.now),
+        );
       }
     }
   }

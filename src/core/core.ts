@@ -23,15 +23,15 @@
  * - Every request someone waits on is answered by a `reply` effect from
  *   here, so a caller hears what was decided, not what was hoped.
  *
- * Where the rest lives: the state and shared steps in core_state.ts, the
- * deadline table in deadlines.ts, exit judgement in exits.ts, autoscaling and
- * memory recycling in core_saturation.ts.
+ * Where the rest lives: the state and shared steps in state.ts, the
+ * deadline table (every timer the master arms) in deadlines.ts, exit
+ * judgement in exits.ts, autoscaling and memory recycling in saturation.ts.
  *
  * @module
  */
 
 import { type CoreSnapshot, CoreState, type GenerationRecord, workerRef } from "./state.ts";
-import { nextDeadline } from "./deadlines.ts";
+import { INHERITED_POLL_MS, nextDeadline } from "./deadlines.ts";
 import type {
   Effect,
   Event,
@@ -43,7 +43,13 @@ import type {
 } from "./events.ts";
 import { onExited, onSpawnFailed } from "./exits.ts";
 import { reconcile } from "./reconcile.ts";
+import * as reload from "./reload.ts";
 import * as saturation from "./saturation.ts";
+import { beginStop, onDrainSampled, onGroupSwept, onWorkerGone } from "./stop.ts";
+import { backOffEarlyEnd, endsEarly } from "./restarts.ts";
+import { beginRollout, endRollout } from "./rollout.ts";
+import { onStalled } from "./stall.ts";
+import { onListenersRestored } from "./listeners.ts";
 
 export {
   ABANDON_AFTER_FAILURES,
@@ -57,6 +63,9 @@ export {
   STABLE_MS,
   type WorkerRecord,
 } from "./state.ts";
+export { earlyEndDelay, MAX_STOPPING_PER_SLOT } from "./restarts.ts";
+export type { RolloutRecord } from "./rollout.ts";
+export { STALL_MS } from "./stall.ts";
 
 /** Options for {@link MasterCore}. */
 export interface CoreOptions {
@@ -66,6 +75,13 @@ export interface CoreOptions {
   inherited?: { generation: number; workers: { pid: number; slot: number }[] };
   /** The time of construction (for inherited workers' age). */
   now?: number;
+  /** systemd's watchdog ping interval (half its `WATCHDOG_USEC`), when it asked for pings. */
+  serviceWatchdogMs?: number;
+  /**
+   * The worker count the image before an in-place upgrade ran (TTIN/TTOU,
+   * `ctl scale`, autoscale's count): it stays, within autoscale's bounds.
+   */
+  desiredWorkers?: number;
 }
 
 const STOPPING: Reply = { ok: false, error: "the master is stopping" };
@@ -94,6 +110,8 @@ export class MasterCore<C> {
       s.generations.set(old.number, old);
       s.previous = old;
       s.upgrading = true; // until the new generation has replaced the old one
+      s.served = inherited.workers.length > 0;
+      beginRollout(s, "upgrade", number);
       for (const { pid, slot } of inherited.workers) {
         const serial = s.nextSerial++;
         s.workers.set(serial, {
@@ -106,16 +124,27 @@ export class MasterCore<C> {
           readyAt: options.now ?? 0,
           killSent: false,
           superseded: false,
+          inherited: true,
         });
       }
+      s.reapPollAt = (options.now ?? 0) + INHERITED_POLL_MS;
+    }
+    if (options.desiredWorkers !== undefined) {
+      s.desired = saturation.manualCount(s, options.desiredWorkers, options.now ?? 0);
+    }
+    if (options.serviceWatchdogMs !== undefined) {
+      // Due at once: the first ping goes out with the first step.
+      const intervalMs = options.serviceWatchdogMs;
+      s.servicePing = { intervalMs, lastAt: (options.now ?? 0) - intervalMs };
     }
     this.#signals = {
       SIGTERM: (now) => this.#stop(false, "SIGTERM", now),
       SIGINT: (now) => this.#stop(true, "SIGINT", now),
       SIGQUIT: (now) => this.#stop(true, "SIGQUIT", now),
       SIGUSR1: () => this.#reopenLogs(),
-      SIGCHLD: () => {},
-      SIGHUP: () => this.#running("SIGHUP") && this.#requestReload("SIGHUP"),
+      // Zombies the runtime does not own (inherited workers, orphans under PID 1).
+      SIGCHLD: () => s.emit({ type: "reap-children" }),
+      SIGHUP: () => this.#running("SIGHUP") && reload.requestReload(s, "SIGHUP"),
       SIGUSR2: () => this.#running("SIGUSR2") && this.#requestUpgrade("SIGUSR2"),
       SIGTTIN: (now) =>
         this.#running("SIGTTIN") &&
@@ -159,28 +188,38 @@ export class MasterCore<C> {
       case "spawn-failed":
         onSpawnFailed(s, event.serial, event.error, now);
         break;
-      case "exited":
+      case "exited": {
+        const gone = s.workers.get(event.serial);
         onExited(s, event.serial, event.code, event.signal, now, event.lastStderr);
         s.policy.forget(event.serial);
+        if (gone) onWorkerGone(s, gone, now);
+        break;
+      }
+      case "drain-sampled":
+        onDrainSampled(s, event.queued, now);
+        break;
+      case "group-swept":
+        onGroupSwept(s, event.pgid, event.members, now);
         break;
       case "notify":
         this.#onNotify(event.serial, event.fields, now);
         break;
       case "tick":
         break;
+      case "stalled":
+        onStalled(s, event.since, now);
+        break;
+      case "listeners-restored":
+        onListenersRestored(s, event.addresses);
+        break;
       case "config-loaded":
-        this.#onConfigLoaded(event.settings, event.context, now);
+        reload.onConfigLoaded(s, event.settings, event.context, now);
+        break;
+      case "reload-vetted":
+        reload.onReloadVetted(s, event.ok, event.context, now);
         break;
       case "config-failed":
-        s.reloading = false;
-        s.log(
-          "error",
-          "reload.refused",
-          "reload refused, keeping the running configuration: {error}",
-          { error: event.error },
-        );
-        s.emit({ type: "reload-done" });
-        this.#runQueuedReload();
+        reload.refuse(s, event.error);
         break;
       case "upgrade-checked":
         this.#onUpgradeChecked(event.error);
@@ -210,6 +249,15 @@ export class MasterCore<C> {
     return this.#s.snapshot();
   }
 
+  /**
+   * The contexts whose resources (listeners) must stay open whatever the
+   * workers do: the serving generation's, and a reload's being vetted.
+   */
+  contextsInUse(): C[] {
+    const s = this.#s;
+    return s.vetting ? [s.current.context, s.vetting.context] : [s.current.context];
+  }
+
   /** The spawn context of the current generation. */
   get currentContext(): C {
     return this.#s.current.context;
@@ -236,9 +284,7 @@ export class MasterCore<C> {
   }
 
   #stop(quick: boolean, source: string, now: number): Reply {
-    const how = quick ? "stopping quickly" : "stopping gracefully";
-    this.#s.stop({ quick, code: 0, reason: `${source}: ${how}` }, now);
-    return { ok: true, message: how };
+    return beginStop(this.#s, quick, source, now);
   }
 
   #reopenLogs(): void {
@@ -293,7 +339,9 @@ export class MasterCore<C> {
       this.#s.log("info", "signal.ignored", "{source} ignored: the master is stopping", { source });
       return STOPPING;
     }
-    return action === "reload" ? this.#requestReload(source) : this.#requestUpgrade(source);
+    return action === "reload"
+      ? reload.requestReload(this.#s, source)
+      : this.#requestUpgrade(source);
   }
 
   #onScale(workers: number, now: number): Reply {
@@ -327,6 +375,7 @@ export class MasterCore<C> {
       return { ok: false, error: busy };
     }
     s.upgrading = true;
+    beginRollout(s, "upgrade");
     s.log(
       "info",
       "upgrade.checking",
@@ -345,64 +394,9 @@ export class MasterCore<C> {
       return; // if the exec fails, another upgrade-checked event with the error follows
     }
     s.upgrading = false;
-    s.log("error", "upgrade.refused", "upgrade refused, nothing changed: {error}", {
-      error: error ?? "the master is stopping or reloading",
-    });
-  }
-
-  #requestReload(source: string): Reply {
-    const s = this.#s;
-    if (s.upgrading) {
-      s.log("warning", "reload.refused", "reload refused: an upgrade is in progress");
-      return { ok: false, error: "an upgrade is in progress" };
-    }
-    if (s.reloading) {
-      s.reloadQueued = true;
-      s.log(
-        "info",
-        "reload.queued",
-        "{source}: a reload is being prepared; another one will follow it",
-        { source },
-      );
-      return { ok: true, message: "a reload is being prepared; another one will follow it" };
-    }
-    s.reloading = true;
-    s.log("info", "reload.started", "{source}: reloading the configuration", { source });
-    s.emit({ type: "load-config" });
-    return { ok: true, message: "reloading: new workers start, old ones go as they are ready" };
-  }
-
-  #onConfigLoaded(settings: Settings, context: C, now: number): void {
-    const s = this.#s;
-    s.reloading = false;
-    if (!s.running) return;
-    s.counters.reloads++;
-    s.previous = s.current;
-    const number = Math.max(...s.generations.keys()) + 1;
-    const generation = { number, settings, context, bootFailures: 0, readyAnnounced: false };
-    s.generations.set(number, generation);
-    s.serve(generation, now);
-    s.resetBackoff(); // a fresh generation gets fresh chances: old back-off belongs to old code
-    s.log(
-      "info",
-      "generation.starting",
-      "generation {generation}: starting {workers} worker(s) of {command}",
-      {
-        generation: number,
-        workers: s.desired, // with autoscale on, the count it reached
-        command: settings.commandName,
-      },
-    );
-    this.#runQueuedReload();
-  }
-
-  /** A HUP that came while the config was being read runs now. */
-  #runQueuedReload(): void {
-    const s = this.#s;
-    if (s.reloadQueued && s.running) {
-      s.reloadQueued = false;
-      this.#requestReload("SIGHUP");
-    }
+    const why = error ?? "the master is stopping or reloading";
+    s.log("error", "upgrade.refused", "upgrade refused, nothing changed: {error}", { error: why });
+    endRollout(s, "refused", why);
   }
 
   #onSpawned(serial: number, pid: number): void {
@@ -425,7 +419,9 @@ export class MasterCore<C> {
     if (fields.WATCHDOG === "1") w.lastPing = now;
     if (fields.READY === "1" && w.state === "booting") s.markReady(w, now, "READY=1");
     if (fields.STOPPING === "1" && w.state !== "stopping") {
-      // It is leaving on its own: stop counting it so its replacement starts now.
+      // It is leaving on its own: stop counting it so its replacement starts
+      // (at once, unless it leaves right after becoming ready: then backed off).
+      if (s.running && endsEarly(w, now)) backOffEarlyEnd(s, w, now, "said STOPPING=1");
       w.state = "stopping";
       w.stopReason = "worker-stopping";
       w.killAt = now + s.settingsOf(w).gracefulTimeoutMs;

@@ -143,7 +143,7 @@ Deno.test("INT during a graceful stop turns it quick", () => {
   sim.advance(SETTLE_MS);
   sim.send({ type: "signal", signal: "SIGTERM" });
   const quick = sim.send({ type: "signal", signal: "SIGINT" });
-  assertEquals(sim.killed(quick, "SIGQUIT"), [100, 101]);
+  assertEquals(sim.killed(quick, "SIGINT"), [100, 101]);
   assertEquals(sim.killed(sim.advance(QUICK_GRACE_MS), "SIGKILL"), [100, 101]);
 });
 

@@ -1,9 +1,13 @@
 /**
  * The one deadline table of the master: {@link workerDeadlines} says when
- * each timed thing is due for a worker under its settings. The same table
- * arms the timer ({@link nextDeadline}) and acts when it fires
- * ({@link handleDeadlines}), so nothing can be counted as due that nothing
- * acts on — that mismatch once re-armed a zero-delay timer in a loop.
+ * each timed thing is due for a worker under its settings, {@link slotRetryAt}
+ * when a failed slot is tried again, and {@link masterDeadlines} when the
+ * master itself owes something (a systemd watchdog ping, a poll of inherited
+ * workers). The same table arms the executor's one timer
+ * ({@link nextDeadline}) and acts when it fires ({@link handleDeadlines},
+ * {@link handleMasterDeadlines}), so nothing can be counted as due that
+ * nothing acts on — that mismatch once re-armed a zero-delay timer in a loop.
+ * The executor arms no other timer.
  *
  * The executor's single timer is clamped by {@link timerDelay} to what
  * `setTimeout` can hold; a clamped timer fires early, finds nothing due and
@@ -12,7 +16,7 @@
  * @module
  */
 
-import type { Settings } from "./events.ts";
+import type { Settings, WorkerIdentity } from "./events.ts";
 import {
   type CoreState,
   QUICK_GRACE_MS,
@@ -21,9 +25,12 @@ import {
   type WorkerRecord,
   workerRef,
 } from "./state.ts";
+import { MAX_STOPPING_PER_SLOT, stoppingIn } from "./restarts.ts";
+import { stopDeadline } from "./stop.ts";
 
-/** The largest delay `setTimeout` takes (2^31-1 ms, ~24.8 days); longer ones fire at once. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
+import { MAX_TIMER_MS } from "./limits.ts";
+
+export { MAX_TIMER_MS };
 
 /** What falls due for a worker. */
 export type DeadlineKind =
@@ -44,6 +51,70 @@ export interface Deadline {
   at: number;
 }
 
+/** What falls due for the master as a whole. */
+export type MasterDeadlineKind =
+  /** systemd asked for watchdog pings: `WATCHDOG=1`. */
+  | "service-ping"
+  /** Inherited workers are not the runtime's children: reap to learn of their exits. */
+  | "reap-poll";
+
+/** How often inherited workers are polled for exit, besides every SIGCHLD. */
+export const INHERITED_POLL_MS = 500;
+
+/**
+ * A ping is sent once this share of systemd's interval has passed, so one
+ * due a little early (the timer fired for something else) still goes out.
+ */
+const PING_EARLY_SHARE = 0.9;
+
+/** What the master owes at which time, whatever the workers do. */
+export function masterDeadlines<C>(
+  state: CoreState<C>,
+): { kind: MasterDeadlineKind; at: number }[] {
+  const due: { kind: MasterDeadlineKind; at: number }[] = [];
+  const ping = state.servicePing;
+  if (ping && !state.exited) {
+    due.push({ kind: "service-ping", at: ping.lastAt + ping.intervalMs * PING_EARLY_SHARE });
+  }
+  if (state.workers.values().some((w) => w.inherited)) {
+    due.push({ kind: "reap-poll", at: state.reapPollAt });
+  }
+  return due;
+}
+
+/** Acts on the master's deadlines that are due at `now`. */
+export function handleMasterDeadlines<C>(state: CoreState<C>, now: number): void {
+  for (const { kind, at } of masterDeadlines(state)) {
+    if (at > now) continue;
+    if (kind === "service-ping") {
+      state.servicePing!.lastAt = now;
+      state.emit({ type: "ping-service-manager" });
+    } else {
+      state.reapPollAt = now + INHERITED_POLL_MS;
+      state.emit({ type: "reap-children" });
+    }
+  }
+}
+
+/** When free slot `slot` may be filled again (0: now; a failed slot backs off). */
+export function slotRetryAt<C>(state: CoreState<C>, slot: number): number {
+  return state.slot(slot).retryAt;
+}
+
+/**
+ * The worker longest past its maximum age, due a replacement at `now`; none
+ * while a replacement wave is under way.
+ */
+export function dueForRecycle<C>(state: CoreState<C>, now: number): WorkerRecord | undefined {
+  let due: { w: WorkerRecord; at: number } | undefined;
+  for (const w of state.workers.values()) {
+    for (const d of workerDeadlines(w, state.settingsOf(w), false)) {
+      if (d.kind === "recycle" && d.at <= now && (!due || d.at < due.at)) due = { w, at: d.at };
+    }
+  }
+  return due?.w;
+}
+
 /**
  * Everything due for `w` under `s`. `recycling` says a replacement wave is
  * under way, which holds back further recycling until it ends.
@@ -58,7 +129,10 @@ export function workerDeadlines(
   if (w.state === "stopping") return due;
   if (w.state === "booting") {
     if (s.ready === "notify" && s.bootTimeoutMs > 0) {
-      due.push({ kind: "boot-timeout", at: w.spawnedAt + s.bootTimeoutMs });
+      due.push({
+        kind: "boot-timeout",
+        at: w.spawnedAt + s.bootTimeoutMs + (w.bootCreditMs ?? 0),
+      });
     }
     // Not before its pid is known: only then is it a running process.
     if (s.ready === "spawn" && w.pid !== undefined) {
@@ -83,11 +157,15 @@ export function nextDeadline<C>(state: CoreState<C>): number | undefined {
       next = Math.min(next, d.at);
     }
   }
+  for (const d of masterDeadlines(state)) next = Math.min(next, d.at);
+  next = Math.min(next, stopDeadline(state) ?? Infinity);
   if (state.running) {
     // Issue 15: the next accept-queue or RSS sample (none when both features are off).
     next = Math.min(next, state.policy.nextSampleAt() ?? Infinity);
     for (const slot of state.freeSlots()) {
-      const retryAt = state.slot(slot).retryAt;
+      // A slot at its stopping cap waits for an exit (an event), not a time.
+      if (stoppingIn(state, slot) >= MAX_STOPPING_PER_SLOT) continue;
+      const retryAt = slotRetryAt(state, slot);
       if (retryAt > 0) next = Math.min(next, retryAt);
     }
   }
@@ -116,7 +194,7 @@ export function handleDeadlines<C>(state: CoreState<C>, now: number): void {
           "worker {worker.id} (pid {worker.pid}) did not exit in time ({reason}); sending SIGKILL",
           { worker: workerRef(w), reason: stopReasonText(w.stopReason) },
         );
-        state.emit({ type: "kill", serial: w.serial, signal: "SIGKILL" });
+        state.emit({ type: "kill", serial: w.serial, signal: "SIGKILL", group: true });
         break;
       } else if (kind === "boot-timeout") {
         state.log(
@@ -126,6 +204,7 @@ export function handleDeadlines<C>(state: CoreState<C>, now: number): void {
           { worker: workerRef(w), timeout: s.bootTimeoutMs / 1000 },
         );
         state.stopWorker(w, "SIGABRT", "boot-timeout", now, QUICK_GRACE_MS);
+        state.emit({ type: "worker-timed-out", hook: "boot_timeout", worker: identity(w) });
         break;
       } else if (kind === "settle") {
         state.markReady(w, now, "running for 1 s");
@@ -137,8 +216,13 @@ export function handleDeadlines<C>(state: CoreState<C>, now: number): void {
           { worker: workerRef(w), timeout: s.watchdogMs / 1000 },
         );
         state.stopWorker(w, "SIGABRT", "watchdog-timeout", now, QUICK_GRACE_MS);
+        state.emit({ type: "worker-timed-out", hook: "worker_timeout", worker: identity(w) });
         break;
       }
     }
   }
+}
+
+function identity(w: WorkerRecord): WorkerIdentity {
+  return { slot: w.slot, pid: w.pid, generation: w.generation };
 }

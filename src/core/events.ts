@@ -16,22 +16,39 @@
 import type { MemorySample } from "./memory.ts";
 import type { LogEvent } from "./log_events.ts";
 import type { SaturationSettings } from "./saturation_policy.ts";
+import type { RolloutRecord } from "./rollout.ts";
 
-/** Signals the master acts on. */
-export type MasterSignal =
-  | "SIGHUP"
+/**
+ * Signals the master acts on: the one list the executor listens for and the
+ * type the core's signal table is keyed by, so neither can miss one.
+ */
+export const MASTER_SIGNALS = [
+  "SIGCHLD",
+  "SIGHUP",
+  "SIGTERM",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGTTIN",
+  "SIGTTOU",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGWINCH",
+] as const;
+
+/** A signal the master acts on. */
+export type MasterSignal = typeof MASTER_SIGNALS[number];
+
+/** Signals the master sends to workers. */
+export type WorkerSignal =
   | "SIGTERM"
   | "SIGINT"
   | "SIGQUIT"
-  | "SIGTTIN"
-  | "SIGTTOU"
+  | "SIGKILL"
   | "SIGUSR1"
-  | "SIGUSR2"
-  | "SIGWINCH"
-  | "SIGCHLD";
+  | "SIGABRT";
 
-/** Signals the master sends to workers. */
-export type WorkerSignal = "SIGTERM" | "SIGQUIT" | "SIGKILL" | "SIGUSR1" | "SIGABRT";
+/** What workers may get on a quick stop (`quick_stop_signal`). */
+export type QuickStopSignal = "SIGINT" | "SIGQUIT" | "SIGTERM";
 
 /** The answer to a request: what was done, or why it was refused. */
 export type Reply = { ok: true; message: string } | { ok: false; error: string };
@@ -59,10 +76,20 @@ export type Event<C> =
   | { type: "notify"; serial: number; fields: Record<string, string> }
   /** The deadline timer fired. */
   | { type: "tick" }
+  /** Listeners that stopped listening were replaced by fresh sockets (the current generation's). */
+  | { type: "listeners-restored"; addresses: string[] }
+  /**
+   * The loop did not run from `since` until now (its timer fired late): the
+   * master was paused, throttled or blocked. Sent first, then the notify
+   * messages that waited meanwhile, then the event that woke the loop.
+   */
+  | { type: "stalled"; since: number }
   /** A liveness probe (/livez): answered when the loop reaches it in the queue. */
   | { type: "probe"; reply: ReplyTo }
   /** A reload's config was loaded and its listeners opened. */
   | { type: "config-loaded"; settings: Settings; context: C }
+  /** The `on_reload` hook ran for `context` (a `vet-reload` effect): `ok` false vetoes it. */
+  | { type: "reload-vetted"; ok: boolean; context: C }
   /** A reload's config was refused; the running one stays. */
   | { type: "config-failed"; error: string }
   /**
@@ -77,7 +104,11 @@ export type Event<C> =
   /** Issue 15: the answer to `sample-queue`: connections waiting over all listeners. */
   | { type: "queue-sampled"; queued: number }
   /** The answer to `sample-memory`: the memory of the workers (each its process group's) that could be read. */
-  | { type: "memory-sampled"; samples: MemorySample[] };
+  | { type: "memory-sampled"; samples: MemorySample[] }
+  /** The answer to `sample-drain`: connections still waiting in every listener's accept queue. */
+  | { type: "drain-sampled"; queued: number }
+  /** The answer to `sweep-group`: how many processes the group held (0: empty, or not ours). */
+  | { type: "group-swept"; pgid: number; members: number };
 
 /** What the core needs to know of a config. Durations in milliseconds. */
 export interface Settings {
@@ -99,8 +130,14 @@ export interface Settings {
   commandName: string;
   /** Issue 15: autoscaling and `max_worker_memory`; both off when unset. */
   saturation?: SaturationSettings;
+  /** An `on_reload` hook is configured: it may veto this config before it serves. */
+  reloadVeto?: boolean;
   /** `worker_usr1`: "off" means workers never get USR1; unset is "send" (docs/contract.md, "Signals"). */
   workerUsr1?: "send" | "blocked" | "off";
+  /** `shutdown_delay`: on TERM, how long workers go on serving while unready; unset is 0. */
+  shutdownDelayMs?: number;
+  /** `quick_stop_signal`; unset is SIGINT. */
+  quickStopSignal?: QuickStopSignal;
 }
 
 /** Log levels the core uses. */
@@ -122,8 +159,35 @@ export type Effect<C> =
      */
     captureStderr?: boolean;
   }
-  /** Signal worker `serial`; `reason` is set when this asks it to stop (hooks key on it). */
-  | { type: "kill"; serial: number; signal: WorkerSignal; reason?: StopReason }
+  /**
+   * Signal worker `serial`; `reason` is set when this asks it to stop.
+   * `group`: to its whole process group, not only the worker.
+   */
+  | { type: "kill"; serial: number; signal: WorkerSignal; reason?: StopReason; group?: boolean }
+  /**
+   * Signal what is left of a gone worker's process group `pgid` (no signal:
+   * only count it), if it is provably ours; answer with `group-swept`.
+   */
+  | { type: "sweep-group"; pgid: number; signal?: "SIGTERM" | "SIGKILL" }
+  /** Stop new handshakes on every listener; the queued connections stay acceptable. */
+  | { type: "close-handshakes" }
+  /** Read how many connections wait in the listeners' accept queues; answer with `drain-sampled`. */
+  | { type: "sample-drain" }
+  /**
+   * The core has judged worker `serial`'s end: the executor drops its process
+   * record (and notify endpoint). `exited` is set when it was a process that
+   * exited: the `post_exit` hook's context.
+   */
+  | { type: "worker-gone"; serial: number; exited?: WorkerExit }
+  /** Worker `worker` ran out of time (`hook` names which): the `worker_timeout` hook. */
+  | { type: "worker-timed-out"; hook: TimeoutHook; worker: WorkerIdentity }
+  /** systemd asked for watchdog pings and one is due: `WATCHDOG=1`. */
+  | { type: "ping-service-manager" }
+  /**
+   * Reap children `Deno.Command` does not own (a SIGCHLD came, or inherited
+   * workers are due a poll); inherited workers' exits come back as `exited`.
+   */
+  | { type: "reap-children" }
   /** The desired number of workers changed (the `nworkers_changed` hook). */
   | { type: "workers-changed"; from: number; to: number }
   /**
@@ -140,6 +204,13 @@ export type Effect<C> =
   /** Re-read the config file and answer with config-loaded or config-failed. */
   | { type: "load-config" }
   /**
+   * Run the `on_reload` hook for the loaded `context` (with the worker
+   * counts it is told); answer with `reload-vetted`.
+   */
+  | { type: "vet-reload"; context: C; oldWorkers: number; newWorkers: number }
+  /** Close the listeners that neither the serving generation nor a live worker holds. */
+  | { type: "release-listeners" }
+  /**
    * The serving generation changed (a reload was accepted, or abandoned and
    * the previous one serves again): apply the master-level parts of its
    * config (logging, pidfile, hooks, file watcher).
@@ -154,6 +225,8 @@ export type Effect<C> =
   | { type: "stopping" }
   /** A reload ended without a new ready generation (refused or abandoned). */
   | { type: "reload-done" }
+  /** A reload or upgrade ended: done, abandoned or refused (also in the snapshot's `rollout`). */
+  | { type: "rollout-ended"; rollout: RolloutRecord }
   /** Check that the new master would start (USR2); answer with upgrade-checked. */
   | { type: "check-upgrade" }
   /** Re-execute the master in place now, handing over workers and sockets. */
@@ -166,6 +239,22 @@ export type Effect<C> =
   | { type: "sample-queue" }
   /** Read these workers' memory (each its process group's); answer with `memory-sampled`. */
   | { type: "sample-memory"; workers: { serial: number; pid: number }[] };
+
+/** Which worker: its slot (`ARBITER_WORKER_ID`), pid and generation. */
+export interface WorkerIdentity {
+  slot: number;
+  pid?: number;
+  generation: number;
+}
+
+/** A worker process that exited with `code`, or by `signal`. */
+export interface WorkerExit extends WorkerIdentity {
+  code: number;
+  signal: string | null;
+}
+
+/** The `ARBITER_EVENT` of a `worker_timeout` hook run: which deadline ran out. */
+export type TimeoutHook = "boot_timeout" | "worker_timeout";
 
 /** Why the core asked a worker to stop; log text comes from {@link STOP_REASON_TEXT}. */
 export type StopReason =

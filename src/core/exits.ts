@@ -6,7 +6,10 @@
  *
  * Exit codes that mean "this app cannot start" halt the master (Gunicorn's 3
  * and 4), as do the exec shim's 126/127 (the command cannot be executed) —
- * except during a reload, where they abandon the new generation instead.
+ * but only while no worker has been ready yet. Availability over halt: once
+ * workers have served, the same failures abandon a reload (the old
+ * generation keeps serving) or, outside a rollout, are retried with back-off
+ * like any failed boot, and reported as "cannot boot".
  *
  * @module
  */
@@ -24,6 +27,8 @@ import {
   workerRef,
 } from "./state.ts";
 import type { Level } from "./events.ts";
+import { backOffEarlyEnd, endsEarly } from "./restarts.ts";
+import { endRollout } from "./rollout.ts";
 
 /** Exit codes of a worker that mean "this app cannot start" (Gunicorn's). */
 const HALTING_CODES = new Set([3, 4]);
@@ -66,7 +71,7 @@ export function onExited<C>(
   lastStderr?: string[],
 ): void {
   const w = state.workers.get(serial);
-  if (!w) return;
+  if (!w) return state.emit({ type: "worker-gone", serial });
   countExit(state, exitReason(w, code, signal));
   state.workers.delete(serial);
   const slot = state.slot(w.slot);
@@ -106,11 +111,23 @@ export function onExited<C>(
     onBootFailure(state, w, code, signal, now, lastStderr);
   } else if (!wasStopping || w.stopReason === "watchdog-timeout") {
     slot.restarts++;
-    // A worker that served a while clears its slot's record; one that died
-    // soon after becoming ready keeps its back-off where it was.
-    if (w.readyAt !== undefined && now - w.readyAt >= STABLE_MS) slot.bootFailures = 0;
-    slot.retryAt = 0;
+    // A worker that served a while clears its slot's record; one that ended
+    // soon after becoming ready counts toward its back-off (restarts.ts).
+    if (state.running && endsEarly(w, now)) {
+      backOffEarlyEnd(
+        state,
+        w,
+        now,
+        signal ? `was killed by ${signal}` : `exited with code ${code}`,
+      );
+    } else {
+      if (w.readyAt !== undefined && now - w.readyAt >= STABLE_MS) slot.bootFailures = 0;
+      slot.retryAt = 0;
+    }
   }
+  // Before any retirement: the executor must no longer count its listeners.
+  const exited = { slot: w.slot, pid: w.pid, generation: w.generation, code, signal };
+  state.emit({ type: "worker-gone", serial, exited });
   state.retireEmptyGenerations();
 }
 
@@ -122,7 +139,7 @@ export function onSpawnFailed<C>(
   now: number,
 ): void {
   const w = state.workers.get(serial);
-  if (!w) return;
+  if (!w) return state.emit({ type: "worker-gone", serial });
   const c = state.counters;
   c.bootFailures++;
   if (state.running) c.restarts++;
@@ -134,6 +151,8 @@ export function onSpawnFailed<C>(
     { worker: workerRef(w), error },
   );
   countBootFailure(state, w, now, "spawn failed");
+  abandonIfHopeless(state, w, now);
+  state.emit({ type: "worker-gone", serial });
   state.retireEmptyGenerations();
 }
 
@@ -145,8 +164,7 @@ function onBootFailure<C>(
   now: number,
   lastStderr?: string[],
 ): void {
-  const inRollout = state.previous !== undefined && w.generation === state.current.number &&
-    state.hasReadyOlderWorkers();
+  const inRollout = inRolloutOf(state, w);
   const execFailed = signal === null && EXEC_FAILURE_CODES.has(code);
   const halting = signal === null && HALTING_CODES.has(code);
   if (execFailed || halting) {
@@ -158,18 +176,44 @@ function onBootFailure<C>(
       })`;
     if (inRollout) {
       abandonRollout(state, reason, now);
-    } else if (w.generation === state.current.number) {
+      return;
+    } else if (w.generation === state.current.number && !state.served) {
       state.log("error", "master.halting", "halting: {reason}", { reason });
       state.stop(
         { quick: false, code: exitCode, reason: `halting with exit code ${exitCode}` },
         now,
       );
-    }
-    return;
+      return;
+    } else if (w.generation !== state.current.number) return;
+    // Availability over halt: workers have served, so the healthy ones stay
+    // and this slot is retried with back-off, as any other failed boot.
+    state.log(
+      "error",
+      "master.not_halting",
+      "{reason}; not halting: other workers have served, retrying with back-off",
+      {
+        reason,
+      },
+    );
   }
-  const what = signal ? `killed by ${signal}` : `exit code ${code}`;
+  const what = execFailed
+    ? `exit code ${code} (the command cannot be executed)`
+    : signal
+    ? `killed by ${signal}`
+    : `exit code ${code}`;
   countBootFailure(state, w, now, what, lastStderr);
-  if (inRollout && state.current.bootFailures >= ABANDON_AFTER_FAILURES) {
+  abandonIfHopeless(state, w, now);
+}
+
+/** Whether `w` belongs to a rollout's new generation while an older one still serves. */
+function inRolloutOf<C>(state: CoreState<C>, w: WorkerRecord): boolean {
+  return state.previous !== undefined && w.generation === state.current.number &&
+    state.hasReadyOlderWorkers();
+}
+
+/** A rollout whose new workers failed to boot {@link ABANDON_AFTER_FAILURES} times is abandoned. */
+function abandonIfHopeless<C>(state: CoreState<C>, w: WorkerRecord, now: number): void {
+  if (inRolloutOf(state, w) && state.current.bootFailures >= ABANDON_AFTER_FAILURES) {
     abandonRollout(state, `${state.current.bootFailures} workers failed to boot`, now);
   }
 }
@@ -245,6 +289,7 @@ function abandonRollout<C>(state: CoreState<C>, reason: string, now: number): vo
   state.serve(previous, now);
   state.previous = undefined;
   state.upgrading = false;
+  endRollout(state, "abandoned", reason);
   state.emit({ type: "reload-done" });
   state.resetBackoff();
 }

@@ -53,6 +53,13 @@ export const LOG_EVENTS = {
   "upgrade.warning": "something the new master image noticed while taking over",
   "stop.started": "the master began to stop (graceful or quick)",
   "stop.quickened": "a graceful stop became a quick one",
+  "stop.draining": "new handshakes are stopped; the workers empty the accept queues",
+  "stop.drain_unfinished": "the accept queues did not empty within graceful_timeout",
+  "stop.handshakes_failed": "a listener could not stop new handshakes",
+  "group.leftover": "a gone worker left processes in its group: SIGTERM, then SIGKILL",
+  "group.killed": "a gone worker's group did not exit after SIGTERM: SIGKILL",
+  "group.stuck": "a gone worker's group still has processes after SIGKILL",
+  "group.refused": "a process group not provably the master's own was left alone",
   "hook.started": "a hook process started",
   "hook.output": "a line a hook wrote",
   "hook.overrun": "a hook ran past hook_timeout: SIGTERM, then SIGKILL",
@@ -65,6 +72,13 @@ export const LOG_EVENTS = {
   "http.failed": "the control or metrics server's accept loop ended",
   "http.connection_ended": "a control or metrics connection ended with an error",
   "log.reopen_failed": "USR1: the log file could not be reopened; the old one is kept",
+  "log.lines_dropped":
+    "output lines were dropped (not read fast enough, or not writable): how many",
+  "master.stalled": "the master had not run for a while (paused, throttled); deadlines re-armed",
+  "master.not_halting": "a boot failure after workers served: no halt, the slot is retried",
+  "master.listener_restored": "a listening socket stopped listening (a worker shut it); reopened",
+  "generation.refreshing": "every worker is replaced to take a reopened listening socket",
+  "worker.backed_off": "a worker ended soon after it became ready; its replacement waits",
   "master.usr1_lost": "USR1 can no longer be read; it is ignored from now on",
 } as const;
 

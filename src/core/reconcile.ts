@@ -17,15 +17,23 @@
 
 import type { CoreState, WorkerRecord } from "./state.ts";
 import { workerRef } from "./state.ts";
-import { handleDeadlines, workerDeadlines } from "./deadlines.ts";
+import { dueForRecycle, handleDeadlines, handleMasterDeadlines, slotRetryAt } from "./deadlines.ts";
 import { memoryDueWorker } from "./saturation.ts";
+import { MAX_STOPPING_PER_SLOT, stoppingIn } from "./restarts.ts";
+import { endRollout } from "./rollout.ts";
+import { advanceLeftovers, advanceStop } from "./stop.ts";
 
 /** Makes the processes match the desired state; also acts on due deadlines. */
 export function reconcile<C>(state: CoreState<C>, now: number): void {
+  handleMasterDeadlines(state, now);
   handleDeadlines(state, now);
+  advanceLeftovers(state, now);
   if (state.phase.kind === "stopping") {
-    if (state.workers.size === 0 && !state.exited) {
+    advanceStop(state, now);
+    // Nothing of a worker may outlive the master: its leftover group too.
+    if (state.workers.size === 0 && state.leftovers.size === 0 && !state.exited) {
       state.exited = true;
+      state.stopSteps = undefined;
       state.log("info", "master.exiting", "all workers are gone; exiting with code {code}", {
         code: state.phase.code,
       });
@@ -46,21 +54,21 @@ export function reconcile<C>(state: CoreState<C>, now: number): void {
       state.stopWorker(w, "SIGTERM", "scaled-down", now, gen.settings.gracefulTimeoutMs);
     }
   }
-  // Too few: fill the lowest free slots whose back-off has passed, as far as the surge allows.
+  // Too few: fill the lowest free slots whose back-off has passed, as far as
+  // the surge allows, unless the slot has as many stopping workers as it may
+  // (one exiting frees it).
   let room = surgeRoom(state);
   for (const slot of state.freeSlots()) {
     if (room <= 0) break;
-    if (state.slot(slot).retryAt <= now) {
-      state.spawn(slot, now);
-      room--;
-    }
+    if (slotRetryAt(state, slot) > now) continue;
+    if (stoppingIn(state, slot) >= MAX_STOPPING_PER_SLOT) continue;
+    state.spawn(slot, now);
+    room--;
   }
   const replaced = [...state.workers.values()].filter(
     (w) => active(w) && (w.generation !== gen.number || w.superseded),
   );
-  const readyCurrent = [...state.workers.values()].filter(
-    (w) => w.state === "ready" && w.generation === gen.number && !w.superseded,
-  ).length;
+  const readyCurrent = state.readyCurrent();
   const surplus = replaced.length + readyCurrent - state.desired;
   if (surplus > 0) {
     for (const w of replaced.sort(byRetirementOrder).slice(0, surplus)) {
@@ -74,6 +82,14 @@ export function reconcile<C>(state: CoreState<C>, now: number): void {
   ) {
     state.previous = undefined; // rollout complete: nothing older is serving
     state.upgrading = false;
+  }
+  const rollout = state.rollout;
+  if (
+    rollout?.outcome === "in-progress" && rollout.generation === gen.number &&
+    !state.previous && readyCurrent >= state.desired &&
+    !state.workers.values().some((w) => w.generation !== gen.number)
+  ) {
+    endRollout(state, "done"); // the new generation serves and the old one is gone
   }
   if (!gen.readyAnnounced && state.desired > 0 && readyCurrent >= state.desired) {
     gen.readyAnnounced = true;
@@ -102,19 +118,14 @@ function recycleOne<C>(state: CoreState<C>, now: number): void {
     );
     return;
   }
-  let due: { w: WorkerRecord; at: number } | undefined;
-  for (const w of state.workers.values()) {
-    for (const d of workerDeadlines(w, state.settingsOf(w), false)) {
-      if (d.kind === "recycle" && d.at <= now && (!due || d.at < due.at)) due = { w, at: d.at };
-    }
-  }
+  const due = dueForRecycle(state, now);
   if (!due) return;
-  due.w.superseded = true;
+  due.superseded = true;
   state.log(
     "info",
     "worker.recycling",
     "worker {worker.id} (pid {worker.pid}) reached its maximum age; starting its replacement",
-    { worker: workerRef(due.w) },
+    { worker: workerRef(due) },
   );
 }
 

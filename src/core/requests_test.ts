@@ -56,7 +56,7 @@ Deno.test("control requests while stopping: refused, except stop, which can turn
     (reply) => ({ type: "request", action: "quick-stop", source: "ctl", reply }),
   );
   assertEquals(quick.reply, { ok: true, message: "stopping quickly" });
-  assertEquals(sim.killed(quick.effects, "SIGQUIT"), [100, 101]);
+  assertEquals(sim.killed(quick.effects, "SIGINT"), [100, 101]);
 });
 
 Deno.test("scale: replies from..to after acting, and the workers-changed effect fires the hook", () => {

@@ -39,15 +39,6 @@ export function requestDueSamples<C>(state: CoreState<C>, now: number): void {
   }
 }
 
-/** Ready workers of the current generation that are not being replaced. */
-export function readyCurrent<C>(state: CoreState<C>): number {
-  let ready = 0;
-  for (const w of state.workers.values()) {
-    if (w.state === "ready" && w.generation === state.current.number && !w.superseded) ready++;
-  }
-  return ready;
-}
-
 /** One accept-queue sample: the new worker count, when autoscaling decides one. */
 export function onQueueSampled<C>(
   state: CoreState<C>,
@@ -55,7 +46,7 @@ export function onQueueSampled<C>(
   now: number,
 ): AutoscaleDecision | undefined {
   if (!state.running || state.previous !== undefined) return undefined; // not mid-rollout
-  return state.policy.queueSample(now, queued, state.desired, readyCurrent(state));
+  return state.policy.queueSample(now, queued, state.desired, state.readyCurrent());
 }
 
 /** One round of memory samples: marks the workers due for a memory recycle. */

@@ -14,6 +14,10 @@
  */
 
 import type { ExitReason } from "./exit_reasons.ts";
+import type { RolloutRecord } from "./rollout.ts";
+import { type CoreSnapshot, snapshotOf } from "./snapshot.ts";
+
+export type { CoreSnapshot };
 import type { LogEvent, WorkerRef } from "./log_events.ts";
 import {
   type Effect,
@@ -24,10 +28,11 @@ import {
   type WorkerSignal,
 } from "./events.ts";
 import { SaturationPolicy, type SaturationSettings } from "./saturation_policy.ts";
+import type { LeftoverGroup, StopSteps } from "./stop.ts";
 
 /** How long a worker must run without exiting to count as ready with `ready = "spawn"`. */
 export const SETTLE_MS = 1000;
-/** Grace between SIGQUIT (quick stop) or SIGABRT (watchdog) and SIGKILL. */
+/** Grace between the quick stop signal or SIGABRT (watchdog) and SIGKILL. */
 export const QUICK_GRACE_MS = 1000;
 /** First boot back-off step; it doubles per consecutive failure. */
 export const BACKOFF_BASE_MS = 100;
@@ -66,6 +71,13 @@ export interface WorkerRecord {
   usr1Pending?: boolean;
   /** Issue 15: its RSS stayed above `max_worker_memory`; recycled before any age recycle. */
   memoryDue?: boolean;
+  /** Time the master was not running while this worker booted: added to its boot deadline. */
+  bootCreditMs?: number;
+  /**
+   * Taken over from the image before an in-place upgrade: not a child the
+   * runtime watches, so its exit is learnt by reaping (polled while it lives).
+   */
+  inherited?: boolean;
 }
 
 /** Per-slot history. */
@@ -103,18 +115,6 @@ export interface CoreCounters {
   exits: Partial<Record<ExitReason, number>>;
 }
 
-/** Read-only view for status reports and metrics. */
-export interface CoreSnapshot {
-  generation: number;
-  desiredWorkers: number;
-  phase: "running" | "stopping";
-  reloading: boolean;
-  workers: ReadonlyArray<Readonly<WorkerRecord> & { restarts: number; lastExit?: string }>;
-  counters: Readonly<CoreCounters>;
-  /** Slots that look as if they can never boot (at least {@link CANNOT_BOOT_AFTER} same failures). */
-  failing: ReadonlyArray<FailingSlot>;
-}
-
 /** What the master is doing as a whole. */
 export type Phase =
   | { kind: "running" }
@@ -142,9 +142,28 @@ export class CoreState<C> {
   phase: Phase = { kind: "running" };
   reloading = false;
   reloadQueued = false;
+  /** A loaded config waiting for its `on_reload` hook's verdict. */
+  vetting?: { settings: Settings; context: C };
   upgrading = false;
   exited = false;
+  /** Some worker has been ready: from then on a boot failure never halts the master. */
+  served = false;
+  /** The latest rollout and its outcome. */
+  rollout?: RolloutRecord;
+  /** Pauses of the master noticed (see `onStalled`). */
+  stalls = 0;
   nextSerial = 1;
+  /**
+   * systemd's watchdog: ping every `intervalMs` (half its `WATCHDOG_USEC`)
+   * from the loop, so a stuck loop stops the pings. Unset when not asked.
+   */
+  servicePing?: { intervalMs: number; lastAt: number };
+  /** When inherited workers are next polled for exit (while any lives). */
+  reapPollAt = 0;
+  /** A graceful stop's steps before the workers get SIGTERM (stop.ts). */
+  stopSteps?: StopSteps;
+  /** Process groups of gone workers that may still hold processes, by pgid (stop.ts). */
+  readonly leftovers = new Map<number, LeftoverGroup>();
   readonly counters: CoreCounters = {
     restarts: 0,
     bootFailures: 0,
@@ -240,19 +259,37 @@ export class CoreState<C> {
     now: number,
     graceMs: number,
   ): void {
+    // A watchdog's SIGABRT is for the stuck process itself (its core dump);
+    // every signal that asks a worker to stop goes to its whole group.
+    const group = signal !== "SIGABRT";
     if (w.state === "stopping" && w.killAt !== undefined) {
-      if (signal === "SIGQUIT") this.emit({ type: "kill", serial: w.serial, signal, reason });
+      if (reason === "master-quick-stop" && w.stopReason !== reason) {
+        w.stopReason = reason;
+        this.emit({ type: "kill", serial: w.serial, signal, reason, group });
+      }
       w.killAt = Math.min(w.killAt, now + graceMs);
       return;
     }
     w.state = "stopping";
     w.stopReason = reason;
     w.killAt = now + graceMs;
-    this.emit({ type: "kill", serial: w.serial, signal, reason });
+    this.emit({ type: "kill", serial: w.serial, signal, reason, group });
   }
 
-  /** Begins (or quickens) the master's stop; `reason` is logged as is. */
-  stop(phase: { quick: boolean; code: number; reason: string }, now: number): void {
+  /** What workers of `w`'s generation get on a quick stop. */
+  quickSignal(w: WorkerRecord): WorkerSignal {
+    return this.settingsOf(w).quickStopSignal ?? "SIGINT";
+  }
+
+  /**
+   * Begins (or quickens) the master's stop; `reason` is logged as is.
+   * `delayMs`: keep serving this long first (`shutdown_delay`; TERM only).
+   * A graceful stop's SIGTERM comes from stop.ts once its steps are done.
+   */
+  stop(
+    phase: { quick: boolean; code: number; reason: string; delayMs?: number },
+    now: number,
+  ): void {
     const current = this.phase;
     if (current.kind === "stopping") {
       if (current.quick || !phase.quick) return;
@@ -269,16 +306,18 @@ export class CoreState<C> {
       this.emit({ type: "stopping" });
     }
     this.reloadQueued = false;
+    if (!phase.quick) {
+      this.stopSteps = { step: "delay", until: now + (phase.delayMs ?? 0) };
+      return;
+    }
+    this.stopSteps = undefined;
     for (const w of this.workers.values()) {
-      if (phase.quick) {
-        this.stopWorker(w, "SIGQUIT", "master-quick-stop", now, QUICK_GRACE_MS);
-      } else {
-        this.stopWorker(w, "SIGTERM", "master-stopping", now, this.settingsOf(w).gracefulTimeoutMs);
-      }
+      this.stopWorker(w, this.quickSignal(w), "master-quick-stop", now, QUICK_GRACE_MS);
     }
   }
 
   markReady(w: WorkerRecord, now: number, why: string): void {
+    this.served = true;
     w.state = "ready";
     w.readyAt = now;
     const s = this.settingsOf(w);
@@ -298,28 +337,7 @@ export class CoreState<C> {
 
   /** A copy of the state for status and metrics. */
   snapshot(): CoreSnapshot {
-    return {
-      generation: this.current.number,
-      desiredWorkers: this.desired,
-      phase: this.phase.kind,
-      reloading: this.reloading || this.previous !== undefined,
-      workers: [...this.workers.values()].map((w) => ({
-        ...w,
-        restarts: this.slots.get(w.slot)?.restarts ?? 0,
-        lastExit: this.slots.get(w.slot)?.lastExit,
-      })),
-      counters: { ...this.counters, exits: { ...this.counters.exits } },
-      failing: [...this.slots.entries()]
-        .filter(([slot, r]) =>
-          slot < this.desired && (r.bootFailure?.inARow ?? 0) >= CANNOT_BOOT_AFTER
-        )
-        .map(([slot, r]) => ({
-          slot,
-          what: r.bootFailure!.what,
-          tries: r.bootFailure!.inARow,
-          lastStderr: r.bootFailure!.lastStderr ?? [],
-        })),
-    };
+    return snapshotOf(this);
   }
 
   /** Makes `generation` the serving one and tells the executor to adopt its config. */
@@ -369,6 +387,15 @@ export class CoreState<C> {
   recycleInProgress(): boolean {
     return this.previous !== undefined ||
       this.workers.values().some((w) => w.superseded && w.state !== "stopping");
+  }
+
+  /** Ready workers of the current generation that are not being replaced. */
+  readyCurrent(): number {
+    let ready = 0;
+    for (const w of this.workers.values()) {
+      if (w.state === "ready" && w.generation === this.current.number && !w.superseded) ready++;
+    }
+    return ready;
   }
 
   hasReadyOlderWorkers(): boolean {

@@ -32,6 +32,7 @@ import { spawnWorker } from "../spawn/spawner.ts";
 import { longTimeout } from "./_timer.ts";
 import { LineSplitter } from "../output/lines.ts";
 import type { ChildRegistry } from "../spawn/children.ts";
+import { signalWorkerGroup, sweepGroup } from "../spawn/process_group.ts";
 
 /** The name of a hook: one of the hook keys of the config. */
 export type HookName = keyof Hooks;
@@ -196,7 +197,7 @@ export async function runHook(
     argv,
   });
 
-  const output = new OutputTail(OUTPUT_LIMIT);
+  const output = new ByteTail(OUTPUT_LIMIT);
   const readers: ReadableStreamDefaultReader<Uint8Array>[] = [];
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const reader = stream.getReader();
@@ -230,14 +231,15 @@ export async function runHook(
   let timedOut = false;
   let exited = false;
   // The shim puts itself in a process group named by its pid; signalling the
-  // group also reaches what the hook started. Until it has done so (or if the
-  // group is gone), fall back to the process itself.
+  // group also reaches what the hook started — checked to be ours first, as
+  // for a worker (process_group.ts). Until the group exists (or once it is
+  // empty), fall back to the process itself while it is unreaped.
   const signalGroup = (signal: Deno.Signal) => {
-    try {
-      Deno.kill(-child.pid, signal);
+    if (exited) {
+      sweepGroup(child.pid, signal, new Set());
       return;
-    } catch { /* no such group (yet, or any more) */ }
-    if (exited) return;
+    }
+    if (signalWorkerGroup(child.pid, signal)) return;
     try {
       child.kill(signal);
     } catch { /* exited in between */ }
@@ -354,8 +356,11 @@ export function checkHooks(
   return problems;
 }
 
-/** The last `limit` bytes of a byte stream, decoded at the end. */
-class OutputTail {
+/**
+ * The last `limit` bytes of a hook's output, decoded at the end (unlike a
+ * worker's line tail in output/tail.ts, a hook's output is kept by bytes).
+ */
+class ByteTail {
   #chunks: Uint8Array[] = [];
   #size = 0;
 

@@ -5,10 +5,14 @@
  * about a worker has it as `props.worker` ({id, pid, generation}).
  *
  * Invariants:
- * - Every line is written synchronously (`writeSync`) from inside the sink,
- *   so a line logged right before `Deno.exit` is never lost.
+ * - The master never blocks on its output: every line goes through a bounded
+ *   {@link LineSink} (src/output/sink.ts) written off the event loop; when the
+ *   reader stalls, whole lines are dropped and counted
+ *   ({@link Logging.droppedLines}), and one line says how many once it reads
+ *   again. {@link Logging.close} waits (a bounded time) for the last lines,
+ *   so a line logged right before the exit is not lost to a reader that keeps up.
  * - A failing write never throws into the caller: logging must not bring the
- *   master down (a full disk or a closed stderr just drops lines).
+ *   master down (a full disk or a closed stderr drops lines, counted).
  * - All loggers live under the category `["arbiter"]`; LogTape's own meta
  *   logger is routed to the same sink at warning level so that it stays
  *   quiet unless logging itself is broken.
@@ -29,6 +33,7 @@
 
 import { configure, getLogger, type Logger, type LogRecord, reset } from "@logtape/logtape";
 import { ArbiterError, ExitCode } from "../errors.ts";
+import { LineSink } from "../output/sink.ts";
 
 /** The log levels, lowest first (LogTape's names). */
 export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "fatal"] as const;
@@ -56,8 +61,15 @@ export interface Logging {
   reopen(): void;
   /** Apply new options (on reload). Throws {@link ArbiterError} if a new file cannot be opened. */
   apply(opts: LogOptions): Promise<void>;
-  /** Reset LogTape and close the file. Later log calls are dropped. */
+  /** Reset LogTape and close the file, after the last lines (waiting at most a second). */
   close(): Promise<void>;
+  /** Waits until the queued lines are written, at most `timeoutMs` (before an exec). */
+  flush(timeoutMs: number): Promise<void>;
+  /** The master's stdout and stderr, for prefixed worker lines (shared with the log on stderr). */
+  readonly stdout: LineSink;
+  readonly stderr: LineSink;
+  /** Lines dropped because the output was not read (or failed), over every sink. */
+  droppedLines(): number;
 }
 
 /** The category of every logger of the master. */
@@ -80,19 +92,25 @@ export async function setupLogging(opts: LogOptions): Promise<Logging> {
   return state;
 }
 
-const encoder = new TextEncoder();
+/** How long {@link Logging.close} waits for the last lines. */
+const CLOSE_FLUSH_MS = 1000;
 
-/** Where lines go: stderr, or a file opened for append. */
+/** Where lines go: stderr, or a file opened for append; each through its own sink. */
 interface Output {
   readonly path?: string;
   readonly file?: Deno.FsFile;
+  readonly sink: LineSink;
 }
 
-function openOutput(path: string | undefined): Output {
-  if (path === undefined) return {};
+function openOutput(
+  path: string | undefined,
+  stderr: LineSink,
+  notice: (count: number) => string,
+): Output {
+  if (path === undefined) return { sink: stderr };
   try {
     const file = Deno.openSync(path, { append: true, create: true });
-    return { path, file };
+    return { path, file, sink: new LineSink(file, { notice }) };
   } catch (err) {
     throw new ArbiterError(
       ExitCode.Runtime,
@@ -102,22 +120,14 @@ function openOutput(path: string | undefined): Output {
   }
 }
 
-function closeOutput(out: Output): void {
+/** Closes a log file once its last lines are written (or a bounded wait ran out). */
+async function closeOutput(out: Output, waitMs: number): Promise<void> {
+  if (!out.file) return;
+  await out.sink.flush(waitMs);
   try {
-    out.file?.close();
+    out.file.close();
   } catch {
     // Already closed: nothing to do.
-  }
-}
-
-/** Write all of `bytes`, looping over short writes; errors drop the line. */
-function writeAll(out: Output, bytes: Uint8Array): void {
-  const w = out.file ?? Deno.stderr;
-  try {
-    let off = 0;
-    while (off < bytes.length) off += w.writeSync(bytes.subarray(off));
-  } catch {
-    // Logging must never take the master down.
   }
 }
 
@@ -125,18 +135,63 @@ class LogState implements Logging {
   #opts: LogOptions;
   #out: Output;
   readonly #pid = Deno.pid;
+  /** Lines dropped by log files already closed (reopened or replaced). */
+  #droppedBefore = 0;
+  /** Old log files still writing their last lines before they close. */
+  readonly #closing = new Set<Promise<void>>();
+  readonly #notice = (count: number): string =>
+    this.#format({
+      category: LOG_CATEGORY,
+      level: "warning",
+      message: [
+        `${count} output line(s) were dropped: the output was not read fast enough or could ` +
+        "not be written (arbiter_log_lines_dropped_total counts them)",
+      ],
+      rawMessage: "output lines dropped",
+      timestamp: Date.now(),
+      properties: { event: "log.lines_dropped", dropped: count },
+    });
+  readonly stdout = new LineSink(Deno.stdout, { notice: this.#notice });
+  readonly stderr = new LineSink(Deno.stderr, { notice: this.#notice });
   // The sink is a plain function (not Disposable), so LogTape's reset never
   // closes our file behind our back.
   readonly #sink = (record: LogRecord): void => {
-    const line = this.#opts.format === "json"
-      ? formatJson(record, this.#pid)
-      : formatText(record, this.#pid);
-    writeAll(this.#out, encoder.encode(line));
+    this.#out.sink.write(this.#format(record));
   };
 
   constructor(opts: LogOptions) {
     this.#opts = { ...opts };
-    this.#out = openOutput(opts.file);
+    this.#out = openOutput(opts.file, this.stderr, this.#notice);
+  }
+
+  #format(record: LogRecord): string {
+    return this.#opts.format === "json"
+      ? formatJson(record, this.#pid)
+      : formatText(record, this.#pid);
+  }
+
+  droppedLines(): number {
+    const file = this.#out.file ? this.#out.sink.dropped : 0;
+    return this.#droppedBefore + file + this.stdout.dropped + this.stderr.dropped;
+  }
+
+  async flush(timeoutMs: number): Promise<void> {
+    await Promise.all([
+      ...[this.#out.sink, this.stdout, this.stderr].map((s) => s.flush(timeoutMs)),
+      ...this.#closing,
+    ]);
+  }
+
+  /** Makes `next` the output; the old file closes once its last lines are out. */
+  #replace(next: Output): void {
+    const old = this.#out;
+    this.#out = next;
+    if (!old.file) return;
+    const closed = closeOutput(old, CLOSE_FLUSH_MS).finally(() => {
+      this.#droppedBefore += old.sink.dropped;
+      this.#closing.delete(closed);
+    });
+    this.#closing.add(closed);
   }
 
   async configure(): Promise<void> {
@@ -155,26 +210,28 @@ class LogState implements Logging {
     if (path === undefined) return;
     let next: Output;
     try {
-      next = openOutput(path);
+      next = openOutput(path, this.stderr, this.#notice);
     } catch (err) {
-      getLog().error("cannot reopen log file {path}: {error}", {
+      const error = err instanceof Error ? err.message : String(err);
+      // Said where someone looks: the old file was most likely renamed or
+      // deleted by the rotation, so stderr gets it too.
+      getLog().error("cannot reopen log file {path}: {error}; still writing to the old one", {
         event: "log.reopen_failed",
         path,
-        error: err instanceof Error ? err.message : String(err),
+        error,
       });
+      this.stderr.write(
+        `arbiter[${this.#pid}]: cannot reopen log file ${path}: ${error}; ` +
+          "still writing to the old one\n",
+      );
       return;
     }
-    const old = this.#out;
-    this.#out = next;
-    closeOutput(old);
+    this.#replace(next);
   }
 
   async apply(opts: LogOptions): Promise<void> {
     if (opts.file !== this.#out.path) {
-      const next = openOutput(opts.file);
-      const old = this.#out;
-      this.#out = next;
-      closeOutput(old);
+      this.#replace(openOutput(opts.file, this.stderr, this.#notice));
     }
     const levelChanged = opts.level !== this.#opts.level;
     this.#opts = { ...opts };
@@ -183,8 +240,9 @@ class LogState implements Logging {
 
   async close(): Promise<void> {
     await reset();
-    closeOutput(this.#out);
-    this.#out = {};
+    await this.flush(CLOSE_FLUSH_MS);
+    await closeOutput(this.#out, 0);
+    this.#out = { sink: this.stderr };
   }
 }
 

@@ -215,9 +215,10 @@ async function runChild(opts: LogOptions, exitCode: number): Promise<Deno.Comman
     await Deno.writeTextFile(
       script,
       `import { getLog, setupLogging } from ${JSON.stringify(logTs)};
-await setupLogging(${JSON.stringify(opts)});
+const logging = await setupLogging(${JSON.stringify(opts)});
 for (let i = 0; i < 200; i++) getLog().info("line {i}", { i });
 getLog().error("last words");
+await logging.close(); // as the one exit path does (src/cli/main.ts)
 Deno.exit(${exitCode});
 `,
     );
@@ -233,7 +234,7 @@ Deno.exit(${exitCode});
   }
 }
 
-Deno.test("stderr sink: no line lost when the process exits right after logging", async () => {
+Deno.test("stderr sink: no line lost when the process exits right after logging and closing", async () => {
   const out = await runChild({ level: "info", format: "json" }, 3);
   assertEquals(out.code, 3);
   const got = new TextDecoder().decode(out.stderr).split("\n").filter((l) => l !== "");

@@ -5,6 +5,9 @@
  * config fails here, before the core hears of it, so a bad reload changes
  * nothing.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 
@@ -45,6 +48,9 @@ export function settingsOf(config: Config): Settings {
     commandName: config.command[0],
     saturation: saturationSettingsOf(config),
     workerUsr1: config.worker_usr1,
+    reloadVeto: config.on_reload !== undefined,
+    shutdownDelayMs: config.shutdown_delay * 1000,
+    quickStopSignal: `SIG${config.quick_stop_signal}`,
   };
 }
 

@@ -6,6 +6,9 @@
  * start ({@link receiveHandover}). Parsing and checking the state is
  * upgrade.ts's job; this file only builds and applies it.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 
@@ -41,6 +44,7 @@ export function upgradeState(source: HandoverSource): UpgradeState {
       .filter((w) => w.pid !== undefined)
       .map((w) => ({ pid: w.pid!, slot: w.slot, generation: w.generation })),
     notifyDir: source.notifyDir,
+    desiredWorkers: source.snapshot.desiredWorkers,
   };
 }
 

@@ -15,6 +15,9 @@
  * - Installed once per master process by the start-up checklist, removed by
  *   the function it returns.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

@@ -1,8 +1,10 @@
 /**
- * Which listeners the master must keep open: those of the serving
- * generation, of a reload still on its way to the core, and of every live
- * worker (an old generation still draining). Everything else in the pool is
- * closed when a generation retires or a refused reload opened some.
+ * Closes the listeners the master no longer needs, when the core says so
+ * (`retire-generation`, `release-listeners`). Kept open: those of the
+ * contexts the core holds (the serving generation, a reload being vetted),
+ * of a reload still on its way to the core, and of every live worker (an old
+ * generation still draining, inherited workers). It decides nothing: the
+ * core says when, and what it holds; this only adds what is in flight.
  *
  * @module
  */
@@ -15,8 +17,8 @@ import type { GenerationContext } from "./generation.ts";
 export interface KeeperSources {
   /** Listeners some live worker holds. */
   inUse: () => Set<Listener>;
-  /** The serving generation's context, once there is one. */
-  current: () => GenerationContext | undefined;
+  /** The contexts the core holds (serving, being vetted); none before it exists. */
+  held: () => GenerationContext[];
 }
 
 /** Tracks listener use and closes the unused ones. */
@@ -37,6 +39,11 @@ export class ListenerKeeper {
     this.logListening(context.listeners.filter((l) => !served.has(l)));
   }
 
+  /** Contexts loaded by a reload and not yet handled by the core. */
+  pendingContexts(): GenerationContext[] {
+    return [...this.#pending];
+  }
+
   /** The core has seen `context` (it is current now, or was dropped). */
   handled(context: GenerationContext): void {
     this.#pending.delete(context);
@@ -52,9 +59,45 @@ export class ListenerKeeper {
     }
   }
 
+  /** Listeners restored so far (`arbiter_listener_restores_total`). */
+  restores = 0;
+
+  /**
+   * Replaces every listener that stopped listening (a worker shut it down)
+   * with a fresh socket for the same address, in `contexts` too, so the next
+   * workers get it. Returns the addresses restored.
+   */
+  async restoreDead(contexts: Iterable<GenerationContext | undefined>): Promise<string[]> {
+    const restored = await this.pool.restoreDead();
+    for (const { dead, fresh } of restored) {
+      this.restores++;
+      this.log.warn(
+        "listener {address} stopped listening (a worker shut the shared socket down); " +
+          "opened a fresh one (fd {fd})",
+        { event: "master.listener_restored", address: dead.address, fd: fresh.fd },
+      );
+      for (const ctx of contexts) {
+        const i = ctx?.listeners.indexOf(dead) ?? -1;
+        if (i >= 0) ctx!.listeners[i] = fresh;
+      }
+    }
+    return restored.map((r) => r.dead.address);
+  }
+
+  /**
+   * Listeners no generation will serve any more (a reload removed their
+   * bind) while old workers may still hold them: they take no new handshakes
+   * and are drained by those workers before they close (docs/stopping.md).
+   */
+  retiring(): Listener[] {
+    const keep = new Set<Listener>(this.sources.held().flatMap((c) => c.listeners));
+    for (const ctx of this.#pending) for (const l of ctx.listeners) keep.add(l);
+    return this.pool.list().filter((l) => !keep.has(l));
+  }
+
   /** Closes listeners that neither the current generation nor any live worker uses. */
   release(): void {
-    const keep = new Set<Listener>(this.sources.current()?.listeners ?? []);
+    const keep = new Set<Listener>(this.sources.held().flatMap((c) => c.listeners));
     for (const ctx of this.#pending) for (const l of ctx.listeners) keep.add(l);
     for (const l of this.sources.inUse()) keep.add(l);
     for (const l of this.pool.release(keep)) {

@@ -14,6 +14,9 @@
  *   what `setTimeout` can hold (it re-evaluates when it fires).
  * - A worker is signalled only through the `Deno.ChildProcess` that started it.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 
@@ -27,25 +30,30 @@ import { Operations } from "./operations.ts";
 import { NotifyHub } from "../notify/hub.ts";
 import { ListenerPool } from "../sockets/listeners.ts";
 import { ChildRegistry } from "../spawn/children.ts";
-import { MasterCore } from "../core/core.ts";
+import { MasterCore, STALL_MS } from "../core/core.ts";
 import type { Effect, Event } from "../core/events.ts";
 import { type GenerationContext, prepareGeneration, settingsOf } from "./generation.ts";
 import { checkBeforeUpgrade, receiveHandover, upgradeEnv, upgradeState } from "./handover.ts";
 import { EventQueue } from "./queue.ts";
-import { loadConfig, MasterSettings } from "./reload.ts";
+import { loadConfig, MasterSettings, vetReload } from "./reload.ts";
 import { WorkerProcesses } from "./workers.ts";
 import { ListenerKeeper } from "./listener_keeper.ts";
 import { SignalListeners } from "./signals.ts";
 import { DeadlineTimer } from "./timer.ts";
+import { denoOs, type Os } from "./os.ts";
 import { ServiceManager } from "./systemd.ts";
 import { execUpgrade } from "./upgrade.ts";
 import type { MasterOptions } from "./options.ts";
 import { Sampling } from "./sampling.ts";
 import { postExitContext, timeoutContext } from "./worker_hooks.ts";
+import { closeHandshakes, queuedConnections, reopenHandshakes } from "./stop_listeners.ts";
 
 export type { MasterOptions } from "./options.ts";
 
 type MasterEvent = Event<GenerationContext>;
+
+/** How long an upgrade's exec waits for the log lines still queued (a stalled reader loses them). */
+const EXEC_FLUSH_MS = 500;
 type MasterEffect = Effect<GenerationContext>;
 
 /**
@@ -70,7 +78,8 @@ class Master {
   #core?: MasterCore<GenerationContext>;
   #ops?: Operations<GenerationContext>;
   #startedAt: number;
-  readonly #timer = new DeadlineTimer(() => this.#queue.push({ type: "tick" }));
+  readonly #os: Os;
+  readonly #timer: DeadlineTimer;
   readonly #signals = new SignalListeners();
   readonly #listeners: ListenerKeeper;
   readonly #sampling = new Sampling<GenerationContext>(
@@ -78,9 +87,15 @@ class Master {
     (e) => this.#queue.push(e),
   );
   #exitCode?: number;
+  /** When the loop last finished handling an event (the clock's time). */
+  #lastRan = 0;
+  /** Notify messages read by {@link NotifyHub.drainPending}, handled before the event at hand. */
+  #drained?: MasterEvent[];
 
   constructor(options: MasterOptions) {
     this.#options = options;
+    this.#os = options.os ?? denoOs(this.#registry);
+    this.#timer = new DeadlineTimer(() => this.#queue.push({ type: "tick" }), this.#os);
     this.#startedAt = options.upgrade?.state.startedAt ?? Date.now();
     const { config, masterEnv, self } = options;
     this.#hooks = new HookRunner({
@@ -97,7 +112,7 @@ class Master {
     });
     this.#listeners = new ListenerKeeper(this.#pool, this.#log, {
       inUse: () => this.#workers?.listenersInUse() ?? new Set(),
-      current: () => this.#core?.currentContext,
+      held: () => this.#core?.contextsInUse() ?? [],
     });
   }
 
@@ -120,24 +135,32 @@ class Master {
     });
     this.#listeners.logListening(context.listeners);
     this.#signals.install((event) => this.#queue.push(event));
-    const now = performance.now();
-    this.#core = new MasterCore(settingsOf(config), context, { now, inherited });
+    const now = this.#os.now();
+    this.#core = new MasterCore(settingsOf(config), context, {
+      now,
+      inherited,
+      serviceWatchdogMs: this.#systemd!.watchdogIntervalMs,
+      desiredWorkers: upgrade?.state.desiredWorkers,
+    });
     this.#workers!.adopt(
       this.#core.snapshot().workers.map((w) => ({ ...w, pid: w.pid! })),
       { ...context, listeners: this.#pool.list() },
     );
-    this.#systemd!.startWatchdog(() => this.#queue.push({ type: "tick" }));
     this.#settings!.watch();
     await this.#apply(this.#core.start(now));
     this.#timer.arm(this.#core.nextDeadline());
+    this.#lastRan = this.#os.now();
     while (this.#exitCode === undefined) {
       const event = await this.#queue.next();
-      this.#beforeHandling(event);
-      await this.#apply(this.#core.handle(event, performance.now()));
+      if (event.type === "exited" || event.type === "tick") await this.#restoreListeners();
+      for (const e of this.#catchUp(event)) {
+        this.#beforeHandling(e);
+        await this.#apply(this.#core.handle(e, this.#os.now()));
+      }
       this.#timer.arm(this.#exitCode === undefined ? this.#core.nextDeadline() : undefined);
+      this.#lastRan = this.#os.now();
     }
     this.#settings!.stopWatching();
-    this.#workers?.close();
     await this.#ops?.close();
     await this.#hub?.closeAll();
     await this.#hooks.idle(); // post_exit of the last workers first: on_exit is the last word
@@ -155,9 +178,11 @@ class Master {
         this.#pool.adopt(fd, parseBind(text, "/"));
       }
       const context = await prepareGeneration(config, this.#pool, this.#options.masterEnv);
-      this.#systemd = await ServiceManager.fromEnv(this.#options.fullEnv, this.#log);
+      const runtimeDir = this.#options.runtimeDir;
+      this.#systemd = await ServiceManager.fromEnv(this.#options.fullEnv, runtimeDir, this.#log);
       this.#hub = await NotifyHub.create(
-        (serial, fields) => this.#queue.push({ type: "notify", serial, fields }),
+        runtimeDir,
+        (serial, fields) => this.#notify(serial, fields),
         (serial, why) =>
           this.#log.debug("notify from worker serial {serial} ignored: {why}", {
             event: "notify.ignored",
@@ -168,9 +193,11 @@ class Master {
       this.#workers = new WorkerProcesses({
         push: (event) => this.#queue.push(event),
         hub: this.#hub,
-        registry: this.#registry,
+        os: this.#os,
         self: this.#options.self,
         shimEnv: this.#options.masterEnv,
+        stdout: this.#options.logging.stdout,
+        stderr: this.#options.logging.stderr,
       });
       this.#ops = await this.#startOperations();
       const push = (event: MasterEvent) => this.#queue.push(event);
@@ -186,15 +213,50 @@ class Master {
     }
   }
 
+  /**
+   * Deadlines after a stall: before a tick, or any event that comes when the
+   * timer is long overdue (the master was paused, throttled or blocked), the
+   * messages waiting in the notify sockets are read, and after a stall the
+   * core hears of it first — so it re-arms instead of killing healthy workers.
+   */
+  #catchUp(event: MasterEvent): MasterEvent[] {
+    const now = this.#os.now();
+    const stalled = this.#timer.lateBy(now) >= STALL_MS;
+    if (event.type !== "tick" && !stalled) return [event];
+    const drained: MasterEvent[] = this.#drained = [];
+    try {
+      this.#hub?.drainPending();
+    } finally {
+      this.#drained = undefined;
+    }
+    const first: MasterEvent[] = stalled ? [{ type: "stalled", since: this.#lastRan }] : [];
+    return [...first, ...drained, event];
+  }
+
+  /**
+   * A listener a worker shut down is noticed when workers die or a deadline
+   * fires (both follow, as workers crash-loop on it): a fresh socket
+   * replaces it, and the core replaces the workers that hold the dead one.
+   */
+  async #restoreListeners(): Promise<void> {
+    const contexts = [this.#core?.currentContext, ...this.#listeners.pendingContexts()];
+    const addresses = await this.#listeners.restoreDead(contexts);
+    if (addresses.length === 0) return;
+    await this.#apply(
+      this.#core!.handle({ type: "listeners-restored", addresses }, this.#os.now()),
+    );
+  }
+
+  /** A notify message: handled now while catching up, else queued. */
+  #notify(serial: number, fields: Record<string, string>): void {
+    const event: MasterEvent = { type: "notify", serial, fields };
+    if (this.#drained) this.#drained.push(event);
+    else this.#queue.push(event);
+  }
+
   /** Executor-side bookkeeping an event needs before the core sees it. */
   #beforeHandling(event: MasterEvent): void {
     if (event.type === "config-loaded") this.#listeners.handled(event.context);
-    if (event.type === "signal" && event.signal === "SIGCHLD") this.#workers!.reapForeign();
-    if (event.type === "spawn-failed") this.#workers!.forget(event.serial);
-    if (event.type === "exited") {
-      const worker = this.#workers!.forget(event.serial);
-      if (worker) this.#hooks.fire("post_exit", postExitContext(worker, event.code, event.signal));
-    }
   }
 
   #startOperations(): Promise<Operations<GenerationContext>> {
@@ -205,13 +267,14 @@ class Master {
       version: this.#options.version,
       startedAt: this.#startedAt,
       notifyDropped: () => this.#hub?.droppedMessages ?? 0,
+      logLinesDropped: () => this.#options.logging.droppedLines(),
+      listenersRestored: () => this.#listeners.restores,
       saturation: (snapshot, now) =>
         this.#sampling.view(snapshot, this.#core!.currentContext.config, now),
     });
   }
 
   async #apply(effects: MasterEffect[]): Promise<void> {
-    this.#systemd!.pingIfDue(performance.now());
     for (const effect of effects) await this.#carryOut(effect);
   }
 
@@ -220,12 +283,19 @@ class Master {
       case "spawn":
         this.#hooks.fire("pre_spawn", { workerId: effect.slot, generation: effect.generation });
         return await this.#workers!.spawn(effect);
-      case "kill": {
-        const timeout = timeoutContext(effect.reason, this.#workers!.get(effect.serial));
-        this.#workers!.kill(effect.serial, effect.signal);
-        if (timeout) this.#hooks.fire("worker_timeout", timeout);
+      case "kill":
+        return this.#workers!.kill(effect.serial, effect.signal, effect.group);
+      case "worker-timed-out":
+        this.#hooks.fire("worker_timeout", timeoutContext(effect.hook, effect.worker));
         return;
-      }
+      case "worker-gone":
+        this.#workers!.forget(effect.serial);
+        if (effect.exited) this.#hooks.fire("post_exit", postExitContext(effect.exited));
+        return;
+      case "reap-children":
+        return this.#workers!.reapForeign();
+      case "ping-service-manager":
+        return this.#systemd!.send("WATCHDOG=1");
       case "log":
         return this.#log[effect.level](effect.message, { event: effect.event, ...effect.props });
       case "reply":
@@ -236,10 +306,20 @@ class Master {
       case "load-config":
         this.#systemd!.reloading();
         return this.#loadConfig();
+      case "vet-reload":
+        return vetReload(this.#hooks, (e) => this.#queue.push(e), effect);
+      case "release-listeners":
+        return this.#listeners.release();
       case "adopt-config":
+        // A bind the serving generation dropped takes no new handshakes; one
+        // it serves (again, after an abandoned reload) takes them all.
+        reopenHandshakes(effect.context.listeners);
+        closeHandshakes(this.#listeners.retiring(), this.#log);
         return await this.#settings!.adopt(effect.context.config);
       case "stopping":
         return await this.#systemd!.sendNow("STOPPING=1");
+      case "rollout-ended": // the outcome is in the snapshot, for ctl reload --wait
+        return;
       case "reload-done":
         return this.#systemd!.ready(this.#core!.snapshot());
       case "check-upgrade":
@@ -262,6 +342,23 @@ class Master {
       case "sample-queue":
       case "sample-memory":
         return this.#sampling.carryOut(effect);
+      case "close-handshakes":
+        return closeHandshakes(this.#pool.list(), this.#log);
+      case "sample-drain":
+        this.#queue.push({ type: "drain-sampled", queued: queuedConnections(this.#pool.list()) });
+        return;
+      case "sweep-group": {
+        const { members, refused } = this.#workers!.sweepGroup(effect.pgid, effect.signal);
+        if (refused) {
+          this.#log.warning("process group {pgid} left alone: {refused}", {
+            event: "group.refused",
+            pgid: effect.pgid,
+            refused,
+          });
+        }
+        this.#queue.push({ type: "group-swept", pgid: effect.pgid, members });
+        return;
+      }
     }
   }
 
@@ -270,11 +367,8 @@ class Master {
       reloadConfig: this.#options.reloadConfig,
       masterEnv: this.#options.masterEnv,
       pool: this.#pool,
-      hooks: this.#hooks,
       push: (event) => this.#queue.push(event),
-      desiredWorkers: () => this.#core!.snapshot().desiredWorkers,
       prepared: (context) => this.#listeners.prepared(context),
-      releaseListeners: () => this.#listeners.release(),
     });
   }
 
@@ -290,6 +384,7 @@ class Master {
     // What Deno opened closes at exec anyway (FD_CLOEXEC); these also remove files.
     this.#settings!.stopWatching();
     await this.#ops?.close();
+    await this.#options.logging.flush(EXEC_FLUSH_MS); // the old image's last lines
     const error = execUpgrade(self, args, upgradeEnv(fullEnv, inheritedNames), state);
     this.#ops = await this.#startOperations().catch(() => undefined);
     this.#settings!.watch();

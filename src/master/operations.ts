@@ -9,6 +9,9 @@
  * decided. Status and metrics (counters included) read the core's snapshot,
  * which is a copy.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 
@@ -25,7 +28,7 @@ import {
   withSaturationMetrics,
   withSaturationStatus,
 } from "../control/saturation_report.ts";
-import { isReady, metricsSnapshot, statusReport } from "../control/report.ts";
+import { metricsSnapshot, statusReport } from "../control/report.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
 import type { CoreSnapshot } from "../core/core.ts";
 import type { Event, Reply } from "../core/events.ts";
@@ -48,6 +51,10 @@ export interface OperationsHost<C> {
   startedAt: number;
   /** Notify messages dropped from foreign senders so far (`arbiter_notify_dropped_total`). */
   notifyDropped?(): number;
+  /** Output lines dropped so far (`arbiter_log_lines_dropped_total`). */
+  logLinesDropped?(): number;
+  /** Listeners restored after a worker shut them down (`arbiter_listener_restores_total`). */
+  listenersRestored?(): number;
   /** Issue 15: accept queues and worker usage, sampled now (on demand only). */
   saturation?(snapshot: CoreSnapshot, now: number): SaturationView;
 }
@@ -80,7 +87,7 @@ export class Operations<C> {
               .then((r) => r.ok),
           ready: () => {
             const snapshot = host.snapshot();
-            return snapshot !== undefined && isReady(snapshot);
+            return snapshot?.ready === true;
           },
           snapshot: () => ops.#metricsSnapshot(),
         });
@@ -129,6 +136,12 @@ export class Operations<C> {
     const metrics = {
       ...metricsSnapshot(snapshot, this.#uptime()),
       notifyDropped: this.host.notifyDropped?.(),
+      resilience: {
+        stalls: snapshot.stalls,
+        cannotBoot: snapshot.failing.length,
+        logLinesDropped: this.host.logLinesDropped?.(),
+        listenersRestored: this.host.listenersRestored?.(),
+      },
     };
     const view = this.host.saturation?.(snapshot, performance.now());
     if (!view) return metrics;

@@ -3,6 +3,9 @@
  * timers, sockets) push; the one loop takes events one at a time, in order.
  * Nothing is dropped: the queue is unbounded and a push never blocks.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

@@ -5,6 +5,9 @@
  * It scans `/proc` for zombies whose parent is this process and waits only for
  * those, never with `waitpid(-1)`, so it cannot steal a status Deno waits for.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

@@ -1,7 +1,9 @@
 /**
- * The executor's side of a reload, in two halves that the core separates:
+ * The executor's side of a reload, in the steps the core separates:
  * {@link loadConfig} reads and prepares a new config (answering the core's
- * `load-config` effect with a `config-loaded` or `config-failed` event), and
+ * `load-config` effect with a `config-loaded` or `config-failed` event),
+ * {@link vetReload} runs the `on_reload` hook when the core asks (answering
+ * with `reload-vetted`; the core decides what a veto does), and
  * {@link MasterSettings.adopt} applies a config's master-level parts (log
  * output, pidfile, hooks, file watcher) when the core says so with an
  * `adopt-config` effect — that is, exactly when the serving generation
@@ -12,6 +14,9 @@
  * - Adopting never throws: a part that cannot be applied (a log file that
  *   cannot be opened, a pidfile held by another process) is logged and keeps
  *   its previous value; the rest still applies.
+ *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
  *
  * @module
  */
@@ -34,38 +39,35 @@ export interface LoadHost {
   reloadConfig: () => Promise<Config>;
   masterEnv: Record<string, string>;
   pool: ListenerPool;
-  hooks: HookRunner;
   push: Push;
-  /** The number of workers now, for the on_reload hook. */
-  desiredWorkers: () => number;
   /** Called with a context the master must hold on to until the core has seen it. */
   prepared: (context: GenerationContext) => void;
-  /** Closes listeners no one uses (after a refused config opened some). */
-  releaseListeners: () => void;
 }
 
-/**
- * Loads the config again and prepares its generation; the on_reload hook may
- * veto it. Answers with one event; never throws.
- */
+/** Loads the config again and prepares its generation. Answers with one event; never throws. */
 export function loadConfig(host: LoadHost): void {
   host.reloadConfig()
     .then((config) => prepareGeneration(config, host.pool, host.masterEnv))
-    .then(async (context) => {
-      const hook = host.hooks.fire("on_reload", {
-        oldWorkers: host.desiredWorkers(),
-        newWorkers: context.config.workers,
-      }, { config: context.config });
-      if (hook && !(await hook).ok) {
-        host.releaseListeners(); // those this refused config opened
-        throw new Error("the on_reload hook failed");
-      }
+    .then((context) => {
       host.prepared(context);
       host.push({ type: "config-loaded", settings: settingsOf(context.config), context });
     })
     .catch((error) => {
       host.push({ type: "config-failed", error: error?.message ?? String(error) });
     });
+}
+
+/** Runs the loaded config's `on_reload` hook; answers with `reload-vetted`; never throws. */
+export function vetReload(
+  hooks: HookRunner,
+  push: Push,
+  request: { context: GenerationContext; oldWorkers: number; newWorkers: number },
+): void {
+  const { context, oldWorkers, newWorkers } = request;
+  const hook = hooks.fire("on_reload", { oldWorkers, newWorkers }, { config: context.config });
+  Promise.resolve(hook)
+    .then((result) => push({ type: "reload-vetted", ok: result?.ok ?? true, context }))
+    .catch(() => push({ type: "reload-vetted", ok: false, context }));
 }
 
 /** The master-level settings of the serving config, and what they hold open. */

@@ -11,6 +11,9 @@
  * wake-up. Reading a process or socket that is gone is not an error: it is
  * left out of the sample.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

@@ -3,25 +3,15 @@
  * event on its queue, nothing more (what a signal means is the core's
  * signal table). Installed once the loop can take events; removed at exit.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 
 import { blockAllSignals } from "../sys/process.ts";
 import { addSignalListener, removeSignalListener } from "./usr1.ts";
-import type { Event, MasterSignal } from "../core/events.ts";
-
-const SIGNALS: MasterSignal[] = [
-  "SIGCHLD",
-  "SIGHUP",
-  "SIGTERM",
-  "SIGINT",
-  "SIGQUIT",
-  "SIGTTIN",
-  "SIGTTOU",
-  "SIGUSR1",
-  "SIGUSR2",
-  "SIGWINCH",
-];
+import { type Event, MASTER_SIGNALS, type MasterSignal } from "../core/events.ts";
 
 function hasControllingTerminal(): boolean {
   try {
@@ -38,7 +28,7 @@ export class SignalListeners {
 
   /** Listens for every signal; then unblocks them (an upgraded image starts with all blocked). */
   install(push: (event: Event<never>) => void): void {
-    for (const signal of SIGNALS) {
+    for (const signal of MASTER_SIGNALS) {
       const handler = () =>
         push({
           type: "signal",

@@ -8,9 +8,13 @@
  * fatal. The variables are read once at start; they never reach a worker
  * (see src/spawn/private_env.ts).
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 
+import { ArbiterError, ConfigError, ExitCode } from "../errors.ts";
 import { monotonicUsec } from "../sys/process.ts";
 import { MAX_TIMER_MS } from "../core/limits.ts";
 import type { CoreSnapshot } from "../core/core.ts";
@@ -35,19 +39,35 @@ export class SystemdNotifier {
    */
   static async fromEnv(
     env: Record<string, string | undefined>,
+    runtimeDir: string,
   ): Promise<SystemdNotifier | undefined> {
     const target = env.NOTIFY_SOCKET;
     if (!target) return undefined;
     if (target.startsWith("@")) {
-      throw new Error(`NOTIFY_SOCKET ${target}: abstract sockets are not supported; use a path`);
+      throw new ArbiterError(
+        ExitCode.Runtime,
+        `NOTIFY_SOCKET ${target}: abstract sockets are not supported; use a path`,
+      );
     }
     const usec = Number(env.WATCHDOG_USEC);
     const forUs = env.WATCHDOG_PID === undefined || env.WATCHDOG_PID === String(Deno.pid);
-    // From the environment, so bounded: past MAX_TIMER_MS setInterval would spin every 1 ms.
+    // From the environment, so bounded: a timer past MAX_TIMER_MS would fire at once.
     const interval = forUs && usec > 0
       ? Math.min(MAX_TIMER_MS, Math.max(1, Math.floor(usec / 2000)))
       : undefined;
-    const dir = await Deno.makeTempDir({ prefix: "arbiter-sd-" });
+    // The sending socket needs a path of its own: in the runtime directory,
+    // which was checked writable before start (a read-only root has no /tmp).
+    let dir: string;
+    try {
+      dir = await Deno.makeTempDir({ dir: runtimeDir, prefix: "arbiter-sd-" });
+    } catch (error) {
+      const reason = (error as Error).message.replace(/ \(os error \d+\).*$/s, "").toLowerCase();
+      throw new ConfigError(
+        `runtime_dir: cannot make the systemd notify socket's directory in ` +
+          `${JSON.stringify(runtimeDir)}: ${reason}; set runtime_dir to a writable directory`,
+        { cause: error },
+      );
+    }
     return new SystemdNotifier(target, dir, interval);
   }
 
@@ -85,38 +105,27 @@ export class SystemdNotifier {
  * logged, never thrown.
  */
 export class ServiceManager {
-  #lastPing = -Infinity;
-  #interval?: ReturnType<typeof setInterval>;
-
   private constructor(
     readonly notifier: SystemdNotifier | undefined,
     readonly log: { warn: (message: string, props: Record<string, unknown>) => void },
   ) {}
 
-  /** @throws {Error} when `NOTIFY_SOCKET` is unusable (see {@link SystemdNotifier.fromEnv}) */
+  /** @throws {ArbiterError} when `NOTIFY_SOCKET` is unusable (see {@link SystemdNotifier.fromEnv}) */
   static async fromEnv(
     env: Record<string, string | undefined>,
+    runtimeDir: string,
     log: ServiceManager["log"],
   ): Promise<ServiceManager> {
-    return new ServiceManager(await SystemdNotifier.fromEnv(env), log);
+    return new ServiceManager(await SystemdNotifier.fromEnv(env, runtimeDir), log);
   }
 
   /**
-   * Calls `tick` at systemd's watchdog interval, when it asked for pings.
-   * The tick goes through the master's queue and the ping is sent from the
-   * loop ({@link pingIfDue}), so a stuck loop stops the pings.
+   * Half of systemd's `WATCHDOG_USEC`, when it asked this process for pings.
+   * The core times the pings (its deadline table) and they are sent from the
+   * loop, so a stuck loop stops them.
    */
-  startWatchdog(tick: () => void): void {
-    const interval = this.notifier?.watchdogIntervalMs;
-    if (interval !== undefined) this.#interval = setInterval(tick, interval);
-  }
-
-  /** Sends `WATCHDOG=1` if most of an interval passed since the last one. */
-  pingIfDue(now: number): void {
-    const interval = this.notifier?.watchdogIntervalMs;
-    if (interval === undefined || now - this.#lastPing < interval * 0.9) return;
-    this.#lastPing = now;
-    this.send("WATCHDOG=1");
+  get watchdogIntervalMs(): number | undefined {
+    return this.notifier?.watchdogIntervalMs;
   }
 
   /** Sends fields without waiting. */
@@ -150,7 +159,6 @@ export class ServiceManager {
   }
 
   close(): void {
-    if (this.#interval !== undefined) clearInterval(this.#interval);
     this.notifier?.close();
   }
 }

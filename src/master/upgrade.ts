@@ -26,6 +26,9 @@
  * Before the exec, the new executable is run with `--check-config` and the
  * same arguments: if it fails, the upgrade is refused and nothing changes.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 
@@ -35,6 +38,7 @@ import { checkHubDir } from "../notify/dir.ts";
 import { close, isListeningStreamSocket, strerror } from "../sys/libc.ts";
 import { blockAllSignals, execve } from "../sys/process.ts";
 import { readSealedMemfd, writeSealedMemfd } from "../sys/memfd.ts";
+import { MAX_WORKERS } from "../core/limits.ts";
 
 /** The variable naming the fd of the memfd carrying {@link UpgradeState}: `memfd:<fd>`. */
 export const UPGRADE_STATE_ENV = "ARBITER_UPGRADE_STATE";
@@ -56,6 +60,8 @@ export interface UpgradeState {
   workers: { pid: number; slot: number; generation: number }[];
   /** The old image's notify directory, for the new one to remove. */
   notifyDir?: string;
+  /** The worker count the old image ran (TTIN/TTOU, `ctl scale`, autoscale): it stays. */
+  desiredWorkers?: number;
 }
 
 /** A validated state plus what was dropped from it and why. */
@@ -127,6 +133,13 @@ export function takeUpgradeState(
     else warnings.push(`the old notify directory is not one this master made (${why}); left alone`);
   }
   const generation = Number.isInteger(state.generation) ? state.generation : 0;
+  const desired = state.desiredWorkers;
+  let desiredWorkers: number | undefined;
+  if (Number.isSafeInteger(desired) && desired! >= 0 && desired! <= MAX_WORKERS) {
+    desiredWorkers = desired;
+  } else if (desired !== undefined) {
+    warnings.push(`the worker count handed over (${desired}) is out of range; using the config's`);
+  }
   const startedAt = Number.isFinite(state.startedAt) ? state.startedAt : Date.now();
   return {
     state: {
@@ -137,6 +150,7 @@ export function takeUpgradeState(
       listeners,
       workers,
       notifyDir,
+      desiredWorkers,
     },
     warnings,
   };

@@ -27,6 +27,9 @@
  *   (resetSignalsForExec) before it execs the real program.
  * - The exec shim never comes here: it must start fast and has no USR1 duty.
  *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
+ *
  * @module
  */
 

@@ -7,25 +7,32 @@
  * - A worker is signalled only through the `Deno.ChildProcess` that started
  *   it, or, for one inherited across an in-place upgrade, by pid while it is
  *   still unreaped — so the pid cannot have been reused: it is our child.
- * - A record stays until the loop has handled the worker's exit (`forget`),
- *   so hooks and listener bookkeeping still see it then.
+ *   Its process group (and what a gone worker left there) is signalled only
+ *   after process_group.ts has checked that the group is provably ours.
+ * - A record stays until the core has judged the worker's end (its
+ *   `worker-gone` effect, then `forget`), so listener bookkeeping counts its
+ *   listeners until then.
  * - Zombies `Deno.Command` does not own (inherited workers, orphans under
- *   PID 1) are reaped here and only here.
+ *   PID 1) are reaped here and only here, when the core says so
+ *   (`reap-children`: on SIGCHLD, and on its poll while inherited workers live).
+ *
+ * Part of the executor: it decides nothing; every decision is the core's
+ * (src/core/), and this only carries one out or reports what happened.
  *
  * @module
  */
 
 import type { NotifyHub } from "../notify/hub.ts";
 import { notifyEnv } from "../notify/hub.ts";
-import { lineWriter, pipePrefixed } from "../output/prefix.ts";
+import { pipePrefixed } from "../output/prefix.ts";
+import { type LineSink, workerByteWriter, workerLineWriter } from "../output/sink.ts";
 import { copyBytes, OutputTail, tapInto } from "../output/tail.ts";
 import type { Listener } from "../sockets/listeners.ts";
-import type { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
-import { spawnWorker } from "../spawn/spawner.ts";
 import type { Event } from "../core/events.ts";
 import type { GenerationContext } from "./generation.ts";
-import { reapForeignChildren } from "./reaper.ts";
+import type { Os, OsChild, TimerHandle } from "./os.ts";
+import { type GroupSignalResult, signalWorkerGroup, sweepGroup } from "../spawn/process_group.ts";
 
 /**
  * After a worker whose stderr is kept exits, how long its last output may
@@ -33,13 +40,10 @@ import { reapForeignChildren } from "./reaper.ts";
  */
 const STDERR_TAIL_WAIT_MS = 250;
 
-/** How often inherited workers are polled for exit, besides SIGCHLD. */
-const INHERITED_POLL_MS = 500;
-
 /** One worker process. */
 export interface WorkerProcess {
   /** Undefined for a worker inherited across an in-place upgrade (not a Deno child). */
-  child?: Deno.ChildProcess;
+  child?: OsChild;
   pid: number;
   slot: number;
   generation: number;
@@ -56,14 +60,21 @@ export interface WorkerToStart {
   captureStderr?: boolean;
 }
 
+/** The notify hub's part a worker needs: its endpoints, bound to its pid, closed at its end. */
+export type WorkerHub = Pick<NotifyHub, "open" | "setWorkerPid" | "close">;
+
 /** What the worker processes need from the master. */
 export interface WorkerProcessesOptions {
   push: (event: Event<GenerationContext>) => void;
-  hub: NotifyHub;
-  registry: ChildRegistry;
+  hub: WorkerHub;
+  /** Processes, signals and the clock (the real OS, or a fake in unit tests). */
+  os: Os;
   self: SelfInvocation;
   /** The environment of the exec shim itself. */
   shimEnv: Record<string, string>;
+  /** The master's own stdout and stderr: bounded, never blocking the loop (src/output/sink.ts). */
+  stdout: LineSink;
+  stderr: LineSink;
 }
 
 /** The master's live worker processes, by serial. */
@@ -72,13 +83,14 @@ export class WorkerProcesses {
   readonly #bySerial = new Map<number, WorkerProcess>();
   /** Inherited workers: pid → serial. */
   readonly #inherited = new Map<number, number>();
-  #poll?: ReturnType<typeof setInterval>;
   /** Shared by all workers in `worker_output = "prefix"`, so lines never interleave. */
-  readonly #stdoutLines = lineWriter(Deno.stdout);
-  readonly #stderrLines = lineWriter(Deno.stderr);
+  readonly #stdoutLines: (line: string) => Promise<void>;
+  readonly #stderrLines: (line: string) => Promise<void>;
 
   constructor(options: WorkerProcessesOptions) {
     this.#options = options;
+    this.#stdoutLines = workerLineWriter(options.stdout);
+    this.#stderrLines = workerLineWriter(options.stderr);
   }
 
   /** Starts worker `serial`; answers with a `spawned` or `spawn-failed` event, later `exited`. */
@@ -96,11 +108,11 @@ export class WorkerProcesses {
     }
     const prefixed = config.worker_output === "prefix";
     const tail = worker.captureStderr ? new OutputTail() : undefined;
-    let child: Deno.ChildProcess;
+    let child: OsChild;
     try {
       const owner = context.uid === undefined ? undefined : { uid: context.uid, gid: context.gid };
       Object.assign(env, notifyEnv(await hub.open(serial, owner)));
-      child = spawnWorker(this.#options.self, {
+      child = this.#options.os.spawn(this.#options.self, {
         spec: {
           program: context.program,
           argv: config.command,
@@ -123,7 +135,6 @@ export class WorkerProcesses {
       return;
     }
     hub.setWorkerPid(serial, child.pid); // its notify sockets accept only this process tree
-    this.#options.registry.track(child);
     this.#bySerial.set(serial, { child, pid: child.pid, slot, generation, context });
     push({ type: "spawned", serial, pid: child.pid });
     // Not awaited: a slow destination backs up into the worker's pipe, never the loop.
@@ -138,30 +149,52 @@ export class WorkerProcesses {
         write: this.#stderrLines,
       });
     } else if (stderr) {
-      stderrDone = copyBytes(stderr, Deno.stderr); // "inherit": the bytes, unchanged
+      // "inherit": the bytes, unchanged
+      stderrDone = copyBytes(stderr, workerByteWriter(this.#options.stderr));
     }
     child.status.then(async (status) => {
       let lastStderr: string[] | undefined;
       if (tail) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
+        const { os } = this.#options;
+        let timer: TimerHandle | undefined;
         const late = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, STDERR_TAIL_WAIT_MS);
+          timer = os.setTimer(resolve, STDERR_TAIL_WAIT_MS);
         });
         await Promise.race([stderrDone, late]);
-        clearTimeout(timer);
+        os.clearTimer(timer);
         lastStderr = tail.lines();
       }
       push({ type: "exited", serial, code: status.code, signal: status.signal, lastStderr });
     });
   }
 
-  /** Sends `signal` to worker `serial`, if it is still ours. */
-  kill(serial: number, signal: Deno.Signal): void {
+  /**
+   * Sends `signal` to worker `serial`, if it is still ours; with `group`, to
+   * its whole process group (the worker itself alone while the exec shim has
+   * not made the group yet).
+   */
+  kill(serial: number, signal: Deno.Signal, group = false): void {
     const worker = this.#bySerial.get(serial);
+    if (worker && group && this.#unreaped(worker) && signalWorkerGroup(worker.pid, signal)) return;
     try {
       if (worker?.child) worker.child.kill(signal);
-      else if (worker && this.#inherited.has(worker.pid)) Deno.kill(worker.pid, signal);
+      else if (worker && this.#inherited.has(worker.pid)) {
+        this.#options.os.killPid(worker.pid, signal);
+      }
     } catch { /* it exited already; its exit event is on the queue */ }
+  }
+
+  /**
+   * Signals (or, without `signal`, only counts) what a gone worker left in
+   * its process group `pgid`, if that group is provably ours.
+   */
+  sweepGroup(pgid: number, signal?: Deno.Signal): GroupSignalResult {
+    return sweepGroup(pgid, signal, new Set([...this.#bySerial.values()].map((w) => w.pid)));
+  }
+
+  /** Whether the worker's pid is still held by it (so its group number cannot be reused). */
+  #unreaped(worker: WorkerProcess): boolean {
+    return worker.child !== undefined || this.#inherited.has(worker.pid);
   }
 
   /** The process of worker `serial`, while it is ours. */
@@ -169,7 +202,7 @@ export class WorkerProcesses {
     return this.#bySerial.get(serial);
   }
 
-  /** Drops worker `serial` once its exit has been handled; returns its record. */
+  /** Drops worker `serial` once the core has judged its end; returns its record. */
   forget(serial: number): WorkerProcess | undefined {
     const worker = this.#bySerial.get(serial);
     this.#bySerial.delete(serial);
@@ -186,23 +219,16 @@ export class WorkerProcesses {
       this.#inherited.set(w.pid, w.serial);
       this.#bySerial.set(w.serial, { ...w, context });
     }
-    if (this.#inherited.size > 0) {
-      this.#poll = setInterval(
-        () => this.#options.push({ type: "signal", signal: "SIGCHLD" }),
-        INHERITED_POLL_MS,
-      );
-    }
   }
 
   /** Reaps children Deno does not own; reports inherited workers' exits as events. */
   reapForeign(): void {
-    const exits = reapForeignChildren(this.#options.registry, new Set(this.#inherited.keys()));
+    const exits = this.#options.os.reapForeign(new Set(this.#inherited.keys()));
     for (const { pid, code, signal } of exits) {
       const serial = this.#inherited.get(pid)!;
       this.#inherited.delete(pid);
       this.#options.push({ type: "exited", serial, code, signal });
     }
-    if (this.#inherited.size === 0) this.#stopPolling();
   }
 
   /** Every listener some live worker holds. */
@@ -212,15 +238,5 @@ export class WorkerProcesses {
       for (const l of context.listeners) used.add(l);
     }
     return used;
-  }
-
-  /** Stops the inherited-worker poll (the loop is ending). */
-  close(): void {
-    this.#stopPolling();
-  }
-
-  #stopPolling(): void {
-    if (this.#poll !== undefined) clearInterval(this.#poll);
-    this.#poll = undefined;
   }
 }

@@ -17,6 +17,7 @@
  */
 
 import { basename, dirname, normalize } from "node:path";
+import { ConfigError } from "../errors.ts";
 
 /** The prefix of every hub directory's name. */
 export const HUB_DIR_PREFIX = "arbiter-";
@@ -36,56 +37,32 @@ const S_IFSOCK = 0o140000;
 const encoder = new TextEncoder();
 
 /**
- * Makes the hub directory, mode 0711, with room for socket paths:
- * `$XDG_RUNTIME_DIR/arbiter-*` when usable (see hub.ts), else a fresh temp dir.
+ * Makes the hub directory, mode 0711, in `parent`: the master's runtime
+ * directory, chosen and checked before start (src/cli/directories.ts).
+ * @throws {ConfigError} naming `runtime_dir` when it cannot be made there
  */
-export async function makeHubDir(): Promise<string> {
-  const fits = (dir: string) => encoder.encode(dir).length + 1 + LONGEST_NAME <= MAX_SOCKET_PATH;
-  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
-  let dir: string | undefined;
-  if (runtime && runtime.startsWith("/") && runtimeDirUsable(runtime)) {
-    try {
-      const made = await Deno.makeTempDir({ dir: runtime, prefix: HUB_DIR_PREFIX });
-      if (fits(made)) dir = made;
-      else await Deno.remove(made);
-    } catch {
-      // Not writable after all: fall back.
-    }
+export async function makeHubDir(parent: string): Promise<string> {
+  let dir: string;
+  try {
+    dir = await Deno.makeTempDir({ dir: parent, prefix: HUB_DIR_PREFIX });
+  } catch (error) {
+    const reason = (error as Error).message.replace(/ \(os error \d+\).*$/s, "").toLowerCase();
+    throw new ConfigError(
+      `runtime_dir: cannot make the notify directory in ${JSON.stringify(parent)}: ${reason}; ` +
+        "set runtime_dir to a writable directory",
+      { cause: error },
+    );
   }
-  if (dir === undefined) {
-    const made = await Deno.makeTempDir({ prefix: HUB_DIR_PREFIX });
-    if (!fits(made)) {
-      await Deno.remove(made).catch(() => {});
-      throw new Error(
-        `notify: temp directory ${made} is too long for unix socket paths ` +
-          `(at most ${MAX_SOCKET_PATH - 1 - LONGEST_NAME} bytes); set TMPDIR to a shorter one`,
-      );
-    }
-    dir = made;
+  if (encoder.encode(dir).length + 1 + LONGEST_NAME > MAX_SOCKET_PATH) {
+    await Deno.remove(dir).catch(() => {});
+    throw new ConfigError(
+      `runtime_dir: ${JSON.stringify(parent)} is too long for unix socket paths ` +
+        `(the notify directory ${dir} leaves no room for them); set runtime_dir to a shorter one`,
+    );
   }
   // makeTempDir makes it 0700; open it for passing through only.
   await Deno.chmod(dir, HUB_DIR_MODE);
   return dir;
-}
-
-/**
- * True if `$XDG_RUNTIME_DIR` may hold the hub: always for a non-root master
- * (its workers run as itself); for root only if others can pass through it
- * and every directory above it.
- */
-function runtimeDirUsable(runtime: string): boolean {
-  if (Deno.uid() !== 0) return true;
-  try {
-    let p = runtime.replace(/\/+$/, "");
-    while (p !== "") {
-      const mode = Deno.statSync(p).mode;
-      if (mode === null || (mode & 0o001) === 0) return false;
-      p = p.slice(0, p.lastIndexOf("/"));
-    }
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -3,6 +3,7 @@
  * checkHubDir, and removeHubDir removes nothing but the hub's own sockets.
  */
 import { ok, strictEqual } from "node:assert/strict";
+import { tmpdir } from "node:os";
 import { checkHubDir, makeHubDir, removeHubDir } from "./dir.ts";
 
 async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -15,7 +16,7 @@ async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
 }
 
 Deno.test("a hub directory passes; removeHubDir removes its sockets and itself", async () => {
-  const dir = await makeHubDir();
+  const dir = await makeHubDir(tmpdir());
   strictEqual(checkHubDir(dir), undefined);
   // Kept open while removing: Deno unlinks a unix socket's path when it closes it.
   const sock = Deno.listen({ transport: "unix", path: `${dir}/3.sock` });

@@ -34,11 +34,10 @@
  *   public name. So from the moment `<serial>.sock` exists, only the
  *   worker's user (and root) can connect to it, whatever the umask; no
  *   process-wide umask change is needed.
- * - `$XDG_RUNTIME_DIR` is used when set and writable, except when the
- *   master runs as root: a root master may hand sockets to workers of
- *   another user, and `$XDG_RUNTIME_DIR` is normally 0700, so it then uses a
- *   fresh directory under the temp dir instead (unless every directory
- *   above the runtime dir lets others pass through).
+ * - the directory is made in the master's runtime directory, chosen before
+ *   start (src/cli/directories.ts): for a root master, whose workers may
+ *   run as another user, only one that others can pass through all the way
+ *   down (`$XDG_RUNTIME_DIR` is normally 0700).
  *
  * Nothing here throws from the loop: a failing socket is reported through
  * `onGarbage` and closed; garbage is reported and the channel keeps working.
@@ -94,6 +93,8 @@ export class NotifyHub {
   readonly #channels = new Map<number, Channel>();
   /** Serials whose `open()` is under way. */
   readonly #opening = new Set<number>();
+  /** Those opens themselves: `closeAll` waits for them, so no socket file outlives the directory. */
+  readonly #inFlight = new Set<Promise<unknown>>();
   readonly #epoll: EpollSet;
   /** What each epoll token stands for; tokens are never reused. */
   readonly #targets = new Map<number, Target>();
@@ -118,15 +119,19 @@ export class NotifyHub {
   }
 
   /**
-   * Makes the hub's private directory (see the module notes for where and
+   * Makes the hub's private directory in `parent` (see the module notes for
    * why mode 0711). Calls `onMessage` for every well-formed, non-empty
    * message from the right sender and `onGarbage` for every refused one.
    * Neither should throw; if `onMessage` does, that is reported to
    * `onGarbage`.
-   * @throws when no directory short enough for socket paths can be made
+   * @throws {ConfigError} when no directory short enough for socket paths can be made there
    */
-  static async create(onMessage: NotifyHandler, onGarbage?: GarbageHandler): Promise<NotifyHub> {
-    const dir = await makeHubDir();
+  static async create(
+    parent: string,
+    onMessage: NotifyHandler,
+    onGarbage?: GarbageHandler,
+  ): Promise<NotifyHub> {
+    const dir = await makeHubDir(parent);
     try {
       return new NotifyHub(dir, onMessage, onGarbage);
     } catch (error) {
@@ -157,10 +162,13 @@ export class NotifyHub {
     }
     this.#opening.add(serial);
     let ch: Channel;
+    const opening = Channel.open(this.dir, serial, owner, () => this.#stagingPath());
+    this.#inFlight.add(opening);
     try {
-      ch = await Channel.open(this.dir, serial, owner, () => this.#stagingPath());
+      ch = await opening;
     } finally {
       this.#opening.delete(serial);
+      this.#inFlight.delete(opening);
     }
     if (this.#closed) {
       ch.close(); // closeAll() ran meanwhile
@@ -204,8 +212,27 @@ export class NotifyHub {
       this.#epoll.wake();
     }
     await this.#loop;
+    // A worker's sockets still being made (a TERM during a crash loop): let
+    // them finish, and be closed by open() itself, before the directory goes.
+    await Promise.allSettled([...this.#inFlight]);
     this.#epoll.close();
     removeHubDir(this.dir);
+  }
+
+  /**
+   * Reads, without waiting, every message already queued on any worker's
+   * sockets and hands each to `onMessage` now — for the master to call before
+   * it judges deadlines after a pause, so a ping that waited is not missed.
+   * Returns how many sockets were read.
+   */
+  drainPending(): number {
+    let read = 0;
+    for (const [token, target] of [...this.#targets]) {
+      if (target.ch.closed) continue;
+      read++;
+      this.#service(token, target);
+    }
+    return read;
   }
 
   /** Serials with open channels. */
@@ -244,16 +271,21 @@ export class NotifyHub {
       for (const token of tokens) {
         const target = this.#targets.get(token);
         if (!target || target.ch.closed) continue;
-        try {
-          if (target.kind === "dgram") this.#drainDatagrams(target.ch);
-          else if (target.kind === "listen") this.#acceptAll(target.ch);
-          else this.#readConn(target.ch, target.conn, token);
-        } catch (err) {
-          this.#garbage(target.ch.serial, `notify socket failed: ${errText(err)}`);
-          if (target.kind === "conn") this.#dropConn(target.ch, target.conn, token);
-          else this.close(target.ch.serial);
-        }
+        this.#service(token, target);
       }
+    }
+  }
+
+  /** Reads what is waiting on one socket; a failing socket is reported and closed. */
+  #service(token: number, target: Target): void {
+    try {
+      if (target.kind === "dgram") this.#drainDatagrams(target.ch);
+      else if (target.kind === "listen") this.#acceptAll(target.ch);
+      else this.#readConn(target.ch, target.conn, token);
+    } catch (err) {
+      this.#garbage(target.ch.serial, `notify socket failed: ${errText(err)}`);
+      if (target.kind === "conn") this.#dropConn(target.ch, target.conn, token);
+      else this.close(target.ch.serial);
     }
   }
 

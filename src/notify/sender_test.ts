@@ -3,6 +3,7 @@
  * may speak on its sockets; others are dropped and counted; fds passed along
  * are closed at once.
  */
+import { tmpdir } from "node:os";
 import { match, ok, strictEqual } from "node:assert/strict";
 import { NotifyHub } from "./hub.ts";
 import { speaksFor } from "./sender.ts";
@@ -78,7 +79,7 @@ Deno.test("speaksFor: the worker itself and its descendants only", async () => {
 
 Deno.test("a sibling's WATCHDOG=1 / STATUS= is dropped and counted; the worker's tree still speaks", async () => {
   const reports = new Reports();
-  const hub = await NotifyHub.create(reports.onMessage, reports.onGarbage);
+  const hub = await NotifyHub.create(tmpdir(), reports.onMessage, reports.onGarbage);
   const sibling = startIdle();
   try {
     const ep = await hub.open(1);
@@ -125,7 +126,7 @@ sys.exit(0 if ready and os.read(r, 1) == b"" else 1)
 
 Deno.test("fds passed with SCM_RIGHTS are closed at once; the message still counts", async () => {
   const reports = new Reports();
-  const hub = await NotifyHub.create(reports.onMessage, reports.onGarbage);
+  const hub = await NotifyHub.create(tmpdir(), reports.onMessage, reports.onGarbage);
   try {
     const ep = await hub.open(2);
     hub.setWorkerPid(2, Deno.pid);

@@ -289,6 +289,32 @@ export class ListenerPool {
     return [...this.#open.values()];
   }
 
+  /**
+   * A listener that stopped listening (a worker called `shutdown()` on the
+   * shared socket: it cannot listen again on Linux) is replaced by a fresh
+   * socket for the same address; the dead one is closed. Returns each
+   * replacement; one that cannot be reopened yet is left for the next try.
+   * Contexts that hold the dead one must be pointed at the fresh one.
+   * Inherited fds (`fd://N`) cannot be reopened and are not checked.
+   */
+  async restoreDead(): Promise<{ dead: Listener; fresh: Listener }[]> {
+    const restored: { dead: Listener; fresh: Listener }[] = [];
+    for (const [key, dead] of this.#open) {
+      if (dead.spec.kind === "fd" || libc.isListeningStreamSocket(dead.fd)) continue;
+      let fresh: Listener;
+      try {
+        // A shut-down TCP socket no longer holds its port; a unix one's file is stale.
+        fresh = await openListener(dead.spec, this.options);
+      } catch {
+        continue; // left as it is: the next check tries again
+      }
+      dead.close();
+      this.#open.set(key, fresh);
+      restored.push({ dead, fresh });
+    }
+    return restored;
+  }
+
   /** Closes every open listener not in `inUse`. Returns the ones closed. */
   release(inUse: Iterable<Listener>): Listener[] {
     const keep = new Set(inUse);

@@ -42,6 +42,7 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
+  access: { parameters: ["buffer", "i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // Kernel counters read by src/observe/.
   sysconf: { parameters: ["i32"], result: "i64" },
@@ -178,6 +179,29 @@ export function openNoFollow(path: string): number {
   return check("open", lib().open(cString(path), O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
 }
 
+/**
+ * Opens `path` read-only, close-on-exec and without blocking, following
+ * symbolic links (a Kubernetes ConfigMap file is one): for files whose
+ * place the operator chose, such as the config file. Check the type
+ * through the fd before reading. Throws {@link SysError}.
+ */
+export function openNonBlocking(path: string): number {
+  return check("open", lib().open(cString(path), O_NONBLOCK | O_CLOEXEC));
+}
+
+/** access(2) mode bits. */
+export const W_OK = 2;
+export const X_OK = 1;
+
+/**
+ * The errno of access(2) for `path` and `mode` (0 when allowed): the
+ * kernel's own answer for this process's user, groups and mounts, so a
+ * read-only filesystem (EROFS) counts as well as the mode bits.
+ */
+export function accessErrno(path: string, mode: number): number {
+  return lib().access(cString(path), mode) === 0 ? 0 : errno();
+}
+
 /** Reads from `fd` until end of file or `max` bytes, whichever comes first. */
 export function readAtMost(fd: number, max: number): Uint8Array {
   const buf = new Uint8Array(max);
@@ -280,6 +304,16 @@ export function getsockoptBytes(
   const len = new Uint32Array([size]);
   check("getsockopt", lib().getsockopt(fd, level, option, value, len));
   return value.subarray(0, Math.min(len[0], size));
+}
+
+/** setsockopt(2) with `value` as the option's bytes. Throws {@link SysError}. */
+export function setsockoptBytes(
+  fd: number,
+  level: number,
+  option: number,
+  value: Uint8Array<ArrayBuffer>,
+): void {
+  check("setsockopt", libc().setsockopt(fd, level, option, value, value.byteLength));
 }
 
 /** A socket of any domain, close-on-exec. Throws {@link SysError}. */

@@ -34,6 +34,15 @@ export function getppid(): number {
   return lib().getppid();
 }
 
+/**
+ * Whether process group `pgid` has any process left (zombies included):
+ * kill(-pgid, 0), which signals nothing. EPERM counts as "exists".
+ */
+export function processGroupExists(pgid: number): boolean {
+  const ESRCH = 3;
+  return lib().kill(-pgid, 0) === 0 || errno() !== ESRCH;
+}
+
 /** setpgid(0, 0): puts this process in a process group of its own. */
 export function newProcessGroup(): void {
   check("setpgid", lib().setpgid(0, 0));

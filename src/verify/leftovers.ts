@@ -71,7 +71,9 @@ export async function checkLeftovers(ctx: RunContext): Promise<CheckResult> {
     status: "fail",
     evidence: `${survivors.length} process(es) still ran ${SETTLE_MS / 1000} s after the master ` +
       `exited (verify killed them): ${list.join(", ")}${survivors.length > 3 ? ", …" : ""}`,
-    fix: "make what your worker starts exit with it: stop children on TERM and wait for " +
-      "them, or have them exit when their parent dies (PR_SET_PDEATHSIG); never daemonize",
+    fix: "make what your worker starts exit with it: arbiter stops the worker's whole " +
+      "process group, so never let a child leave it (setsid, setpgid, daemonizing); stop " +
+      "children on TERM and wait for them, or have them exit when their parent dies " +
+      "(PR_SET_PDEATHSIG)",
   };
 }

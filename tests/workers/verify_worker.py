@@ -13,8 +13,9 @@ deliberately bad, chosen by VERIFY_MODE:
 - reset-on-term: like good until TERM, then exits at once with SO_LINGER 0 on
   every open connection, so each of them is reset.
 
-LEAK=1 also starts a daemon (a double-forked `sleep`) that outlives the
-worker, for the "nothing left running" check.
+LEAK=1 also starts a daemon (a double-forked `sleep` in a session of its own,
+so it escapes the worker's process group, which arbiter stops with the worker)
+that outlives the worker, for the "nothing left running" check.
 """
 
 import os
@@ -119,7 +120,7 @@ def watchdog():
 signal.signal(signal.SIGTERM, on_term)
 signal.signal(signal.SIGUSR1, lambda *_: None)  # a real worker reopens its logs here
 if os.environ.get("LEAK") == "1":
-    subprocess.Popen(["sh", "-c", "sleep 300 &"], stdin=subprocess.DEVNULL,
+    subprocess.Popen(["sh", "-c", "setsid sleep 300 &"], stdin=subprocess.DEVNULL,
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=())
 threading.Thread(target=watchdog, daemon=True).start()
 if MODE != "no-ready":

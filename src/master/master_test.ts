@@ -1,0 +1,85 @@
+// The master's loop and effect handling on a fake OS: a real core, real
+// listeners and notify hub, but workers that are records and a clock that
+// moves when told. The same scenarios on real processes: tests/.
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
+import { tmpdir } from "node:os";
+import { loadConfig } from "../config/load.ts";
+import type { Config } from "../config/types.ts";
+import type { Logging } from "../logging/log.ts";
+import { LineSink } from "../output/sink.ts";
+import { SETTLE_MS } from "../core/core.ts";
+import { FakeOs } from "./_testing.ts";
+import { runMaster } from "./master.ts";
+
+const discard = { write: (p: Uint8Array) => Promise.resolve(p.length) };
+const logging: Logging = {
+  reopen() {},
+  apply: () => Promise.resolve(),
+  close: () => Promise.resolve(),
+  flush: () => Promise.resolve(),
+  stdout: new LineSink(discard),
+  stderr: new LineSink(discard),
+  droppedLines: () => 0,
+};
+
+async function startMaster(workers: number, more: Partial<Config> = {}) {
+  const os = new FakeOs();
+  const loaded = await loadConfig(
+    { command: ["app"], overrides: { workers, bind: ["127.0.0.1:0"] } },
+    { PATH: "/bin:/usr/bin" },
+    "/",
+  );
+  const config = { ...loaded, ...more };
+  config.command = ["/bin/true"]; // resolvable: the fake never runs it
+  const exit = runMaster({
+    config,
+    reloadConfig: () => Promise.resolve(config),
+    logging,
+    masterEnv: { PATH: "/bin:/usr/bin" },
+    self: { executable: Deno.execPath(), args: [], compiled: false },
+    version: "test",
+    args: [],
+    fullEnv: {},
+    runtimeDir: tmpdir(),
+    os,
+  });
+  return { os, exit };
+}
+
+Deno.test("master on a fake OS: spawns, replaces a dead worker in its slot, stops on TERM", async () => {
+  const { os, exit } = await startMaster(2);
+  const [a, b] = await os.started(2);
+  await os.armedTimer();
+  assertEquals([a, b].map((c) => c.launch.spec.env.ARBITER_WORKER_ID), ["0", "1"]);
+  assertEquals(a.launch.spec.fds.length, 1, "the listener is passed");
+
+  os.advance(SETTLE_MS); // the core's settle deadline, through the one timer
+  a.exit(1);
+  const [, , replacement] = await os.started(3);
+  assertEquals(replacement.launch.spec.env.ARBITER_WORKER_ID, "0", "the same slot");
+
+  Deno.kill(Deno.pid, "SIGTERM"); // the master's listener takes it; the test process stays
+  for (const child of [b, replacement]) {
+    assertEquals(await child.signalled(), ["SIGTERM"]);
+    child.exit(0, "SIGTERM");
+  }
+  assertEquals(await exit, 0);
+  assert(os.armed === 0, "no timer is left armed");
+});
+
+Deno.test("master on a fake OS: a silent worker past boot_timeout is aborted, then SIGKILLed", async () => {
+  const { os, exit } = await startMaster(1, { ready: "notify", boot_timeout: 5 });
+  const [a] = await os.started(1);
+  await os.armedTimer();
+  os.advance(5_000);
+  assertEquals(await a.signalled(), ["SIGABRT"]);
+  const [, replacement] = await os.started(2); // its slot is free at once: it is stopping
+  await os.armedTimer();
+  os.advance(1_000); // its short grace runs out
+  assertEquals(await a.signalled(2), ["SIGABRT", "SIGKILL"]);
+  a.exit(0, "SIGKILL");
+  Deno.kill(Deno.pid, "SIGTERM");
+  assertEquals(await replacement.signalled(), ["SIGTERM"]);
+  replacement.exit(0, "SIGTERM");
+  assertEquals(await exit, 0);
+});

@@ -1,0 +1,64 @@
+/**
+ * The executor's seam to the operating system: starting a worker, signalling
+ * a process, learning of exits the runtime does not report, and the clock
+ * and timer. {@link denoOs} is the real thing; `src/master/_testing.ts` has
+ * a fake, so the executor's effect handling is unit tested without
+ * processes. It decides nothing, like the rest of the executor: it only
+ * does what it is told.
+ *
+ * @module
+ */
+
+import type { ChildRegistry } from "../spawn/children.ts";
+import type { SelfInvocation } from "../spawn/self.ts";
+import { spawnWorker, type WorkerLaunch } from "../spawn/spawner.ts";
+import { type ReapedExit, reapForeignChildren } from "./reaper.ts";
+
+/** How a process ended: its exit code, or the signal that ended it. */
+export interface ProcessStatus {
+  code: number;
+  signal: string | null;
+}
+
+/** A started worker process: what the executor uses of a `Deno.ChildProcess`. */
+export interface OsChild {
+  readonly pid: number;
+  /** Resolves once the process has exited (and been reaped). */
+  readonly status: Promise<ProcessStatus>;
+  /** Only when started with `"piped"` output (Deno's getters throw otherwise). */
+  readonly stdout: ReadableStream<Uint8Array>;
+  readonly stderr: ReadableStream<Uint8Array>;
+  /** @throws when the process is gone already */
+  kill(signal: Deno.Signal): void;
+}
+
+/** A timer from {@link Os.setTimer}: opaque to everyone but the {@link Os} that made it. */
+export type TimerHandle = unknown;
+
+/** What the executor asks of the operating system. */
+export interface Os {
+  /** Starts a worker through the exec shim. @throws when no process could be created */
+  spawn(self: SelfInvocation, launch: WorkerLaunch): OsChild;
+  /** Signals a process by pid (only for one known to be an unreaped child). */
+  killPid(pid: number, signal: Deno.Signal): void;
+  /** Reaps children the runtime does not own; returns the exits of the `watched` ones. */
+  reapForeign(watched: ReadonlySet<number>): ReapedExit[];
+  /** The monotonic clock the core decides on, in ms. */
+  now(): number;
+  /** Calls `fire` once after `ms` (at most what `setTimeout` holds); returns a handle. */
+  setTimer(fire: () => void, ms: number): TimerHandle;
+  /** Cancels a timer from {@link Os.setTimer}; undefined is ignored. */
+  clearTimer(handle: TimerHandle | undefined): void;
+}
+
+/** The real operating system, through Deno; `registry` learns of every child started. */
+export function denoOs(registry: ChildRegistry): Os {
+  return {
+    spawn: (self, launch) => registry.track(spawnWorker(self, launch)),
+    killPid: (pid, signal) => Deno.kill(pid, signal),
+    reapForeign: (watched) => reapForeignChildren(registry, watched),
+    now: () => performance.now(),
+    setTimer: (fire, ms) => setTimeout(fire, ms),
+    clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  };
+}
