@@ -9,11 +9,14 @@
 
 import { deepStrictEqual as assertEquals, match, ok as assert } from "node:assert/strict";
 import {
+  descendantsOf,
   freePort,
+  isWorkerProgram,
   LoadGenerator,
   type LoadResult,
   REPO_ROOT,
   startArbiter,
+  waitFor,
   waitForHttp,
 } from "./_harness.ts";
 import { generationReady, reloadGenerations } from "./_workers.ts";
@@ -70,6 +73,10 @@ interface Recipe {
    * in docs/recipes.md): the failures are counted and printed, not asserted.
    */
   lossyStop?: string;
+  /** Arbiter workers to run (default 2). */
+  workers?: number;
+  /** A preforking server: the processes each worker's group holds once it is up (itself included). */
+  groupSize?: number;
 }
 
 const RECIPES: Recipe[] = [
@@ -88,6 +95,26 @@ const RECIPES: Recipe[] = [
     ready: "notify",
     answer: /^hello from gunicorn worker [01]\n$/,
     missing: () => runs(["gunicorn", "--version"]) ? undefined : "gunicorn (Debian: gunicorn)",
+  },
+  {
+    name: "gunicorn --preload -w 3, one preloading server as the only worker",
+    command: ["gunicorn", "-w", "3", "--preload", "--graceful-timeout", "8", "wsgi:app"],
+    ready: "notify",
+    answer: /^hello from gunicorn worker 0\n$/,
+    missing: () => runs(["gunicorn", "--version"]) ? undefined : "gunicorn (Debian: gunicorn)",
+    workers: 1,
+    groupSize: 4,
+  },
+  {
+    name: "puma cluster mode with preload_app!, 2 preloading servers",
+    command: ["puma", "-C", "puma_cluster.rb"],
+    ready: "notify",
+    answer: /^hello from puma worker [01]\n$/,
+    missing: () =>
+      runs(["puma", "--version"]) && runs(["ruby", "-e", 'require "rack"; require "sd_notify"'])
+        ? undefined
+        : "puma with the rack and sd_notify gems (Debian: puma ruby-rack ruby-sd-notify)",
+    groupSize: 3,
   },
   {
     name: "puma --bind-to-activated-sockets, sd_notify",
@@ -134,11 +161,12 @@ for (const recipe of RECIPES) {
 }
 
 async function checkRecipe(recipe: Recipe): Promise<void> {
+  const workers = recipe.workers ?? 2;
   const port = freePort();
   const url = `http://127.0.0.1:${port}/`;
   await using arbiter = startArbiter(
     [
-      ...["-w", "2", "-b", `127.0.0.1:${port}`, "--ready", recipe.ready],
+      ...["-w", String(workers), "-b", `127.0.0.1:${port}`, "--ready", recipe.ready],
       ...["--graceful-timeout", "10", "--", ...recipe.command],
     ],
     {
@@ -151,11 +179,13 @@ async function checkRecipe(recipe: Recipe): Promise<void> {
   );
   await arbiter.waitForLog(generationReady(1), { timeoutMs: 30_000 });
   const seen = new Set<string>();
-  for (let i = 0; i < 50 && seen.size < 2; i++) {
+  for (let i = 0; i < 50 && seen.size < Math.min(workers, 2); i++) {
     const res = await waitForHttp(url, { timeoutMs: 20_000 });
     match(res.text, recipe.answer);
     seen.add(res.text);
   }
+
+  if (recipe.groupSize) await groupsOf(arbiter.pid, workers, recipe.groupSize);
 
   const close = new LoadGenerator().start(url, { connection: "close", concurrency: 3 });
   const keep = new LoadGenerator().start(url, { connection: "keep-alive", concurrency: 3 });
@@ -174,4 +204,18 @@ async function checkRecipe(recipe: Recipe): Promise<void> {
   }
   arbiter.signal("SIGTERM");
   assertEquals((await arbiter.waitExit(20_000)).code, 0, arbiter.stderr());
+}
+
+/**
+ * Waits until the master has `workers` workers whose process groups each hold
+ * `size` processes: the preforking server and its forks, the tree arbiter
+ * sums for the worker's memory and CPU.
+ */
+async function groupsOf(master: number, workers: number, size: number): Promise<void> {
+  await waitFor(() => {
+    const tree = descendantsOf(master).filter((st) => st.state !== "Z");
+    const leaders = tree.filter((st) => st.pgid === st.pid && isWorkerProgram(st.pid));
+    const sizes = leaders.map((leader) => tree.filter((st) => st.pgid === leader.pid).length);
+    return sizes.length === workers && sizes.every((n) => n === size);
+  }, { timeoutMs: 20_000, message: `${workers} worker group(s) of ${size} processes` });
 }

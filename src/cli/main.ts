@@ -19,10 +19,8 @@ import { containUncaughtErrors } from "../master/last_resort.ts";
 import { runMaster } from "../master/master.ts";
 import { takeUpgradeState } from "../master/upgrade.ts";
 import { takeInheritedSockets } from "../sockets/inherited.ts";
-import { runCtl } from "../control/ctl.ts";
 import { preflight } from "./preflight.ts";
 import { selfInvocation } from "../spawn/self.ts";
-import { runVerify } from "../verify/run.ts";
 
 /** The arbiter's version. */
 export const VERSION: string = denoJson.version;
@@ -43,8 +41,16 @@ async function main(argv: string[]): Promise<number> {
   const request = parseCli(argv);
   if (request.kind === "help") return print(helpText()), ExitCode.Ok;
   if (request.kind === "version") return print(`arbiter ${VERSION}`), ExitCode.Ok;
-  if (request.kind === "ctl") return await runCtl(request, Deno.env.toObject(), Deno.cwd());
-  if (request.kind === "verify") return await runVerify(request, Deno.env.toObject(), Deno.cwd());
+  // The client and verify are loaded only when asked for: the running master
+  // never needs them, and every module it loads stays in its memory.
+  if (request.kind === "ctl") {
+    const { runCtl } = await import("../control/ctl.ts");
+    return await runCtl(request, Deno.env.toObject(), Deno.cwd());
+  }
+  if (request.kind === "verify") {
+    const { runVerify } = await import("../verify/run.ts");
+    return await runVerify(request, Deno.env.toObject(), Deno.cwd());
+  }
   // 3. The config: file + command line, validated; nothing bound or written yet.
   const env = Deno.env.toObject();
   const inheritedFds = [...inherited.keys()];

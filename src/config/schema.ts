@@ -199,6 +199,9 @@ export const configSchema = z.strictObject({
   log_level: oneOf(LOG_LEVELS).default("info").describe("Lowest level logged."),
   log_format: oneOf(["text", "json"]).default("text").describe("Log line format."),
   log_file: text("a path").optional().describe("Log file, reopened on USR1; stderr by default."),
+  max_surge: integer(1, MAX_WORKERS).optional().describe(
+    `Workers beyond \`workers\` that may run during a rollout (reload, upgrade, recycling), 1 to ${MAX_WORKERS}; unset starts the whole new generation at once.`,
+  ),
   max_worker_lifetime: seconds().default(0).describe(
     "Recycle a worker after this many seconds; 0 disables.",
   ),

@@ -26,6 +26,7 @@ const CONTRACT_KEYS = [
   "log_level",
   "log_format",
   "log_file",
+  "max_surge",
   "max_worker_lifetime",
   "max_worker_lifetime_jitter",
   // saturation (docs/saturation.md)

@@ -82,9 +82,20 @@ export interface StatusReport {
     last_exit: string | null;
     /** The worker's last `STATUS=` notification, or null. */
     status: string | null;
-    /** Saturation: resident memory in bytes; null when /proc could not be read. */
+    /**
+     * The memory of the worker's process group in bytes: PSS (shared
+     * copy-on-write pages split between the processes sharing them) where
+     * `/proc/PID/smaps_rollup` can be read, RSS otherwise (see
+     * `memory_source`); what `max_worker_memory` compares. Null when unknown.
+     */
+    memory_bytes?: number | null;
+    /** "pss", or "rss" when some member's PSS could not be read; null when unknown. */
+    memory_source?: "pss" | "rss" | null;
+    /** Resident memory summed over the worker's process group (shared pages once per process). */
     rss_bytes?: number | null;
-    /** Saturation: user + system CPU time in seconds; null when unknown. */
+    /** Processes in the worker's process group, itself included; null when unknown. */
+    processes?: number | null;
+    /** User + system CPU seconds of the worker's process group, reaped children included. */
     cpu_s?: number | null;
     /**
      * Saturation: recent CPU use in percent of one core (the

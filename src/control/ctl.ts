@@ -309,14 +309,16 @@ export function formatStatus(report: StatusReport): string {
     lines.push(`memory   workers above ${formatBytes(m.max_worker_memory_bytes)} are recycled`);
   }
   lines.push("");
-  const resources = report.workers.some((w) => w.rss_bytes !== undefined || w.cpu_s !== undefined);
+  const resources = report.workers.some((w) =>
+    w.memory_bytes !== undefined || w.cpu_s !== undefined
+  );
   const header = [
     "ID",
     "PID",
     "GEN",
     "STATE",
     "AGE",
-    ...(resources ? ["RSS", "CPU"] : []),
+    ...(resources ? ["MEM", "PROCS", "CPU"] : []),
     "RESTARTS",
     "LAST EXIT",
     "STATUS",
@@ -327,7 +329,9 @@ export function formatStatus(report: StatusReport): string {
     String(w.generation),
     w.stop_reason ? `${w.state} (${w.stop_reason})` : w.state,
     formatDuration(w.age_s),
-    ...(resources ? [formatRss(w.rss_bytes), formatCpu(w.cpu_percent)] : []),
+    ...(resources
+      ? [formatMemory(w.memory_bytes), String(w.processes ?? "-"), formatCpu(w.cpu_percent)]
+      : []),
     String(w.restarts),
     w.last_exit ?? "-",
     w.status ?? "-",
@@ -336,7 +340,7 @@ export function formatStatus(report: StatusReport): string {
   return [...lines, ...formatTable(header, rows)].map((l) => l.trimEnd()).join("\n") + "\n";
 }
 
-function formatRss(bytes: number | null | undefined): string {
+function formatMemory(bytes: number | null | undefined): string {
   return typeof bytes === "number" ? formatBytes(bytes) : "-";
 }
 

@@ -75,7 +75,14 @@ export interface ResilienceCounters {
 export interface WorkerResources {
   id: number;
   pid: number;
+  /** The process group's PSS, or RSS where PSS cannot be read (`memorySource`). */
+  memoryBytes: number;
+  memorySource: "pss" | "rss";
+  /** The process group's RSS sum. */
   rssBytes: number;
+  /** Processes in the group. */
+  processes: number;
+  /** The group's CPU seconds, reaped children included. */
   cpuSeconds: number;
 }
 
@@ -338,14 +345,31 @@ function saturationFamilies(s: MetricsSnapshot): Family[] {
         value: value(w),
       }));
     families.push({
+      name: "arbiter_worker_memory_bytes",
+      type: "gauge",
+      help: "Memory of a worker's process group: PSS from /proc/PID/smaps_rollup (a shared " +
+        'copy-on-write page split between its sharers), RSS where that is unreadable (source="rss"). ' +
+        "What max_worker_memory compares.",
+      samples: s.workerResources!.map((w) => ({
+        labels: { worker: String(w.id), pid: String(w.pid), source: w.memorySource },
+        value: w.memoryBytes,
+      })),
+    }, {
       name: "arbiter_worker_resident_memory_bytes",
       type: "gauge",
-      help: "Resident memory (RSS) of a worker process, from /proc.",
+      help: "Resident memory (RSS) summed over a worker's process group, from /proc " +
+        "(a page shared by several processes counts once per process).",
       samples: per((w) => w.rssBytes),
+    }, {
+      name: "arbiter_worker_processes",
+      type: "gauge",
+      help: "Processes in a worker's process group, the worker itself included.",
+      samples: per((w) => w.processes),
     }, {
       name: "arbiter_worker_cpu_seconds_total",
       type: "counter",
-      help: "User and system CPU time of a worker process, from /proc.",
+      help: "User and system CPU time of a worker's process group (exited children a member " +
+        "reaped included), from /proc.",
       samples: per((w) => w.cpuSeconds),
     });
   }

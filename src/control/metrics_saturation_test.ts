@@ -3,7 +3,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 // deno-lint-ignore no-import-prefix
 import parsePrometheus from "npm:parse-prometheus-text-format@1.1.1";
 import { parseBind } from "../config/bind.ts";
-import { readProc } from "../observe/proc.ts";
+import { sampleTrees } from "../observe/tree.ts";
 import { sampleQueues } from "../observe/queue.ts";
 import { openListener } from "../sockets/listeners.ts";
 import { formatPrometheus, type MetricsSnapshot } from "./metrics.ts";
@@ -50,11 +50,11 @@ Deno.test("a real listener's queue and a real process's memory, as Prometheus pa
       await new Promise((r) => setTimeout(r, 5)); // the kernel finishes the handshake
       queues = sampleQueues([listener]);
     }
-    const me = readProc(Deno.pid)!;
+    const me = sampleTrees([Deno.pid]).get(Deno.pid)!;
     const text = formatPrometheus({
       ...BASE,
       listenQueues: queues,
-      workerResources: [{ id: 0, pid: Deno.pid, rssBytes: me.rssBytes, cpuSeconds: me.cpuSeconds }],
+      workerResources: [{ id: 0, pid: Deno.pid, ...me }],
       autoscale: { min: 1, max: 8 },
     });
     const length = family(text, "arbiter_listen_queue_length")!;
@@ -64,6 +64,10 @@ Deno.test("a real listener's queue and a real process's memory, as Prometheus pa
     const rss = family(text, "arbiter_worker_resident_memory_bytes")!;
     assertEquals(rss.metrics[0].labels, { worker: "0", pid: String(Deno.pid) });
     assert(Number(rss.metrics[0].value) > 1024 * 1024);
+    const memory = family(text, "arbiter_worker_memory_bytes")!;
+    assertEquals(memory.metrics[0].labels, { worker: "0", pid: String(Deno.pid), source: "pss" });
+    assert(Number(memory.metrics[0].value) > 1024 * 1024);
+    assert(Number(family(text, "arbiter_worker_processes")!.metrics[0].value) >= 1);
     assertEquals(family(text, "arbiter_worker_cpu_seconds_total")!.type, "COUNTER");
     assertEquals(family(text, "arbiter_autoscale_workers_max")!.metrics[0].value, "8");
   } finally {

@@ -44,7 +44,10 @@ export function withSaturationStatus(report: StatusReport, view: SaturationView)
       const usage = w.pid === null ? undefined : view.usage.get(w.pid);
       return {
         ...w,
+        memory_bytes: usage?.memoryBytes ?? null,
+        memory_source: usage?.memorySource ?? null,
         rss_bytes: usage?.rssBytes ?? null,
+        processes: usage?.processes ?? null,
         cpu_s: usage === undefined ? null : Math.round(usage.cpuSeconds * 100) / 100,
         cpu_percent: usage?.cpuPercent ?? null,
         stop_reason: w.pid === null ? null : view.stopReasons?.get(w.pid) ?? null,
@@ -67,7 +70,10 @@ export function withSaturationMetrics(
     .map((u) => ({
       id: workerIds.get(u.pid)!,
       pid: u.pid,
+      memoryBytes: u.memoryBytes,
+      memorySource: u.memorySource,
       rssBytes: u.rssBytes,
+      processes: u.processes,
       cpuSeconds: u.cpuSeconds,
     }))
     .sort((a, b) => a.id - b.id || a.pid - b.pid);

@@ -53,18 +53,19 @@ export function renderTopScreen(current: TopSample, previous?: TopSample, clock?
   const m = r.master;
   const cpu = cpuPercents(current, previous);
   const ready = r.workers.filter((w) => w.state === "ready").length;
-  const rss = r.workers.reduce((sum, w) => sum + (w.rss_bytes ?? 0), 0);
+  const memory = r.workers.reduce((sum, w) => sum + (w.memory_bytes ?? 0), 0);
+  const source = r.workers.some((w) => w.memory_source === "rss") ? "RSS" : "PSS";
   const bounds = m.autoscale ? ` (autoscale ${m.autoscale.min}..${m.autoscale.max})` : "";
   const time = (clock ?? new Date()).toISOString().slice(11, 19);
   const lines = [
     `arbiter top  ${time}  master pid ${m.pid}, up ${formatDuration(m.uptime_s)}, ${m.phase}` +
     (m.reloading ? ", reloading" : ""),
     `workers  ${ready}/${m.workers_desired} ready${bounds}, generation ${m.generation}, ` +
-    `total RSS ${formatBytes(rss)}`,
+    `memory ${formatBytes(memory)} (${source})`,
     `queue    ${m.listeners?.length ? formatQueues(m.listeners) : "(not reported)"}`,
     "",
   ];
-  const header = ["ID", "PID", "GEN", "STATE", "AGE", "RSS", "CPU", "RESTARTS", "STATUS"];
+  const header = ["ID", "PID", "GEN", "STATE", "AGE", "MEM", "PROCS", "CPU", "RESTARTS", "STATUS"];
   const rows = r.workers.map((w) => {
     const percent = w.pid === null ? null : cpu.get(w.pid) ?? null;
     return [
@@ -73,7 +74,8 @@ export function renderTopScreen(current: TopSample, previous?: TopSample, clock?
       String(w.generation),
       w.stop_reason ? `${w.state} (${w.stop_reason})` : w.state,
       formatDuration(w.age_s),
-      typeof w.rss_bytes === "number" ? formatBytes(w.rss_bytes) : "-",
+      typeof w.memory_bytes === "number" ? formatBytes(w.memory_bytes) : "-",
+      String(w.processes ?? "-"),
       percent === null ? "-" : `${percent.toFixed(1)}%`,
       String(w.restarts),
       w.status ?? "-",
@@ -102,7 +104,8 @@ export function renderTopLines(current: TopSample, previous?: TopSample, clock?:
     lines.push(
       `${time} worker id=${w.id} pid=${w.pid ?? "-"} generation=${w.generation} ` +
         `state=${w.state} age_s=${w.age_s} ` +
-        `rss_bytes=${typeof w.rss_bytes === "number" ? w.rss_bytes : "-"} ` +
+        `memory_bytes=${typeof w.memory_bytes === "number" ? w.memory_bytes : "-"} ` +
+        `processes=${w.processes ?? "-"} ` +
         `cpu_percent=${percent === null ? "-" : percent} restarts=${w.restarts}`,
     );
   }

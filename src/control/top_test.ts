@@ -26,20 +26,29 @@ function saturated(cpu0 = 10, cpu1 = 4): StatusReport {
       max_worker_memory_bytes: 512 * MiB,
     },
     workers: [
-      { ...SAMPLE_STATUS.workers[0], rss_bytes: 52.4 * MiB, cpu_s: cpu0, cpu_percent: 12.5 },
+      {
+        ...SAMPLE_STATUS.workers[0],
+        memory_bytes: 52.4 * MiB,
+        memory_source: "pss",
+        processes: 5,
+        cpu_s: cpu0,
+        cpu_percent: 12.5,
+      },
       {
         ...SAMPLE_STATUS.workers[1],
-        rss_bytes: 600 * MiB,
+        memory_bytes: 600 * MiB,
+        memory_source: "pss",
+        processes: 1,
         cpu_s: cpu1,
         cpu_percent: 1,
         stop_reason: "max_worker_memory",
       },
-      { ...SAMPLE_STATUS.workers[2], rss_bytes: null, cpu_s: null, cpu_percent: null },
+      { ...SAMPLE_STATUS.workers[2], memory_bytes: null, cpu_s: null, cpu_percent: null },
     ],
   };
 }
 
-Deno.test("ctl status: queue, memory limit, autoscale bounds and RSS/CPU columns when reported", () => {
+Deno.test("ctl status: queue, memory limit, autoscale bounds and MEM/PROCS/CPU when reported", () => {
   const lines = formatStatus(saturated()).split("\n");
   assertEquals(
     lines[2],
@@ -47,12 +56,21 @@ Deno.test("ctl status: queue, memory limit, autoscale bounds and RSS/CPU columns
   );
   assertEquals(lines[3], "queue    127.0.0.1:8000 3/2048, unix:/run/app.sock 0/128");
   assertEquals(lines[4], "memory   workers above 512 MiB are recycled");
-  assertMatch(lines[6], /^ID +PID +GEN +STATE +AGE +RSS +CPU +RESTARTS +LAST EXIT +STATUS$/);
-  assertMatch(lines[7], /^0 +4250 +2 +ready +3m12s +52\.4 MiB +12\.5% +0 +- +serving 3 requests$/);
-  assertMatch(lines[8], /^1 +4251 +1 +stopping \(max_worker_memory\) +2h05m +600 MiB +1\.0% +2 /);
-  assertMatch(lines[9], /^1 +- +2 +booting +0s +- +- +2 +code 1 +-$/);
+  assertMatch(
+    lines[6],
+    /^ID +PID +GEN +STATE +AGE +MEM +PROCS +CPU +RESTARTS +LAST EXIT +STATUS$/,
+  );
+  assertMatch(
+    lines[7],
+    /^0 +4250 +2 +ready +3m12s +52\.4 MiB +5 +12\.5% +0 +- +serving 3 requests$/,
+  );
+  assertMatch(
+    lines[8],
+    /^1 +4251 +1 +stopping \(max_worker_memory\) +2h05m +600 MiB +1 +1\.0% +2 /,
+  );
+  assertMatch(lines[9], /^1 +- +2 +booting +0s +- +- +- +2 +code 1 +-$/);
   // Without the fields (an older master), the table is as before.
-  assert(!formatStatus(SAMPLE_STATUS).includes("RSS"));
+  assert(!formatStatus(SAMPLE_STATUS).includes("MEM"));
 });
 
 Deno.test("ctl top: CPU from the CPU seconds between two refreshes, else the master's figure", () => {
@@ -70,10 +88,13 @@ Deno.test("ctl top: the terminal screen and the plain lines", () => {
   assertEquals(screen[0], "arbiter top  21:00:05  master pid 4242, up 2h05m, running, reloading");
   assertEquals(
     screen[1],
-    "workers  1/2 ready (autoscale 2..16), generation 2, total RSS 652 MiB",
+    "workers  1/2 ready (autoscale 2..16), generation 2, memory 652 MiB (PSS)",
   );
   assertEquals(screen[2], "queue    127.0.0.1:8000 3/2048, unix:/run/app.sock 0/128");
-  assertMatch(screen[5], /^0 +4250 +2 +ready +3m12s +52\.4 MiB +100\.0% +0 +serving 3 requests$/);
+  assertMatch(
+    screen[5],
+    /^0 +4250 +2 +ready +3m12s +52\.4 MiB +5 +100\.0% +0 +serving 3 requests$/,
+  );
   const lines = renderTopLines(second, first, clock).trimEnd().split("\n");
   assertEquals(lines.length, 4);
   assertEquals(
@@ -84,7 +105,7 @@ Deno.test("ctl top: the terminal screen and the plain lines", () => {
   assertEquals(
     lines[1],
     "2026-11-28T21:00:05.000Z worker id=0 pid=4250 generation=2 state=ready age_s=192.5 " +
-      `rss_bytes=${52.4 * MiB} cpu_percent=100 restarts=0`,
+      `memory_bytes=${52.4 * MiB} processes=5 cpu_percent=100 restarts=0`,
   );
   assert(!lines.join("").includes("\x1b"), "no escape sequences when piped");
 });

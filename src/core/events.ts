@@ -103,7 +103,7 @@ export type Event<C> =
   | { type: "upgrade-checked"; error?: string }
   /** Issue 15: the answer to `sample-queue`: connections waiting over all listeners. */
   | { type: "queue-sampled"; queued: number }
-  /** Issue 15: the answer to `sample-memory`: the RSS of the workers that could be read. */
+  /** The answer to `sample-memory`: the memory of the workers (each its process group's) that could be read. */
   | { type: "memory-sampled"; samples: MemorySample[] }
   /** The answer to `sample-drain`: connections still waiting in every listener's accept queue. */
   | { type: "drain-sampled"; queued: number }
@@ -121,6 +121,11 @@ export interface Settings {
   /** Age at which a worker is recycled; 0 disables. */
   maxLifetimeMs: number;
   maxLifetimeJitterMs: number;
+  /**
+   * Workers beyond `workers` that may be alive (stopping ones included) while
+   * a rollout or recycle runs; undefined starts a whole generation at once.
+   */
+  maxSurge?: number;
   /** Shown in logs: the worker argv[0]. */
   commandName: string;
   /** Issue 15: autoscaling and `max_worker_memory`; both off when unset. */
@@ -232,7 +237,7 @@ export type Effect<C> =
   | { type: "exit"; code: number }
   /** Issue 15: read the listeners' accept queues; answer with `queue-sampled`. */
   | { type: "sample-queue" }
-  /** Issue 15: read these workers' RSS; answer with `memory-sampled`. */
+  /** Read these workers' memory (each its process group's); answer with `memory-sampled`. */
   | { type: "sample-memory"; workers: { serial: number; pid: number }[] };
 
 /** Which worker: its slot (`ARBITER_WORKER_ID`), pid and generation. */

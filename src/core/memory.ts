@@ -1,7 +1,8 @@
 /**
  * `max_worker_memory`: which workers have used too much memory
  * for long enough to be recycled. Pure: the executor reads each ready
- * worker's RSS (src/observe/proc.ts) every {@link memorySampleIntervalMs}
+ * worker's memory — its process group's PSS, or RSS where PSS cannot be
+ * read (src/observe/tree.ts) — every {@link memorySampleIntervalMs}
  * and feeds it here with the monotonic time; the core acts on the answer.
  *
  * Rules (uWSGI `reload-on-rss` and PM2 `max_memory_restart`, with a guard
@@ -46,17 +47,17 @@ export function memorySettingsOf(config: Config): MemorySettings {
   };
 }
 
-/** One ready worker's RSS in a sampling round. */
+/** One ready worker's memory (its process group's) in a sampling round. */
 export interface MemorySample {
   /** The worker's serial (the core's identity of a worker record). */
   serial: number;
-  rssBytes: number;
+  memoryBytes: number;
 }
 
 /** A worker that has been above the limit for the whole window. */
 export interface MemoryVerdict {
   serial: number;
-  rssBytes: number;
+  memoryBytes: number;
   /** When it was first seen above the limit (monotonic ms). */
   overSince: number;
   /** Due soon after it was first sampled: the limit may be too low for a fresh worker. */
@@ -67,7 +68,7 @@ export interface MemoryVerdict {
 export const YOUNG_FACTOR = 2;
 
 /**
- * How often to sample RSS: twice per window so a worker over the limit is
+ * How often to sample memory: twice per window so a worker over the limit is
  * confirmed within about 1.5 windows, but at most every second and at least
  * every 5 s. With the default window (10 s) that is one wake-up every 5 s.
  */
@@ -88,18 +89,18 @@ export class MemoryWatch {
   }
 
   /**
-   * Take one round of samples (every ready worker's RSS) and return the
+   * Take one round of samples (every ready worker's memory) and return the
    * workers due for a recycle, most over the limit first.
    */
   observe(now: number, samples: readonly MemorySample[]): MemoryVerdict[] {
     if (!this.enabled) return [];
     const seen = new Set<number>();
     const due: MemoryVerdict[] = [];
-    for (const { serial, rssBytes } of samples) {
+    for (const { serial, memoryBytes } of samples) {
       seen.add(serial);
       const firstSeen = this.#firstSeen.get(serial) ?? now;
       this.#firstSeen.set(serial, firstSeen);
-      if (rssBytes <= this.settings.limitBytes) {
+      if (memoryBytes <= this.settings.limitBytes) {
         this.#over.delete(serial);
         continue;
       }
@@ -112,7 +113,7 @@ export class MemoryWatch {
         );
         due.push({
           serial,
-          rssBytes,
+          memoryBytes,
           overSince: over.since,
           young: over.since - firstSeen <= youngWithin,
         });
@@ -124,7 +125,7 @@ export class MemoryWatch {
         this.#over.delete(serial);
       }
     }
-    return due.sort((a, b) => b.rssBytes - a.rssBytes || a.serial - b.serial);
+    return due.sort((a, b) => b.memoryBytes - a.memoryBytes || a.serial - b.serial);
   }
 
   /** Forget a worker (it was recycled or exited), so a stale record cannot fire. */

@@ -7,6 +7,9 @@
  * - Replaced workers (older generation, or past their age) go only as new
  *   ones become ready, so the number of ready workers never drops during a
  *   rollout; at most one replacement wave runs at a time.
+ * - With `max_surge` set, no more than `workers + max_surge` workers are
+ *   alive (stopping ones included) while a rollout runs: a new worker starts
+ *   only once an old one has exited.
  * - While stopping, nothing starts; once no worker is left, one `exit`.
  *
  * @module
@@ -51,12 +54,16 @@ export function reconcile<C>(state: CoreState<C>, now: number): void {
       state.stopWorker(w, "SIGTERM", "scaled-down", now, gen.settings.gracefulTimeoutMs);
     }
   }
-  // Too few: fill the lowest free slots whose back-off has passed, unless
-  // the slot has as many stopping workers as it may (one exiting frees it).
+  // Too few: fill the lowest free slots whose back-off has passed, as far as
+  // the surge allows, unless the slot has as many stopping workers as it may
+  // (one exiting frees it).
+  let room = surgeRoom(state);
   for (const slot of state.freeSlots()) {
+    if (room <= 0) break;
     if (slotRetryAt(state, slot) > now) continue;
     if (stoppingIn(state, slot) >= MAX_STOPPING_PER_SLOT) continue;
     state.spawn(slot, now);
+    room--;
   }
   const replaced = [...state.workers.values()].filter(
     (w) => active(w) && (w.generation !== gen.number || w.superseded),
@@ -120,6 +127,22 @@ function recycleOne<C>(state: CoreState<C>, now: number): void {
     "worker {worker.id} (pid {worker.pid}) reached its maximum age; starting its replacement",
     { worker: workerRef(due) },
   );
+}
+
+/**
+ * How many workers may start now under `max_surge`: every live process
+ * counts, the stopping ones too (they still hold their memory), so a rollout
+ * never has more than `workers + max_surge` alive. A serving generation that
+ * lost workers (a crash, a watchdog kill) is refilled regardless: capacity
+ * comes before the bound, and a worker that died holds nothing.
+ */
+function surgeRoom<C>(state: CoreState<C>): number {
+  const maxSurge = state.current.settings.maxSurge;
+  if (maxSurge === undefined) return Infinity;
+  const serving = [...state.workers.values()].filter((w) => w.state !== "stopping").length;
+  const bound = state.desired + maxSurge - state.workers.size;
+  const refill = state.desired - serving;
+  return Math.max(bound, refill);
 }
 
 /** Oldest first. */

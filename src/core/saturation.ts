@@ -8,7 +8,7 @@
  * Invariants:
  * - Samples are asked for only while the master runs, and only when the
  *   policy has one due (so with both features off nothing is ever asked).
- * - RSS is read of ready workers only; a worker found over the limit for the
+ * - Memory (the process group's) is read of ready workers only; a worker found over the limit for the
  *   whole window is marked `memoryDue` once, and recycled by reconcile like
  *   an age recycle (replacement first, one at a time), before any age
  *   recycle.
@@ -49,7 +49,7 @@ export function onQueueSampled<C>(
   return state.policy.queueSample(now, queued, state.desired, state.readyCurrent());
 }
 
-/** One round of RSS samples: marks the workers due for a memory recycle. */
+/** One round of memory samples: marks the workers due for a memory recycle. */
 export function onMemorySampled<C>(
   state: CoreState<C>,
   samples: readonly MemorySample[],
@@ -64,11 +64,11 @@ export function onMemorySampled<C>(
     state.log(
       "warning",
       "worker.over_memory",
-      "worker {worker.id} (pid {worker.pid}) has used {rss} MiB, over max_worker_memory ({limit} MiB), " +
-        "for {window} s; it will be replaced",
+      "worker {worker.id} (pid {worker.pid}) and its processes have used {memory} MiB, over " +
+        "max_worker_memory ({limit} MiB), for {window} s; it will be replaced",
       {
         worker: workerRef(w),
-        rss: mib(verdict.rssBytes),
+        memory: mib(verdict.memoryBytes),
         limit: mib(limit?.limitBytes ?? 0),
         window: (now - verdict.overSince) / 1000,
       },

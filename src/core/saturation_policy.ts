@@ -8,7 +8,7 @@
  * Invariants:
  * - With `autoscale` off and `max_worker_memory` 0, {@link nextSampleAt} is
  *   undefined: the idle master gets no extra wake-up.
- * - The queue is sampled every `autoscale_interval`; RSS every
+ * - The queue is sampled every `autoscale_interval`; memory every
  *   {@link memorySampleIntervalMs}. A late sample (a busy loop) does not
  *   cause a burst of catch-up samples: the next one is scheduled from now.
  *   Samples due within {@link COALESCE_MS} of each other share one wake-up.
@@ -55,7 +55,7 @@ export function saturationSettingsOf(config: Config): SaturationSettings {
 export interface DueSamples {
   /** Sample the accept queues and call {@link SaturationPolicy.queueSample}. */
   queue: boolean;
-  /** Sample the ready workers' RSS and call {@link SaturationPolicy.memorySample}. */
+  /** Sample the ready workers' memory and call {@link SaturationPolicy.memorySample}. */
   memory: boolean;
 }
 
@@ -112,7 +112,7 @@ export class SaturationPolicy {
     return this.#autoscaler?.observe({ now, queued, desired, ready });
   }
 
-  /** One round of RSS samples of the ready workers: the ones due for a recycle. */
+  /** One round of memory samples of the ready workers: the ones due for a recycle. */
   memorySample(now: number, samples: readonly MemorySample[]): MemoryVerdict[] {
     return this.#memory.observe(now, samples);
   }

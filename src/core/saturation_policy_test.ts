@@ -52,10 +52,10 @@ Deno.test("samples become decisions; manual changes stay within the bounds", () 
   assertEquals(policy.queueSample(3000, 3, 2, 2)?.workers, 5);
   assertEquals(policy.manual(20, 4000), 8);
   assertEquals(policy.manual(1, 4000), 2);
-  assertEquals(policy.memorySample(0, [{ serial: 1, rssBytes: 200 * MiB }]), []);
-  assertEquals(policy.memorySample(10_000, [{ serial: 1, rssBytes: 200 * MiB }]).length, 1);
+  assertEquals(policy.memorySample(0, [{ serial: 1, memoryBytes: 200 * MiB }]), []);
+  assertEquals(policy.memorySample(10_000, [{ serial: 1, memoryBytes: 200 * MiB }]).length, 1);
   policy.forget(1);
-  assertEquals(policy.memorySample(15_000, [{ serial: 1, rssBytes: 200 * MiB }]), []);
+  assertEquals(policy.memorySample(15_000, [{ serial: 1, memoryBytes: 200 * MiB }]), []);
 });
 
 Deno.test("a reload: new bounds clamp the current count; turning features on or off", () => {

@@ -100,7 +100,10 @@ Deno.test("max_worker_memory: replacement first, one at a time, stop reason and 
     const out: Effect<Ctx>[] = [];
     for (const e of effects) {
       if (e.type !== "sample-memory") continue;
-      const samples = e.workers.map((w) => ({ serial: w.serial, rssBytes: rss.get(w.pid) ?? MiB }));
+      const samples = e.workers.map((w) => ({
+        serial: w.serial,
+        memoryBytes: rss.get(w.pid) ?? MiB,
+      }));
       out.push(...sim.send({ type: "memory-sampled", samples }));
     }
     return out;

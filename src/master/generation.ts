@@ -44,6 +44,7 @@ export function settingsOf(config: Config): Settings {
     watchdogMs: config.timeout * 1000,
     maxLifetimeMs: config.max_worker_lifetime * 1000,
     maxLifetimeJitterMs: config.max_worker_lifetime_jitter * 1000,
+    maxSurge: config.max_surge,
     commandName: config.command[0],
     saturation: saturationSettingsOf(config),
     workerUsr1: config.worker_usr1,

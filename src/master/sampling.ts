@@ -20,7 +20,7 @@
 import type { CoreSnapshot } from "../core/core.ts";
 import type { Effect, Event } from "../core/events.ts";
 import { STOP_REASON_TEXT } from "../core/events.ts";
-import { readProc } from "../observe/proc.ts";
+import { sampleTrees } from "../observe/tree.ts";
 import type { SampledListener } from "../observe/queue.ts";
 import { SaturationSampler } from "../observe/sampler.ts";
 import type { SaturationView } from "../control/saturation_report.ts";
@@ -51,9 +51,10 @@ export class Sampling<C> {
       return;
     }
     const samples = [];
+    const trees = sampleTrees(effect.workers.map((w) => w.pid));
     for (const { serial, pid } of effect.workers) {
-      const usage = readProc(pid);
-      if (usage) samples.push({ serial, rssBytes: usage.rssBytes });
+      const tree = trees.get(pid);
+      if (tree) samples.push({ serial, memoryBytes: tree.memoryBytes });
     }
     this.#push({ type: "memory-sampled", samples });
   }

@@ -1,6 +1,7 @@
 /**
  * One object the master's executor holds to see saturation: it
- * samples the listeners' accept queues and the workers' RSS and CPU, and
+ * samples the listeners' accept queues and the workers' memory and CPU (each
+ * worker's whole process group, src/observe/tree.ts), and
  * keeps the CPU meter between samples. Everything is on demand — the
  * executor calls it when `/metrics` or `ctl status` is asked, and on the
  * slow timers of autoscaling and of `max_worker_memory` when those are on —
@@ -9,7 +10,8 @@
  * @module
  */
 
-import { CpuMeter, readProc } from "./proc.ts";
+import { CpuMeter } from "./proc.ts";
+import { sampleTrees, type TreeSample } from "./tree.ts";
 import { type ListenerQueue, type SampledListener, sampleQueues } from "./queue.ts";
 
 /** A live worker to sample, as the executor knows it. */
@@ -21,12 +23,10 @@ export interface SampledWorker {
   spawnedAt: number;
 }
 
-/** One worker's resources at one moment. */
-export interface WorkerUsage {
+/** One worker's resources (its process group's) at one moment. */
+export interface WorkerUsage extends TreeSample {
   serial: number;
   pid: number;
-  rssBytes: number;
-  cpuSeconds: number;
   /** Percent of one core since the previous sample (or over its life the first time). */
   cpuPercent: number;
 }
@@ -49,13 +49,15 @@ export class SaturationSampler {
   }
 
   /**
-   * RSS and CPU of each worker that could be read (a worker that exited a
-   * moment ago is left out). Forgets the CPU history of workers not listed.
+   * Memory and CPU of each worker's process group that could be read (a
+   * worker that exited a moment ago is left out). Forgets the CPU history of
+   * workers not listed.
    */
   workers(list: readonly SampledWorker[], now: number): WorkerUsage[] {
     const out: WorkerUsage[] = [];
+    const trees = sampleTrees(list.map((w) => w.pid));
     for (const w of list) {
-      const sample = readProc(w.pid);
+      const sample = trees.get(w.pid);
       if (!sample) continue;
       out.push({
         serial: w.serial,
