@@ -1,4 +1,4 @@
-// Issue 15 end to end, as far as it goes before the core integration:
+// Saturation (docs/saturation.md) end to end:
 // `arbiter ctl top` against a real master, piped (plain lines).
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {

@@ -1,5 +1,5 @@
 /**
- * Issue 15: the idle master's wake-ups, CPU and RSS with the saturation
+ * Saturation (docs/saturation.md): the idle master's wake-ups, CPU and RSS with the saturation
  * features off, with `max_worker_memory` on (RSS read every 5 s at the
  * default window) and with `autoscale` on (accept queue read every
  * `autoscale_interval`, 1 s by default). Two `sleep infinity` workers, no

@@ -292,7 +292,7 @@ export class MasterCore<C> {
     // Only to ready workers: one still booting (or still the exec shim) may
     // not handle USR1 yet, and its default action is to terminate. A booting
     // one gets it once it is ready, so no worker misses a log rotation.
-    // Nor to a generation with worker_usr1 = "off" (wusr1: e.g. Node, whose
+    // Nor to a generation with worker_usr1 = "off" (e.g. Node, whose
     // USR1 opens an inspector whatever its mask).
     for (const w of this.#s.workers.values()) {
       if (this.#s.settingsOf(w).workerUsr1 === "off") continue;

@@ -160,7 +160,7 @@ export function nextDeadline<C>(state: CoreState<C>): number | undefined {
   for (const d of masterDeadlines(state)) next = Math.min(next, d.at);
   next = Math.min(next, stopDeadline(state) ?? Infinity);
   if (state.running) {
-    // Issue 15: the next accept-queue or RSS sample (none when both features are off).
+    // Saturation (docs/saturation.md): the next accept-queue or RSS sample (none when both features are off).
     next = Math.min(next, state.policy.nextSampleAt() ?? Infinity);
     for (const slot of state.freeSlots()) {
       // A slot at its stopping cap waits for an exit (an event), not a time.

@@ -101,7 +101,7 @@ export type Event<C> =
   | { type: "scale"; workers: number; reply?: ReplyTo }
   /** The pre-upgrade check ended (or the exec failed): `error` unset means go ahead. */
   | { type: "upgrade-checked"; error?: string }
-  /** Issue 15: the answer to `sample-queue`: connections waiting over all listeners. */
+  /** Saturation (docs/saturation.md): the answer to `sample-queue`: connections waiting over all listeners. */
   | { type: "queue-sampled"; queued: number }
   /** The answer to `sample-memory`: the memory of the workers (each its process group's) that could be read. */
   | { type: "memory-sampled"; samples: MemorySample[] }
@@ -128,7 +128,7 @@ export interface Settings {
   maxSurge?: number;
   /** Shown in logs: the worker argv[0]. */
   commandName: string;
-  /** Issue 15: autoscaling and `max_worker_memory`; both off when unset. */
+  /** Saturation (docs/saturation.md): autoscaling and `max_worker_memory`; both off when unset. */
   saturation?: SaturationSettings;
   /** An `on_reload` hook is configured: it may veto this config before it serves. */
   reloadVeto?: boolean;
@@ -235,7 +235,7 @@ export type Effect<C> =
   | { type: "retire-generation"; generation: number }
   /** The master is done: clean up (pidfile, sockets) and exit with `code`. */
   | { type: "exit"; code: number }
-  /** Issue 15: read the listeners' accept queues; answer with `queue-sampled`. */
+  /** Saturation (docs/saturation.md): read the listeners' accept queues; answer with `queue-sampled`. */
   | { type: "sample-queue" }
   /** Read these workers' memory (each its process group's); answer with `memory-sampled`. */
   | { type: "sample-memory"; workers: { serial: number; pid: number }[] };

@@ -69,7 +69,7 @@ export interface WorkerRecord {
   status?: string;
   /** A USR1 came while it was booting: it gets it once ready. */
   usr1Pending?: boolean;
-  /** Issue 15: its RSS stayed above `max_worker_memory`; recycled before any age recycle. */
+  /** Saturation (docs/saturation.md): its RSS stayed above `max_worker_memory`; recycled before any age recycle. */
   memoryDue?: boolean;
   /** Time the master was not running while this worker booted: added to its boot deadline. */
   bootCreditMs?: number;
@@ -172,7 +172,7 @@ export class CoreState<C> {
     exits: {},
   };
   readonly random: () => number;
-  /** Issue 15: autoscaling and the memory watch (both off unless configured). */
+  /** Saturation (docs/saturation.md): autoscaling and the memory watch (both off unless configured). */
   readonly policy: SaturationPolicy;
   #effects: Effect<C>[] = [];
 

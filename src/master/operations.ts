@@ -55,7 +55,7 @@ export interface OperationsHost<C> {
   logLinesDropped?(): number;
   /** Listeners restored after a worker shut them down (`arbiter_listener_restores_total`). */
   listenersRestored?(): number;
-  /** Issue 15: accept queues and worker usage, sampled now (on demand only). */
+  /** Accept queues and worker usage, sampled now (on demand only; docs/saturation.md). */
   saturation?(snapshot: CoreSnapshot, now: number): SaturationView;
 }
 
