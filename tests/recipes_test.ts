@@ -41,6 +41,18 @@ function runs(argv: string[], env: Record<string, string> = {}): boolean {
   }
 }
 
+/** Why the gunicorn recipes cannot run here, or undefined when they can. */
+function gunicornMissing(): string | undefined {
+  return runs(["gunicorn", "--version"]) ? undefined : "gunicorn (Debian: gunicorn)";
+}
+
+/** Why the puma recipes cannot run here, or undefined when they can. */
+function pumaMissing(): string | undefined {
+  return runs(["puma", "--version"]) && runs(["ruby", "-e", 'require "rack"; require "sd_notify"'])
+    ? undefined
+    : "puma with the rack and sd_notify gems (Debian: puma ruby-rack ruby-sd-notify)";
+}
+
 /** A directory for shims put first on PATH, so a recipe's command runs as written. */
 const SHIMS = Deno.makeTempDirSync({ prefix: "arbiter-recipes-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(SHIMS, { recursive: true }));
@@ -94,14 +106,14 @@ const RECIPES: Recipe[] = [
     command: ["gunicorn", "-w", "1", "--graceful-timeout", "8", "wsgi:app"],
     ready: "notify",
     answer: /^hello from gunicorn worker [01]\n$/,
-    missing: () => runs(["gunicorn", "--version"]) ? undefined : "gunicorn (Debian: gunicorn)",
+    missing: gunicornMissing,
   },
   {
     name: "gunicorn --preload -w 3, one preloading server as the only worker",
     command: ["gunicorn", "-w", "3", "--preload", "--graceful-timeout", "8", "wsgi:app"],
     ready: "notify",
     answer: /^hello from gunicorn worker 0\n$/,
-    missing: () => runs(["gunicorn", "--version"]) ? undefined : "gunicorn (Debian: gunicorn)",
+    missing: gunicornMissing,
     workers: 1,
     groupSize: 4,
   },
@@ -110,10 +122,7 @@ const RECIPES: Recipe[] = [
     command: ["puma", "-C", "puma_cluster.rb"],
     ready: "notify",
     answer: /^hello from puma worker [01]\n$/,
-    missing: () =>
-      runs(["puma", "--version"]) && runs(["ruby", "-e", 'require "rack"; require "sd_notify"'])
-        ? undefined
-        : "puma with the rack and sd_notify gems (Debian: puma ruby-rack ruby-sd-notify)",
+    missing: pumaMissing,
     groupSize: 3,
   },
   {
@@ -121,10 +130,7 @@ const RECIPES: Recipe[] = [
     command: ["puma", "-C", "puma.rb"],
     ready: "notify",
     answer: /^hello from puma worker [01]\n$/,
-    missing: () =>
-      runs(["puma", "--version"]) && runs(["ruby", "-e", 'require "rack"; require "sd_notify"'])
-        ? undefined
-        : "puma with the rack and sd_notify gems (Debian: puma ruby-rack ruby-sd-notify)",
+    missing: pumaMissing,
   },
   {
     name: "express listen({fd: 3})",

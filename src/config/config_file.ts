@@ -19,18 +19,10 @@
 
 import { ConfigError } from "../errors.ts";
 import { close, openNonBlocking, readAtMost, SysError } from "../sys/libc.ts";
+import { describeKind, statOpenFd } from "../sys/fd_kind.ts";
 
 /** The largest config file read: 1 MiB, far above any real config (a few KiB). */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
-
-function kindOf(info: Deno.FileInfo): string {
-  if (info.isDirectory) return "a directory";
-  if (info.isFifo) return "a FIFO";
-  if (info.isCharDevice) return "a character device";
-  if (info.isBlockDevice) return "a block device";
-  if (info.isSocket) return "a socket";
-  return "not a regular file";
-}
 
 function reasonOf(error: unknown): string {
   if (error instanceof SysError) return error.message.replace(/^open: /, "").toLowerCase();
@@ -58,9 +50,8 @@ export function readConfigText(path: string, shown: string): string {
   }
   let bytes: Uint8Array;
   try {
-    // The open file's own inode, whatever the path names by now.
-    const info = Deno.statSync(`/proc/self/fd/${fd}`);
-    if (!info.isFile) throw refuse(`it is ${kindOf(info)}, not a regular file`);
+    const info = statOpenFd(fd);
+    if (!info.isFile) throw refuse(`it is ${describeKind(info)}, not a regular file`);
     if (info.size > MAX_CONFIG_BYTES) throw refuse(tooLarge(info.size));
     bytes = readAtMost(fd, MAX_CONFIG_BYTES + 1);
   } catch (error) {

@@ -21,6 +21,7 @@
 import { basename, dirname, join } from "node:path";
 import { ArbiterError, ExitCode } from "../errors.ts";
 import { close, ELOOP, ENOENT, openNoFollow, readAtMost, SysError } from "../sys/libc.ts";
+import { describeKind, statOpenFd } from "../sys/fd_kind.ts";
 
 /** The most bytes read from an existing pidfile; a pid and a newline need at most 8. */
 export const MAX_PIDFILE_BYTES = 64;
@@ -28,15 +29,6 @@ export const MAX_PIDFILE_BYTES = 64;
 /** A pidfile that cannot be used; exit 1 (docs/contract.md, "Files and exit codes"). */
 function refuse(message: string, cause?: unknown): ArbiterError {
   return new ArbiterError(ExitCode.Runtime, message, { cause });
-}
-
-function kindOf(info: Deno.FileInfo): string {
-  if (info.isDirectory) return "a directory";
-  if (info.isFifo) return "a FIFO";
-  if (info.isCharDevice) return "a character device";
-  if (info.isBlockDevice) return "a block device";
-  if (info.isSocket) return "a socket";
-  return "not a regular file";
 }
 
 /**
@@ -59,10 +51,11 @@ export function readPidfile(path: string): number | undefined {
   }
   let bytes: Uint8Array;
   try {
-    // The fd's own inode, whatever the path names by now.
-    const info = Deno.statSync(`/proc/self/fd/${fd}`);
+    const info = statOpenFd(fd);
     if (!info.isFile) {
-      throw refuse(`pidfile ${path} is ${kindOf(info)}, not a regular file; refusing to use it`);
+      throw refuse(
+        `pidfile ${path} is ${describeKind(info)}, not a regular file; refusing to use it`,
+      );
     }
     bytes = readAtMost(fd, MAX_PIDFILE_BYTES + 1);
   } catch (error) {
