@@ -32,6 +32,13 @@ function text(what = "a non-empty string") {
   return z.string({ error }).min(1, { error });
 }
 
+/** A file or directory path: no kernel call takes one with a NUL byte in it. */
+function path() {
+  return text("a path").refine((value) => !value.includes("\0"), {
+    error: "expected a path without NUL bytes",
+  });
+}
+
 /** A command line: a non-empty array of non-empty strings, run without a shell. */
 function argv() {
   const error = 'expected a non-empty array of strings, e.g. ["python3", "app.py"]';
@@ -163,13 +170,13 @@ export const configSchema = z.strictObject({
   ready: oneOf(["spawn", "notify"]).default("spawn").describe(
     'What makes a worker ready: "spawn" (alive after 1 s) or "notify" (sends READY=1).',
   ),
-  pidfile: text("a path").optional().describe("Pidfile path; none by default."),
+  pidfile: path().optional().describe("Pidfile path; none by default."),
   env: z.record(
     z.string().regex(/^[^=\0]+$/, { error: 'expected a variable name without "="' }),
     z.string({ error: 'expected a string (quote numbers: FOO = "1")' }),
     { error: "expected a table of strings" },
   ).default(() => ({})).describe("Variables added to the worker environment."),
-  chdir: text("a path").optional().describe("Directory the workers start in."),
+  chdir: path().optional().describe("Directory the workers start in."),
   user: identity("user").optional().describe("User the workers run as."),
   group: identity("group").optional().describe("Group the workers run as."),
   umask: z.union([
@@ -179,10 +186,10 @@ export const configSchema = z.strictObject({
   ], { error: UMASK_ERROR }).optional().describe(
     "File mode creation mask for unix sockets and workers.",
   ),
-  control_socket: text("a path").optional().describe(
+  control_socket: path().optional().describe(
     "Unix socket (mode 0600) for `arbiter ctl`; none by default.",
   ),
-  runtime_dir: text("a path").optional().describe(
+  runtime_dir: path().optional().describe(
     "Writable directory for the master's private sockets (workers' notify sockets); " +
       "default: $RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR, the temp dir, then control_socket's directory.",
   ),
@@ -198,7 +205,7 @@ export const configSchema = z.strictObject({
   ),
   log_level: oneOf(LOG_LEVELS).default("info").describe("Lowest level logged."),
   log_format: oneOf(["text", "json"]).default("text").describe("Log line format."),
-  log_file: text("a path").optional().describe("Log file, reopened on USR1; stderr by default."),
+  log_file: path().optional().describe("Log file, reopened on USR1; stderr by default."),
   max_surge: integer(1, MAX_WORKERS).optional().describe(
     `Workers beyond \`workers\` that may run during a rollout (reload, upgrade, recycling), 1 to ${MAX_WORKERS}; unset starts the whole new generation at once.`,
   ),
@@ -249,7 +256,7 @@ export const configSchema = z.strictObject({
   reload: z.boolean({ error: "expected true or false" }).default(false).describe(
     "Rolling reload when watched files change (development).",
   ),
-  reload_paths: z.array(text("a path"), { error: "expected an array of paths" })
+  reload_paths: z.array(path(), { error: "expected an array of paths" })
     .default(() => []).describe("Files or directories watched when reload = true."),
   reload_extensions: z.array(text(), { error: "expected an array of strings" })
     .default(() => []).describe('File extensions watched, e.g. [".py"]; all when empty.'),

@@ -113,3 +113,16 @@ Deno.test("shutdown_delay and quick_stop_signal: bad values name what was expect
   ok(!signal.success && signal.error.issues[0].message.includes('"INT", "QUIT", "TERM"'));
   strictEqual(configSchema.parse({ quick_stop_signal: "QUIT" }).quick_stop_signal, "QUIT");
 });
+
+Deno.test("every path key refuses a NUL byte, naming what was expected", () => {
+  const keys = ["pidfile", "chdir", "control_socket", "runtime_dir", "log_file"] as const;
+  for (const key of keys) {
+    const result = configSchema.safeParse({ [key]: "/tmp/a\0b" });
+    ok(!result.success, key);
+    strictEqual(result.error.issues[0].message, "expected a path without NUL bytes", key);
+    strictEqual(result.error.issues[0].path.join("."), key);
+  }
+  const paths = configSchema.safeParse({ reload_paths: ["/etc/app", "/tmp/\0"] });
+  ok(!paths.success && paths.error.issues[0].path.join(".") === "reload_paths.1");
+  strictEqual(configSchema.parse({ pidfile: "/run/app.pid" }).pidfile, "/run/app.pid");
+});
