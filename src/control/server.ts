@@ -34,8 +34,9 @@ import {
 } from "./api.ts";
 
 /**
- * The bounds of the control socket (README "Security"): the shared defaults,
- * with room for the largest control request body.
+ * The bounds of the control socket (docs/security.md, "The master's own
+ * servers"): the shared defaults, with room for the largest control request
+ * body.
  */
 export const CONTROL_LIMITS: Partial<ServerLimits> = { maxBodyBytes: MAX_BODY_BYTES };
 

@@ -63,8 +63,8 @@ export interface ServerLimits {
 }
 
 /**
- * The limits of both servers unless a caller overrides some (README
- * "Security"). `maxConnections` is the most it can be: the default is
+ * The limits of both servers unless a caller overrides some
+ * (docs/security.md, "The master's own servers"). `maxConnections` is the most it can be: the default is
  * {@link connectionCap} of the process's open-file limit.
  */
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = Object.freeze({

@@ -3,8 +3,8 @@
  * once (with `Deno.listen` where Deno can, or taken over from an inherited fd),
  * then prepared for hand-over: FD_CLOEXEC cleared so the exec shim inherits
  * it, O_NONBLOCK cleared so a worker doing blocking accept() works (the flag
- * lives on the shared open file description, see README "O_NONBLOCK trap"),
- * and the configured backlog applied. The master itself never accepts.
+ * lives on the shared open file description; docs/troubleshooting.md, "The
+ * O_NONBLOCK trap"), and the configured backlog applied. The master itself never accepts.
  *
  * A {@link ListenerPool} keeps them across reloads: a reload that keeps a
  * bind reuses the same socket (no connection is ever refused), a new bind is
