@@ -8,7 +8,6 @@
  * @module
  */
 
-import denoJson from "../../deno.json" with { type: "json" };
 import { parseCli } from "../config/cli.ts";
 import { helpText } from "../config/cli.ts";
 import { formatConfig, loadConfig } from "../config/load.ts";
@@ -21,9 +20,10 @@ import { takeUpgradeState } from "../master/upgrade.ts";
 import { takeInheritedSockets } from "../sockets/inherited.ts";
 import { preflight } from "./preflight.ts";
 import { selfInvocation } from "../spawn/self.ts";
+import { VERSION, versionText } from "../version.ts";
 
-/** The arbiter's version. */
-export const VERSION: string = denoJson.version;
+/** The arbiter's version (src/version.ts). */
+export { VERSION };
 
 let logging: Logging | undefined;
 
@@ -40,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
   // 2. The command line.
   const request = parseCli(argv);
   if (request.kind === "help") return print(helpText()), ExitCode.Ok;
-  if (request.kind === "version") return print(`arbiter ${VERSION}`), ExitCode.Ok;
+  if (request.kind === "version") return print(versionText()), ExitCode.Ok;
   // The client and verify are loaded only when asked for: the running master
   // never needs them, and every module it loads stays in its memory.
   if (request.kind === "ctl") {
