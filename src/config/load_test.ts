@@ -117,6 +117,13 @@ max_worker_lifetime = 3600
   strictEqual(config.max_worker_lifetime, 3600);
 });
 
+test("log_level: Gunicorn's critical is read as fatal, in the file and as an option", async () => {
+  const dir = await withConfig(`command = ["x"]\nlog_level = "critical"\n`);
+  strictEqual((await loadFrom(dir)).log_level, "fatal");
+  strictEqual((await loadFrom(dir, { log_level: "critical" })).log_level, "fatal");
+  strictEqual((await loadFrom(dir, { log_level: "error" })).log_level, "error");
+});
+
 test("loadConfig(): options override the file, the command after -- too", async () => {
   const dir = await withConfig(`
 command = ["python3", "app.py"]
