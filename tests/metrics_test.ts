@@ -46,16 +46,16 @@ async function promtoolCheck(text: string): Promise<{ code: number; output: stri
   return { code: out.code, output: decode(out.stdout) + decode(out.stderr) };
 }
 
-async function startWithMetrics(dir: string) {
+async function startWithMetrics(dir: string, extra = "", env: Record<string, string> = {}) {
   const port = freePort();
   const metricsPort = freePort();
   const config = `${dir}/app.toml`;
   await Deno.writeTextFile(
     config,
     `command = ${JSON.stringify(PY_WORKER)}\nworkers = 2\nbind = "127.0.0.1:${port}"\n` +
-      `metrics_bind = "127.0.0.1:${metricsPort}"\n`,
+      `metrics_bind = "127.0.0.1:${metricsPort}"\n${extra}`,
   );
-  const master = startArbiter(["--config", config]);
+  const master = startArbiter(["--config", config], { env });
   await master.waitForLog(generationReady(1));
   const scrape = async () => (await httpRequest(`http://127.0.0.1:${metricsPort}/metrics`)).text;
   return { master, port, scrape };
@@ -68,10 +68,26 @@ Deno.test({
   ignore: PROMTOOL === undefined,
   fn: async () => {
     await using dir = await tempDir();
-    const { master, scrape } = await startWithMetrics(dir.path);
+    // Every optional family on: notify sockets, prefixed output, autoscaling.
+    const { master, scrape } = await startWithMetrics(
+      dir.path,
+      'ready = "notify"\nworker_output = "prefix"\nautoscale = true\nworkers_max = 3\n',
+      { NOTIFY_READY: "1" },
+    );
     await using _ = master;
     const text = await scrape();
-    for (const name of ["arbiter_worker_info", "arbiter_build_info", "process_open_fds"]) {
+    for (
+      const name of [
+        "arbiter_worker_info",
+        "arbiter_build_info",
+        "process_open_fds",
+        "arbiter_notify_dropped_total",
+        "arbiter_log_lines_dropped_total",
+        "arbiter_autoscale_workers_max",
+        "arbiter_listen_queue_length",
+        "arbiter_worker_memory_bytes",
+      ]
+    ) {
       assert(text.includes(`# TYPE ${name} `), `${name} in:\n${text}`);
     }
     const check = await promtoolCheck(text);
