@@ -213,7 +213,7 @@ Deno.test("--help lists every option; --version prints the version", async () =>
   }
   await using version = startArbiter(["-V"]);
   assertEquals((await version.waitExit()).code, 0);
-  assert(/^arbiter \d+\.\d+\.\d+/.test(version.stdout()), version.stdout());
+  assert(/^arbiter \d+\.\d+\.\d+\n/.test(version.stdout()), version.stdout());
 });
 
 Deno.test("--check-config prints the effective config and exits 0", async () => {

@@ -52,6 +52,8 @@ Deno.test("runtime dir: a runtime_dir that does not work is an error naming the 
     Deno.writeTextFileSync(file, "");
     const r = chooseRuntimeDir(config({ runtime_dir: file }), { TMPDIR: base });
     deepStrictEqual(r, { problem: `runtime_dir: "${file}" is not a directory` });
+    const missing = chooseRuntimeDir(config({ runtime_dir: `${base}/missing` }), { TMPDIR: base });
+    deepStrictEqual(missing, { problem: `runtime_dir: "${base}/missing" does not exist` });
     const long = `${base}/${"d".repeat(MAX_RUNTIME_DIR_BYTES)}`;
     Deno.mkdirSync(long);
     const tooLong = chooseRuntimeDir(config({ runtime_dir: long }), {});
@@ -115,5 +117,9 @@ Deno.test("directoryProblems() names the key of each directory that is missing o
       `pidfile: the directory "${base}/missing" of the pidfile does not exist`,
     ]);
     deepStrictEqual(directoryProblems(config({ pidfile: `${base}/a.pid` })), []);
+    // The log file's directory (loadConfig refuses a missing one first; checked here too).
+    deepStrictEqual(directoryProblems(config({ log_file: `${base}/missing/app.log` })), [
+      `log_file: the directory "${base}/missing" of the log file does not exist`,
+    ]);
   });
 });

@@ -8,7 +8,6 @@
  * @module
  */
 
-import denoJson from "../../deno.json" with { type: "json" };
 import { parseCli } from "../config/cli.ts";
 import { helpText } from "../config/cli.ts";
 import { formatConfig, loadConfig } from "../config/load.ts";
@@ -21,9 +20,11 @@ import { takeUpgradeState } from "../master/upgrade.ts";
 import { takeInheritedSockets } from "../sockets/inherited.ts";
 import { preflight } from "./preflight.ts";
 import { selfInvocation } from "../spawn/self.ts";
+import { setProcessName } from "../sys/process.ts";
+import { VERSION, versionText } from "../version.ts";
 
-/** The arbiter's version. */
-export const VERSION: string = denoJson.version;
+/** The arbiter's version (src/version.ts). */
+export { VERSION };
 
 let logging: Logging | undefined;
 
@@ -40,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
   // 2. The command line.
   const request = parseCli(argv);
   if (request.kind === "help") return print(helpText()), ExitCode.Ok;
-  if (request.kind === "version") return print(`arbiter ${VERSION}`), ExitCode.Ok;
+  if (request.kind === "version") return print(versionText()), ExitCode.Ok;
   // The client and verify are loaded only when asked for: the running master
   // never needs them, and every module it loads stays in its memory.
   if (request.kind === "ctl") {
@@ -63,7 +64,9 @@ async function main(argv: string[]): Promise<number> {
     print(`# runtime directory: ${runtimeDir.path} (from ${runtimeDir.from})`);
     return ExitCode.Ok;
   }
-  // 5. Logging, then the master loop until it stops.
+  // 5. The master's name in `ps -e` and /proc/PID/comm (docs/operations.md, "Process
+  //    name"), logging, then the master loop until it stops.
+  nameMaster();
   logging = await setupLogging({
     level: config.log_level,
     format: config.log_format,
@@ -90,6 +93,15 @@ async function main(argv: string[]): Promise<number> {
     upgrade,
     runtimeDir: runtimeDir.path,
   }).finally(releaseContainment);
+}
+
+/** The master's process name; kept as it is where the runtime cannot change it (no FFI). */
+function nameMaster(): void {
+  try {
+    setProcessName("arbiter");
+  } catch {
+    // Not Linux, or FFI not allowed: `ps` shows the runtime's name, and nothing else changes.
+  }
 }
 
 /** Runs the program for `argv`; resolves with the exit code (never calls Deno.exit). */

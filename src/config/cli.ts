@@ -350,8 +350,8 @@ Options:
       --ready spawn|notify  a worker is ready once alive for 1 s (spawn), or
                             once it sends READY=1 (notify) (default: spawn)
   -p, --pidfile FILE        write the master's pid here (default: none)
-      --log-level L         trace, debug, info, warning, error or fatal
-                            (default: info)
+      --log-level L         trace, debug, info, warning, error or fatal;
+                            critical is fatal (default: info)
       --log-format F        text or json (default: text)
       --log-file FILE       log file, reopened on USR1 (default: stderr)
       --reload              restart workers when files change; for

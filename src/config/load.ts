@@ -10,7 +10,8 @@
  *   file as given, or the option), the key path, the value and what was
  *   expected.
  * - Relative paths from the file resolve against the file's directory;
- *   relative paths from the command line resolve against `cwd`.
+ *   relative paths from the command line resolve against `cwd`. The
+ *   workers' directory (`chdir`) defaults to the file's directory too.
  * - Loading only reads: nothing is bound, written or started, so a bad
  *   config (at start or on HUP) changes nothing.
  *
@@ -96,6 +97,11 @@ export async function loadConfig(
     const prefix = file === undefined ? "" : `${file.shown}: `;
     return path.length === 0 ? (file?.shown ?? "config") : prefix + keyPath(path);
   };
+  // Another key named within a message: the option that set it, else the key alone.
+  const keyName = (path: readonly PropertyKey[]): string => {
+    const label = cliLabels.get(String(path[0]));
+    return label === undefined ? keyPath(path) : label + keyPath(path.slice(1));
+  };
   const baseDir = (key: string) => cliLabels.has(key) || file === undefined ? cwd : file.dir;
   const path = (key: string, value: string) => resolve(baseDir(key), value);
 
@@ -121,8 +127,11 @@ export async function loadConfig(
     command: v.command,
     bind: binds(v.bind, env, cliLabels.get("bind") ?? name, baseDir("bind"), req.inheritedFds),
     pidfile: v.pidfile === undefined ? undefined : path("pidfile", v.pidfile),
+    // The workers' directory: the config file's unless `chdir` says otherwise (relative to the
+    // file), as the docs promise for every path in the file; `cwd` without a file. Always
+    // explicit, so `--check-config` output loads back the same from anywhere.
     chdir: v.chdir === undefined
-      ? undefined
+      ? file?.dir ?? cwd
       : await existingDirectory(path("chdir", v.chdir), name(["chdir"])),
     user: v.user === undefined ? undefined : String(v.user),
     group: v.group === undefined ? undefined : String(v.group),
@@ -134,12 +143,16 @@ export async function loadConfig(
     metrics_bind: v.metrics_bind === undefined
       ? undefined
       : parseHostPort(v.metrics_bind, name(["metrics_bind"])).text,
-    log_level: v.log_level === "warn" ? "warning" : v.log_level,
+    log_level: v.log_level === "warn"
+      ? "warning"
+      : v.log_level === "critical"
+      ? "fatal"
+      : v.log_level,
     log_file: v.log_file === undefined
       ? undefined
       : await logFile(path("log_file", v.log_file), name(["log_file"])),
     // Also `workers`, kept within workers_min..workers_max when autoscaling.
-    ...saturationConfig(v, name),
+    ...saturationConfig(v, name, keyName),
     reload_paths: v.reload_paths.map((p) => path("reload_paths", p)),
   };
   return dropUndefined(config);

@@ -52,6 +52,7 @@ test("loadConfig() applies the documented defaults (docs/contract.md, Configurat
       quick_stop_signal: "INT",
       ready: "spawn",
       env: {},
+      chdir: "/srv", // no config file: the master's working directory
       worker_output: "inherit",
       worker_usr1: "send",
       log_level: "info",
@@ -116,6 +117,13 @@ max_worker_lifetime = 3600
   strictEqual(config.max_worker_lifetime, 3600);
 });
 
+test("log_level: Gunicorn's critical is read as fatal, in the file and as an option", async () => {
+  const dir = await withConfig(`command = ["x"]\nlog_level = "critical"\n`);
+  strictEqual((await loadFrom(dir)).log_level, "fatal");
+  strictEqual((await loadFrom(dir, { log_level: "critical" })).log_level, "fatal");
+  strictEqual((await loadFrom(dir, { log_level: "error" })).log_level, "error");
+});
+
 test("loadConfig(): options override the file, the command after -- too", async () => {
   const dir = await withConfig(`
 command = ["python3", "app.py"]
@@ -142,7 +150,6 @@ test("loadConfig() resolves file paths against the file's directory", async () =
 command = ["./app"]
 bind = "unix:run/app.sock"
 pidfile = "run/app.pid"
-chdir = "."
 log_file = "app.log"
 control_socket = "ctl.sock"
 reload_paths = ["src", "/etc/app"]
@@ -155,7 +162,7 @@ reload_paths = ["src", "/etc/app"]
     text: `unix:${join(dir, "run/app.sock")}`,
   }]);
   strictEqual(config.pidfile, join(dir, "run/app.pid"));
-  strictEqual(config.chdir, dir);
+  strictEqual(config.chdir, dir, "chdir defaults to the file's directory, not the cwd");
   strictEqual(config.log_file, join(dir, "app.log"));
   strictEqual(config.control_socket, join(dir, "ctl.sock"));
   deepStrictEqual(config.reload_paths, [join(dir, "src"), "/etc/app"]);

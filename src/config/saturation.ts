@@ -14,7 +14,7 @@
  */
 
 import { ConfigError } from "../errors.ts";
-import { showValue } from "./_format.ts";
+import { keyPath, showValue } from "./_format.ts";
 import { parseMemoryMib } from "./schema.ts";
 import type { ConfigValues } from "./schema.ts";
 import type { Config } from "./types.ts";
@@ -36,13 +36,16 @@ export type SaturationConfig = Pick<
  * The saturation fields from validated values.
  *
  * @param v Values the schema accepted.
- * @param name How to name a key in an error (the option or file it came from).
+ * @param name How to name a key an error is about (the option or file it came from).
+ * @param key How to name another key within the same message: the key, or
+ *   the option when it came from the command line (never the file again).
  * @param cpus CPUs the master may use (for the `workers_max` default).
  * @throws {ConfigError} when `workers_min` is above `workers_max`.
  */
 export function saturationConfig(
   v: ConfigValues,
   name: (path: readonly PropertyKey[]) => string,
+  key: (path: readonly PropertyKey[]) => string = keyPath,
   cpus: number = navigator.hardwareConcurrency ?? 1,
 ): SaturationConfig {
   const out: SaturationConfig = {
@@ -63,9 +66,8 @@ export function saturationConfig(
     if (out.workers_min > out.workers_max) {
       throw new ConfigError(
         `${name(["workers_min"])}: ${showValue(out.workers_min)} is above ` +
-          `${name(["workers_max"])} (${
-            showValue(out.workers_max)
-          }); expected workers_min ≤ workers_max`,
+          `${key(["workers_max"])} (${showValue(out.workers_max)}); expected ` +
+          `${key(["workers_min"])} ≤ ${key(["workers_max"])}`,
       );
     }
     if (v.autoscale) {

@@ -1,5 +1,6 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { join } from "node:path";
+import { keyPath } from "./_format.ts";
 import { assertConfigErrorAsync } from "./_testing.ts";
 import { formatConfig, loadConfig } from "./load.ts";
 import { saturationConfig } from "./saturation.ts";
@@ -44,7 +45,7 @@ Deno.test("max_worker_memory: MiB as a number, or a size with a binary unit", ()
 
 Deno.test("saturation defaults: off, with a 10 s window; autoscale off", () => {
   const v = configSchema.parse({});
-  deepStrictEqual(saturationConfig(v, name, 4), {
+  deepStrictEqual(saturationConfig(v, name, keyPath, 4), {
     workers: 1,
     max_worker_memory: 0,
     max_worker_memory_window: 10,
@@ -58,7 +59,7 @@ Deno.test("saturation defaults: off, with a 10 s window; autoscale off", () => {
 
 Deno.test("autoscale on: bounds default to 1 and twice the CPUs (never below workers)", () => {
   const on = (extra: Record<string, unknown>, cpus = 4) =>
-    saturationConfig(configSchema.parse({ autoscale: true, ...extra }), name, cpus);
+    saturationConfig(configSchema.parse({ autoscale: true, ...extra }), name, keyPath, cpus);
   deepStrictEqual(
     [on({}).workers_min, on({}).workers_max, on({}).workers],
     [1, 8, 1],
@@ -70,10 +71,10 @@ Deno.test("autoscale on: bounds default to 1 and twice the CPUs (never below wor
   strictEqual(on({ workers_min: 9 }, 2).workers_max, 9);
 });
 
-Deno.test("workers_min above workers_max is an error naming both", async () => {
+Deno.test("workers_min above workers_max is an error naming both keys, the file once", async () => {
   await assertConfigErrorAsync(
     load("autoscale = true\nworkers_min = 5\nworkers_max = 4\n"),
-    "app.toml: workers_min: 5 is above app.toml: workers_max (4)",
+    "app.toml: workers_min: 5 is above workers_max (4); expected workers_min ≤ workers_max",
   );
 });
 
@@ -100,7 +101,8 @@ Deno.test("--check-config output of the saturation keys loads back the same", as
   );
   strictEqual(config.max_worker_memory, 1536);
   const text = formatConfig(config);
-  const back = await load(text.replace(/^command = .*\n/m, ""));
+  // Without the keys naming the (now removed) first directory.
+  const back = await load(text.replace(/^(command|chdir) = .*\n/gm, ""));
   for (
     const key of [
       "workers",

@@ -107,8 +107,20 @@ function secondsIn(min: number, max: number) {
   return z.number({ error }).min(min, { error }).max(max, { error });
 }
 
-/** The log levels a config may name; `warn` is read as `warning`. */
-export const LOG_LEVELS = ["trace", "debug", "info", "warning", "warn", "error", "fatal"] as const;
+/**
+ * The log levels a config may name; `warn` is read as `warning` and Gunicorn's
+ * `critical` as `fatal` (docs/logging.md, "Levels").
+ */
+export const LOG_LEVELS = [
+  "trace",
+  "debug",
+  "info",
+  "warning",
+  "warn",
+  "error",
+  "fatal",
+  "critical",
+] as const;
 
 /** The lifecycle hook keys, in the order they fire. */
 export const HOOK_KEYS = [
@@ -176,7 +188,10 @@ export const configSchema = z.strictObject({
     z.string({ error: 'expected a string (quote numbers: FOO = "1")' }),
     { error: "expected a table of strings" },
   ).default(() => ({})).describe("Variables added to the worker environment."),
-  chdir: path().optional().describe("Directory the workers start in."),
+  chdir: path().optional().describe(
+    "Directory the workers and hooks start in, relative to the config file; " +
+      "default: the config file's directory.",
+  ),
   user: identity("user").optional().describe("User the workers run as."),
   group: identity("group").optional().describe("Group the workers run as."),
   umask: z.union([

@@ -49,8 +49,8 @@ interface Effective {
   runtime_dir?: string;
   /** `HOST:PORT`, normalised. */
   metrics_bind?: string;
-  /** `warn` is read as `warning`. */
-  log_level: Exclude<ConfigValues["log_level"], "warn">;
+  /** `warn` is read as `warning`, `critical` as `fatal`. */
+  log_level: Exclude<ConfigValues["log_level"], "warn" | "critical">;
   /** Absolute path; undefined means stderr. */
   log_file?: string;
   /** Memory limit per worker in MiB (may be fractional); 0 is off. */

@@ -54,7 +54,7 @@ Deno.test("a real listener's queue and a real process's memory, as Prometheus pa
     const text = formatPrometheus({
       ...BASE,
       listenQueues: queues,
-      workerResources: [{ id: 0, pid: Deno.pid, ...me }],
+      workerResources: [{ id: 0, generation: 1, pid: Deno.pid, ...me }],
       autoscale: { min: 1, max: 8 },
     });
     const length = family(text, "arbiter_listen_queue_length")!;
@@ -62,10 +62,10 @@ Deno.test("a real listener's queue and a real process's memory, as Prometheus pa
     assertEquals(length.metrics, [{ value: "2", labels: { listener: listener.address } }]);
     assertEquals(family(text, "arbiter_listen_queue_capacity")!.metrics[0].value, "100");
     const rss = family(text, "arbiter_worker_resident_memory_bytes")!;
-    assertEquals(rss.metrics[0].labels, { worker: "0", pid: String(Deno.pid) });
+    assertEquals(rss.metrics[0].labels, { worker: "0", generation: "1" });
     assert(Number(rss.metrics[0].value) > 1024 * 1024);
     const memory = family(text, "arbiter_worker_memory_bytes")!;
-    assertEquals(memory.metrics[0].labels, { worker: "0", pid: String(Deno.pid), source: "pss" });
+    assertEquals(memory.metrics[0].labels, { worker: "0", generation: "1", source: "pss" });
     assert(Number(memory.metrics[0].value) > 1024 * 1024);
     assert(Number(family(text, "arbiter_worker_processes")!.metrics[0].value) >= 1);
     assertEquals(family(text, "arbiter_worker_cpu_seconds_total")!.type, "COUNTER");

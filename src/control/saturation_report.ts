@@ -58,17 +58,18 @@ export function withSaturationStatus(report: StatusReport, view: SaturationView)
 
 /**
  * The metrics snapshot with the saturation families' data. `workerIds`
- * maps each live worker's pid to its slot (the `worker` label).
+ * maps each live worker's pid to its slot (the `worker` label) and generation.
  */
 export function withSaturationMetrics(
   snapshot: MetricsSnapshot,
   view: SaturationView,
-  workerIds: ReadonlyMap<number, number>,
+  workerIds: ReadonlyMap<number, { slot: number; generation: number }>,
 ): MetricsSnapshot {
   const workerResources = [...view.usage.values()]
     .filter((u) => workerIds.has(u.pid))
     .map((u) => ({
-      id: workerIds.get(u.pid)!,
+      id: workerIds.get(u.pid)!.slot,
+      generation: workerIds.get(u.pid)!.generation,
       pid: u.pid,
       memoryBytes: u.memoryBytes,
       memorySource: u.memorySource,
@@ -76,7 +77,7 @@ export function withSaturationMetrics(
       processes: u.processes,
       cpuSeconds: u.cpuSeconds,
     }))
-    .sort((a, b) => a.id - b.id || a.pid - b.pid);
+    .sort((a, b) => a.id - b.id || a.generation - b.generation || a.pid - b.pid);
   return {
     ...snapshot,
     listenQueues: view.queues,

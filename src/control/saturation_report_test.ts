@@ -62,12 +62,15 @@ Deno.test("withSaturationStatus fills the optional fields; a worker without a pi
   assertEquals([off.master.autoscale, off.master.max_worker_memory_bytes], [null, null]);
 });
 
-Deno.test("withSaturationMetrics labels usage by slot and pid, only for live workers", () => {
+Deno.test("withSaturationMetrics gives usage its slot and generation, only for live workers", () => {
   const base = { generation: 1 } as MetricsSnapshot;
-  const m = withSaturationMetrics(base, view, new Map([[4251, 1], [4250, 0]]));
+  const ids = (...e: [number, number][]) =>
+    new Map(e.map(([pid, slot]) => [pid, { slot, generation: 2 }]));
+  const m = withSaturationMetrics(base, view, ids([4251, 1], [4250, 0]));
   assertEquals(m.workerResources, [
     {
       id: 0,
+      generation: 2,
       pid: 4250,
       memoryBytes: 1000,
       memorySource: "pss",
@@ -77,6 +80,7 @@ Deno.test("withSaturationMetrics labels usage by slot and pid, only for live wor
     },
     {
       id: 1,
+      generation: 2,
       pid: 4251,
       memoryBytes: 3000,
       memorySource: "rss",
@@ -87,5 +91,5 @@ Deno.test("withSaturationMetrics labels usage by slot and pid, only for live wor
   ]);
   assertEquals(m.listenQueues, view.queues);
   assertEquals(m.autoscale, { min: 1, max: 4 });
-  assertEquals(withSaturationMetrics(base, view, new Map([[4250, 0]])).workerResources!.length, 1);
+  assertEquals(withSaturationMetrics(base, view, ids([4250, 0])).workerResources!.length, 1);
 });

@@ -32,6 +32,8 @@ import { metricsSnapshot, statusReport } from "../control/report.ts";
 import { type ControlServer, startControlServer } from "../control/server.ts";
 import type { CoreSnapshot } from "../core/core.ts";
 import type { Event, Reply } from "../core/events.ts";
+import { sampleSelf } from "../observe/self.ts";
+import { buildInfo } from "../version.ts";
 
 /** How long a control request waits for the loop's answer. */
 const REPLY_TIMEOUT_MS = 10_000;
@@ -143,10 +145,19 @@ export class Operations<C> {
         listenersRestored: this.host.listenersRestored?.(),
       },
     };
+    const live = snapshot.workers.flatMap((w) =>
+      w.pid ? [{ id: w.slot, pid: w.pid, generation: w.generation }] : []
+    );
+    const withMaster: MetricsSnapshot = {
+      ...metrics,
+      workerInfo: live,
+      build: { ...buildInfo(), version: this.host.version },
+      process: sampleSelf(),
+    };
     const view = this.host.saturation?.(snapshot, performance.now());
-    if (!view) return metrics;
-    const ids = new Map(snapshot.workers.flatMap((w) => w.pid ? [[w.pid, w.slot]] : []));
-    return withSaturationMetrics(metrics, view, ids);
+    if (!view) return withMaster;
+    const ids = new Map(live.map((w) => [w.pid, { slot: w.id, generation: w.generation }]));
+    return withSaturationMetrics(withMaster, view, ids);
   }
 
   /** Puts a request on the queue; resolves with the core's reply (or a timeout's). */

@@ -81,7 +81,8 @@ const _SC_CLK_TCK = 2;
 const _SC_PAGESIZE = 30;
 let units: { pageSize: number; ticks: number } | undefined;
 
-function procUnits(): { pageSize: number; ticks: number } {
+/** The page size and clock ticks per second /proc's numbers are in (sysconf, read once). */
+export function procUnits(): { pageSize: number; ticks: number } {
   if (!units) {
     const pageSize = libc.sysconf(_SC_PAGESIZE);
     const ticks = libc.sysconf(_SC_CLK_TCK);

@@ -1,6 +1,6 @@
 /**
  * libc calls on the process itself, through the one binding in libc.ts:
- * the parent-death signal, the child subreaper, process groups,
+ * the parent-death signal, the child subreaper, the process name, process groups,
  * identity changes, close-on-exec for every fd, the signal state an
  * `execve` keeps, reaping a process Deno does not own, the monotonic clock
  * systemd wants, and `execve` itself.
@@ -11,6 +11,9 @@
 import { check, cString, errno, libc as lib, setCloexec } from "./libc.ts";
 
 const PR_SET_PDEATHSIG = 1;
+const PR_SET_NAME = 15;
+/** The kernel keeps at most 15 bytes of a thread's name (16 with the NUL). */
+const MAX_NAME_BYTES = 15;
 const PR_SET_CHILD_SUBREAPER = 36;
 const CLOSE_RANGE_CLOEXEC = 4;
 const SIG_SETMASK = 2;
@@ -28,6 +31,21 @@ export function setParentDeathSignal(signal: number): void {
  */
 export function setChildSubreaper(): void {
   check("prctl", lib().prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n));
+}
+
+/**
+ * Names the calling thread: called on the main thread, this is the process's
+ * name in /proc/PID/comm, which `ps -e`, `top` and `pgrep` show
+ * (`prctl(PR_SET_NAME)`). The command line (`ps aux`, /proc/PID/cmdline)
+ * stays as it is: that memory belongs to the runtime, which offers no way to
+ * rewrite it. Names longer than 15 bytes are cut there.
+ */
+export function setProcessName(name: string): void {
+  const bytes = new TextEncoder().encode(name).slice(0, MAX_NAME_BYTES);
+  const buf = new Uint8Array(MAX_NAME_BYTES + 1);
+  buf.set(bytes);
+  const address = Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf));
+  check("prctl", lib().prctl(PR_SET_NAME, BigInt(address), 0n, 0n, 0n));
 }
 
 export function getppid(): number {

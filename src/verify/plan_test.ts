@@ -40,7 +40,12 @@ Deno.test("planRun keeps the worker and drops everything that reaches outside th
     7,
     "notify",
   ]);
-  assertEquals([{ ...toml.env as object }, toml.user, toml.chdir], [{ A: "1" }, "nobody", "/srv"]);
+  // The config file's directory: chdir's default.
+  assertEquals([{ ...toml.env as object }, toml.user, toml.chdir], [
+    { A: "1" },
+    "nobody",
+    config.chdir,
+  ]);
   assertEquals([toml.log_format, toml.worker_output], ["json", "prefix"]);
   for (const key of ["pidfile", "control_socket", "metrics_bind", "log_file", "on_starting"]) {
     assertEquals(toml[key], undefined, key);
@@ -50,10 +55,11 @@ Deno.test("planRun keeps the worker and drops everything that reaches outside th
   ok(plan.notes.some((n) => n.includes("3 s instead of 20 s")));
 });
 
-Deno.test("planRun: no chdir means the directory verify runs in; timeout 0 stays off", async () => {
+Deno.test("planRun: no chdir means the config file's directory; timeout 0 stays off", async () => {
   const config = await load(`command = ["./app"]\ntimeout = 0\n`);
   const plan = planRun(config, { tcpPorts: [5000], dir: "/tmp/v" }, "/srv/app");
   const toml = parse(plan.toml) as Record<string, unknown>;
-  assertEquals([toml.chdir, toml.timeout, plan.userTimeoutS], ["/srv/app", 0, 0]);
+  const fileDir = Deno.realPathSync(Deno.env.get("TMPDIR") || "/tmp");
+  assertEquals([toml.chdir, toml.timeout, plan.userTimeoutS], [fileDir, 0, 0]);
   assertEquals(plan.notes, []);
 });

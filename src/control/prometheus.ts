@@ -1,0 +1,158 @@
+/**
+ * The Prometheus text exposition format 0.0.4 of a {@link MetricsSnapshot}
+ * (docs/operations.md, "Metrics"): the master's own families here, the
+ * optional ones (resilience, saturation, worker info, build, process) in
+ * metrics_families.ts. Pure formatting.
+ *
+ * Invariants:
+ * - Every family has one `# HELP` and one `# TYPE` line before its samples.
+ * - Every label value of a labelled family with a fixed set of values is
+ *   present (0 when nothing happened), so `rate()` and alerts work from the
+ *   first scrape; a family whose data the master could not read is left
+ *   out rather than reported as a false 0.
+ * - No two samples of a family carry the same labels.
+ *
+ * @module
+ */
+
+import { EXIT_REASONS, type ExitReason } from "../core/exit_reasons.ts";
+import type { MetricsSnapshot } from "./metrics_snapshot.ts";
+import {
+  buildFamilies,
+  processFamilies,
+  resilienceFamilies,
+  saturationFamilies,
+  workerInfoFamilies,
+} from "./metrics_families.ts";
+
+/** One metric family as rendered: its name, type, help text and samples. */
+export interface Family {
+  name: string;
+  type: "gauge" | "counter";
+  help: string;
+  samples: { labels?: Record<string, string>; value: number }[];
+}
+
+/**
+ * Render a snapshot in the Prometheus text exposition format 0.0.4.
+ *
+ * @example Usage
+ * ```ts
+ * import { formatPrometheus } from "./prometheus.ts";
+ * import type { MetricsSnapshot } from "./metrics_snapshot.ts";
+ * declare const snapshot: MetricsSnapshot; // with 4 ready workers
+ * formatPrometheus(snapshot).includes('arbiter_workers{state="ready"} 4'); // true
+ * ```
+ */
+export function formatPrometheus(s: MetricsSnapshot): string {
+  const families: Family[] = [...masterFamilies(s)];
+  if (s.notifyDropped !== undefined) {
+    families.push({
+      name: "arbiter_notify_dropped_total",
+      type: "counter",
+      help: "Notify messages dropped: not sent by the worker the socket belongs to.",
+      samples: [{ value: s.notifyDropped }],
+    });
+  }
+  if (s.resilience) families.push(...resilienceFamilies(s.resilience));
+  families.push(...saturationFamilies(s));
+  if (s.workerInfo) families.push(...workerInfoFamilies(s.workerInfo));
+  if (s.build) families.push(...buildFamilies(s.build));
+  if (s.process) families.push(...processFamilies(s.process));
+  return families.map(renderFamily).join("");
+}
+
+function masterFamilies(s: MetricsSnapshot): Family[] {
+  return [
+    {
+      name: "arbiter_workers",
+      type: "gauge",
+      help: "Live worker processes by state.",
+      samples: (["booting", "ready", "stopping"] as const).map((state) => ({
+        labels: { state },
+        value: s.workers[state],
+      })),
+    },
+    {
+      name: "arbiter_workers_desired",
+      type: "gauge",
+      help: "Number of workers the master aims to run.",
+      samples: [{ value: s.workersDesired }],
+    },
+    {
+      name: "arbiter_worker_restarts_total",
+      type: "counter",
+      help: "Workers replaced after dying unasked or failing to boot.",
+      samples: [{ value: s.restarts }],
+    },
+    {
+      name: "arbiter_worker_boot_failures_total",
+      type: "counter",
+      help: "Workers that ended before becoming ready, and spawns that failed.",
+      samples: [{ value: s.bootFailures }],
+    },
+    {
+      name: "arbiter_worker_timeouts_total",
+      type: "counter",
+      help: "Workers stopped by the watchdog (no WATCHDOG=1 within timeout).",
+      samples: [{ value: s.timeouts }],
+    },
+    {
+      name: "arbiter_reloads_total",
+      type: "counter",
+      help: "Reloads that started a new generation of workers.",
+      samples: [{ value: s.reloads }],
+    },
+    {
+      name: "arbiter_worker_exits_total",
+      type: "counter",
+      help: "Exited workers by reason.",
+      samples: [
+        ...EXIT_REASONS,
+        ...Object.keys(s.exits).filter((r) => !(EXIT_REASONS as readonly string[]).includes(r)),
+      ].map((reason) => ({
+        labels: { reason },
+        value: s.exits[reason as ExitReason] ?? 0,
+      })),
+    },
+    {
+      name: "arbiter_master_uptime_seconds",
+      type: "gauge",
+      help: "Seconds since the master started.",
+      samples: [{ value: s.uptimeSeconds }],
+    },
+    {
+      name: "arbiter_generation",
+      type: "gauge",
+      help: "The current generation of workers (1 at start, one more per reload).",
+      samples: [{ value: s.generation }],
+    },
+  ];
+}
+
+function renderFamily(f: Family): string {
+  let out = `# HELP ${f.name} ${escapeHelp(f.help)}\n# TYPE ${f.name} ${f.type}\n`;
+  for (const sample of f.samples) {
+    const labels = sample.labels === undefined
+      ? ""
+      : `{${Object.entries(sample.labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}`;
+    out += `${f.name}${labels} ${formatValue(sample.value)}\n`;
+  }
+  return out;
+}
+
+function escapeHelp(text: string): string {
+  return text.replaceAll("\\", "\\\\").replaceAll("\n", "\\n");
+}
+
+function escapeLabel(text: string): string {
+  return text.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
+}
+
+function formatValue(value: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (value === Infinity) return "+Inf";
+  if (value === -Infinity) return "-Inf";
+  if (Number.isInteger(value)) return String(value);
+  return String(Math.round(value * 1000) / 1000);
+}
