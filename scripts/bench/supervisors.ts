@@ -64,17 +64,17 @@ export function startArbiterOn(
   extra: string[] = [],
   env: Record<string, string> = {},
 ): ArbiterProcess {
-  return startArbiter([
-    "-w",
-    String(workers),
-    "-b",
-    `127.0.0.1:${port}`,
-    "--graceful-timeout",
-    "5",
-    ...extra,
-    "--",
-    ...command,
-  ], { env });
+  return startArbiter([...sharedFlags(port, workers, extra), "--", ...command], { env });
+}
+
+/** The flags arbiter and Gunicorn share: `workers`, a bind on 127.0.0.1, a 5 s graceful timeout. */
+function sharedFlags(port: number, workers: number, extra: string[]): string[] {
+  return ["-w", String(workers), "-b", `127.0.0.1:${port}`, "--graceful-timeout", "5", ...extra];
+}
+
+/** Gunicorn's arguments (sync workers) for the WSGI app. */
+export function gunicornArgs(port: number, workers: number, extra: string[] = []): string[] {
+  return ["--chdir", APPS, ...sharedFlags(port, workers, extra), "wsgi_app:app"];
 }
 
 /** How many matches of `re` the master's stderr has after offset `after`. */
@@ -100,21 +100,7 @@ export function waitForCount(
 
 /** Gunicorn (sync workers) serving the WSGI app. */
 export function startGunicorn(port: number, workers: number, extra: string[] = []): ArbiterProcess {
-  return startArbiter([], {
-    cmd: [
-      "gunicorn",
-      "--chdir",
-      APPS,
-      "-w",
-      String(workers),
-      "-b",
-      `127.0.0.1:${port}`,
-      "--graceful-timeout",
-      "5",
-      ...extra,
-      "wsgi_app:app",
-    ],
-  });
+  return startArbiter([], { cmd: ["gunicorn", ...gunicornArgs(port, workers, extra)] });
 }
 
 /** The bare launcher: one socket, N forked workers. */

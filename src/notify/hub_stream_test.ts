@@ -5,7 +5,12 @@
  * wait is on an event, never a sleep.
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
-import { httpGetJson, startArbiter, WORKERS_DIR } from "../../tests/_harness.ts";
+import {
+  type ArbiterProcess,
+  httpGetJson,
+  startArbiter,
+  WORKERS_DIR,
+} from "../../tests/_harness.ts";
 import { MAX_STREAM_CONNECTIONS, notifyEnv } from "./hub.ts";
 import {
   connectStream,
@@ -43,20 +48,18 @@ Deno.test("a Node client on the stream channel: each line is its own message", a
   });
 });
 
+/** The Node example worker under the stand-in master (`launch.py`), on 127.0.0.1, with `env`. */
+function startNodeNotify(env: Record<string, string>): ArbiterProcess {
+  const launch = ["python3", `${WORKERS_DIR}/launch.py`, "--bind", "127.0.0.1:0", "--"];
+  return startArbiter([], { cmd: [...launch, "node", `${WORKERS_DIR}/node_notify.mjs`], env });
+}
+
 Deno.test("tests/workers/node_notify.mjs: READY=1, WATCHDOG=1, serves fd 3, STOPPING=1 and exit 0 on TERM", async () => {
   await withHub(async (hub, rec) => {
     const ep = await openHere(hub, 9);
-    await using worker = startArbiter([], {
-      cmd: [
-        "python3",
-        `${WORKERS_DIR}/launch.py`,
-        "--bind",
-        "127.0.0.1:0",
-        "--",
-        "node",
-        `${WORKERS_DIR}/node_notify.mjs`,
-      ],
-      env: { ARBITER_NOTIFY_STREAM: ep.streamSocket, WATCHDOG_USEC: "100000" },
+    await using worker = startNodeNotify({
+      ARBITER_NOTIFY_STREAM: ep.streamSocket,
+      WATCHDOG_USEC: "100000",
     });
     deepStrictEqual(await rec.nextMessage(), { serial: 9, fields: { READY: "1" } });
     deepStrictEqual(await rec.nextMessage(), { serial: 9, fields: { WATCHDOG: "1" } });
@@ -79,17 +82,10 @@ Deno.test("tests/workers/node_notify.mjs: READY=1, WATCHDOG=1, serves fd 3, STOP
 Deno.test("node_notify.mjs sends no WATCHDOG=1 with NO_WATCHDOG=1", async () => {
   await withHub(async (hub, rec) => {
     const ep = await openHere(hub, 10);
-    await using worker = startArbiter([], {
-      cmd: [
-        "python3",
-        `${WORKERS_DIR}/launch.py`,
-        "--bind",
-        "127.0.0.1:0",
-        "--",
-        "node",
-        `${WORKERS_DIR}/node_notify.mjs`,
-      ],
-      env: { ARBITER_NOTIFY_STREAM: ep.streamSocket, WATCHDOG_USEC: "20000", NO_WATCHDOG: "1" },
+    await using worker = startNodeNotify({
+      ARBITER_NOTIFY_STREAM: ep.streamSocket,
+      WATCHDOG_USEC: "20000",
+      NO_WATCHDOG: "1",
     });
     deepStrictEqual(await rec.nextMessage(), { serial: 10, fields: { READY: "1" } });
     const readyAt = performance.now();
