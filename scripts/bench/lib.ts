@@ -1,7 +1,8 @@
 /**
  * Shared helpers of the benchmarks (`scripts/bench/run.ts`) and the chaos and
- * soak scripts (`scripts/chaos/`): /proc readings, wrk, statistics, and
- * starting each supervisor under test. Everything talks to 127.0.0.1 only,
+ * soak scripts (`scripts/chaos/`): /proc readings, wrk and statistics here;
+ * the apps, the tools and starting each supervisor under test in
+ * supervisors.ts (re-exported). Everything talks to 127.0.0.1 only,
  * and every load loop is bounded in count and time.
  *
  * @module
@@ -9,6 +10,7 @@
 
 import {
   type ArbiterProcess,
+  childrenOf,
   freePort,
   isWorkerProgram,
   MAIN_TS,
@@ -17,23 +19,11 @@ import {
   waitFor,
   waitForHttp,
 } from "../../tests/_harness.ts";
+import { allStats, descendantsOf, type ProcStat, readStat } from "../../src/verify/proc.ts";
 
 export { freePort, isWorkerProgram, MAIN_TS, REPO_ROOT, startArbiter, waitFor, waitForHttp };
 export type { ArbiterProcess };
-
-// The Python apps import each other: keep __pycache__ out of the checkout.
-Deno.env.set("PYTHONDONTWRITEBYTECODE", "1");
-
-/** `scripts/bench/apps`. */
-export const APPS: string = `${REPO_ROOT}/scripts/bench/apps`;
-/** The Node app (same file under arbiter and PM2). */
-export const NODE_APP: string = `${APPS}/node_app.cjs`;
-/** The stdlib WSGI server on fd 3. */
-export const WSGI_FD: string = `${APPS}/wsgi_fd.py`;
-/** The bare launcher: binds one socket, forks N workers. */
-export const LAUNCH_PY: string = `${REPO_ROOT}/tests/workers/launch.py`;
-/** Where PM2 is installed by setup.sh (also searched on PATH). */
-export const DEPS_DIR: string = Deno.env.get("ARBITER_BENCH_DEPS") ?? "/tmp/arbiter-bench-deps";
+export * from "./supervisors.ts";
 
 /** Sleep. */
 export function sleep(ms: number): Promise<void> {
@@ -111,58 +101,41 @@ export function switchesBetween(a: Map<number, number>, b: Map<number, number>):
   return total;
 }
 
-/** Direct children of `pid` (all threads' `children` files), zombies included. */
+/**
+ * Direct children of `pid`, zombies included: a scan of every
+ * `/proc/<pid>/stat` for its ppid (the `children` files of
+ * CONFIG_PROC_CHILDREN are not on every kernel, and are exact only while
+ * the process is stopped).
+ */
 export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
-      try {
-        const s = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/children`).trim();
-        if (s) { for (const p of s.split(/\s+/)) out.push(Number(p)); }
-      } catch {
-        // thread gone
-      }
-    }
-  } catch {
-    // process gone
-  }
-  return out.sort((a, b) => a - b);
+  return childrenOf(pid);
 }
 
 /** State letter of a process (R, S, Z, ...), or undefined when gone. */
 export function stateOf(pid: number): string | undefined {
-  try {
-    const text = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return text.slice(text.lastIndexOf(")") + 2).trim()[0];
-  } catch {
-    return undefined;
-  }
+  return readStat(pid)?.state;
+}
+
+/** Children of `pid` whose stat passes `keep`, from one scan of `/proc`. */
+function childrenWhere(pid: number, keep: (stat: ProcStat) => boolean): number[] {
+  return allStats().filter((s) => s.ppid === pid && keep(s)).map((s) => s.pid).sort((a, b) =>
+    a - b
+  );
 }
 
 /** Children that are not zombies. */
 export function liveChildren(pid: number): number[] {
-  return childPids(pid).filter((p) => {
-    const s = stateOf(p);
-    return s !== undefined && s !== "Z";
-  });
+  return childrenWhere(pid, (s) => s.state !== "Z");
 }
 
 /** Zombie children. */
 export function zombieChildren(pid: number): number[] {
-  return childPids(pid).filter((p) => stateOf(p) === "Z");
+  return childrenWhere(pid, (s) => s.state === "Z");
 }
 
-/** Descendants (children, grandchildren, ...) of `pid`. */
+/** Descendants (children, grandchildren, ...) of `pid`, from one scan of `/proc`. */
 export function descendants(pid: number): number[] {
-  const out: number[] = [];
-  const queue = [pid];
-  while (queue.length > 0) {
-    for (const c of childPids(queue.shift()!)) {
-      out.push(c);
-      queue.push(c);
-    }
-  }
-  return out;
+  return descendantsOf(pid).map((s) => s.pid);
 }
 
 // ---------------------------------------------------------------------------
@@ -275,159 +248,4 @@ export function parseWrk(raw: string): WrkResult {
 /** "connect/read/write/timeout/non2xx" of a wrk result. */
 export function errorBreakdown(r: WrkResult): string {
   return `c${r.connectErrors}/r${r.readErrors}/w${r.writeErrors}/t${r.timeouts}/n${r.non2xx}`;
-}
-
-// ---------------------------------------------------------------------------
-// Tools
-
-/** First line of a command's output (stdout, else stderr), or "missing". */
-export async function versionOf(cmd: string, args: string[]): Promise<string> {
-  try {
-    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
-    const text = (new TextDecoder().decode(out.stdout) || new TextDecoder().decode(out.stderr))
-      .trim();
-    return text.split("\n")[0] || "unknown";
-  } catch {
-    return "missing";
-  }
-}
-
-/** The pm2 executable: the setup.sh cache first, then PATH. */
-export function pm2Bin(): string {
-  const cached = `${DEPS_DIR}/node_modules/.bin/pm2`;
-  try {
-    Deno.statSync(cached);
-    return cached;
-  } catch {
-    return "pm2";
-  }
-}
-
-/** True if `cmd` runs (`cmd --version` exits). */
-export async function haveTool(cmd: string, args = ["--version"]): Promise<boolean> {
-  return (await versionOf(cmd, args)) !== "missing";
-}
-
-// ---------------------------------------------------------------------------
-// Supervisors
-
-/** Arbiter, quiet by default, on 127.0.0.1:port. */
-export function startArbiterOn(
-  port: number,
-  workers: number,
-  command: string[],
-  extra: string[] = [],
-  env: Record<string, string> = {},
-): ArbiterProcess {
-  return startArbiter([
-    "-w",
-    String(workers),
-    "-b",
-    `127.0.0.1:${port}`,
-    "--graceful-timeout",
-    "5",
-    ...extra,
-    "--",
-    ...command,
-  ], { env });
-}
-
-/** How many matches of `re` the master's stderr has after offset `after`. */
-export function countLog(proc: ArbiterProcess, re: RegExp, after = 0): number {
-  const text = proc.stderr().slice(after);
-  return [...text.matchAll(new RegExp(re.source, "g"))].length;
-}
-
-/** Wait until the master logged `count` matches of `re` after `after`. */
-export function waitForCount(
-  proc: ArbiterProcess,
-  re: RegExp,
-  count: number,
-  after = 0,
-  timeoutMs = 30_000,
-): Promise<number> {
-  return waitFor(() => {
-    if (proc.exited) throw new Error("master exited");
-    const n = countLog(proc, re, after);
-    return n >= count ? n : undefined;
-  }, { timeoutMs, intervalMs: 10, message: `${count} × ${re}` });
-}
-
-/** Gunicorn (sync workers) serving the WSGI app. */
-export function startGunicorn(port: number, workers: number, extra: string[] = []): ArbiterProcess {
-  return startArbiter([], {
-    cmd: [
-      "gunicorn",
-      "--chdir",
-      APPS,
-      "-w",
-      String(workers),
-      "-b",
-      `127.0.0.1:${port}`,
-      "--graceful-timeout",
-      "5",
-      ...extra,
-      "wsgi_app:app",
-    ],
-  });
-}
-
-/** The bare launcher: one socket, N forked workers. */
-export function startLauncher(port: number, workers: number, command: string[]): ArbiterProcess {
-  return startArbiter([], {
-    cmd: [
-      "python3",
-      LAUNCH_PY,
-      "--bind",
-      `127.0.0.1:${port}`,
-      "--workers",
-      String(workers),
-      "--",
-      ...command,
-    ],
-  });
-}
-
-/** A PM2 daemon of our own (its own PM2_HOME), killed by {@link Pm2.kill}. */
-export class Pm2 {
-  readonly home: string;
-  readonly bin: string;
-  constructor(home = `/tmp/arbiter-bench/pm2-${Deno.pid}`) {
-    this.home = home;
-    this.bin = pm2Bin();
-    Deno.mkdirSync(home, { recursive: true });
-  }
-  env(): Record<string, string> {
-    return { ...Deno.env.toObject(), PM2_HOME: this.home };
-  }
-  async run(args: string[], extraEnv: Record<string, string> = {}): Promise<string> {
-    const out = await new Deno.Command(this.bin, {
-      args,
-      env: { ...this.env(), ...extraEnv },
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(60_000),
-    }).output();
-    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-    if (!out.success) throw new Error(`pm2 ${args.join(" ")} failed:\n${text}`);
-    return text;
-  }
-  /** pids of the app's workers from `pm2 jlist`. */
-  async pids(name: string): Promise<number[]> {
-    const text = await this.run(["jlist"]);
-    const start = text.indexOf("[");
-    const list = JSON.parse(text.slice(start)) as { name: string; pid: number }[];
-    return list.filter((p) => p.name === name && p.pid > 0).map((p) => p.pid);
-  }
-  /** The PM2 daemon's pid. */
-  daemonPid(): number {
-    return Number(Deno.readTextFileSync(`${this.home}/pm2.pid`).trim());
-  }
-  async kill(): Promise<void> {
-    try {
-      await this.run(["kill"]);
-    } catch {
-      // already gone
-    }
-  }
 }

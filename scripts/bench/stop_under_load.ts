@@ -22,7 +22,16 @@
  * @module
  */
 
-import { APPS, freePort, MAIN_TS, median, REPO_ROOT, startArbiter, waitForHttp } from "./lib.ts";
+import {
+  APPS,
+  freePort,
+  gunicornArgs,
+  MAIN_TS,
+  median,
+  REPO_ROOT,
+  startArbiter,
+  waitForHttp,
+} from "./lib.ts";
 import { StopLoad } from "../../tests/_stop_load.ts";
 
 function option(name: string): string | undefined {
@@ -44,18 +53,7 @@ interface Row {
 
 function gunicorn(port: number, extra: string[]) {
   const child = new Deno.Command("gunicorn", {
-    args: [
-      "--chdir",
-      APPS,
-      "-w",
-      "2",
-      "-b",
-      `127.0.0.1:${port}`,
-      "--graceful-timeout",
-      "5",
-      ...extra,
-      "wsgi_app:app",
-    ],
+    args: gunicornArgs(port, 2, extra),
     stdout: "null",
     stderr: "null",
   }).spawn();

@@ -32,6 +32,7 @@
 
 import { type CoreSnapshot, CoreState, type GenerationRecord, workerRef } from "./state.ts";
 import { INHERITED_POLL_MS, nextDeadline } from "./deadlines.ts";
+import { releaseAtStartUp } from "./start_up.ts";
 import type {
   Effect,
   Event,
@@ -154,9 +155,10 @@ export class MasterCore<C> {
     };
   }
 
-  /** The first step: spawn the initial workers. */
+  /** The first step: release the listeners no one needs, spawn the initial workers. */
   start(now: number): Effect<C>[] {
     const s = this.#s;
+    releaseAtStartUp(s);
     s.log("info", "generation.starting", "starting {workers} worker(s) of {command}", {
       workers: s.desired,
       command: s.current.settings.commandName,

@@ -16,7 +16,8 @@
  * @module
  */
 
-import type { Settings, WorkerIdentity } from "./events.ts";
+import type { Settings, StopReason, TimeoutHook, WorkerIdentity } from "./events.ts";
+import type { LogEvent } from "./log_events.ts";
 import {
   type CoreState,
   QUICK_GRACE_MS,
@@ -196,31 +197,64 @@ export function handleDeadlines<C>(state: CoreState<C>, now: number): void {
         );
         state.emit({ type: "kill", serial: w.serial, signal: "SIGKILL", group: true });
         break;
-      } else if (kind === "boot-timeout") {
-        state.log(
-          "error",
-          "worker.boot_timeout",
-          "worker {worker.id} (pid {worker.pid}) did not become ready within {timeout} s; aborting it",
-          { worker: workerRef(w), timeout: s.bootTimeoutMs / 1000 },
-        );
-        state.stopWorker(w, "SIGABRT", "boot-timeout", now, QUICK_GRACE_MS);
-        state.emit({ type: "worker-timed-out", hook: "boot_timeout", worker: identity(w) });
-        break;
       } else if (kind === "settle") {
         state.markReady(w, now, "running for 1 s");
-      } else if (kind === "watchdog") {
-        state.log(
-          "error",
-          "worker.watchdog_timeout",
-          "worker {worker.id} (pid {worker.pid}) timeout: no WATCHDOG=1 for {timeout} s; aborting it",
-          { worker: workerRef(w), timeout: s.watchdogMs / 1000 },
-        );
-        state.stopWorker(w, "SIGABRT", "watchdog-timeout", now, QUICK_GRACE_MS);
-        state.emit({ type: "worker-timed-out", hook: "worker_timeout", worker: identity(w) });
+      } else if (kind === "boot-timeout" || kind === "watchdog") {
+        abort(state, w, now, ABORTS[kind], s);
         break;
       }
     }
   }
+}
+
+/** Why a worker is aborted: its log line, the timeout that ran out, its stop reason and hook. */
+interface AbortCause {
+  event: LogEvent;
+  /** Says `{timeout}`: the seconds that ran out. */
+  message: string;
+  timeoutMs: (settings: Settings) => number;
+  reason: StopReason;
+  hook: TimeoutHook;
+}
+
+/** The deadlines that abort a worker. */
+const ABORTS: Record<"boot-timeout" | "watchdog", AbortCause> = {
+  "boot-timeout": {
+    event: "worker.boot_timeout",
+    message:
+      "worker {worker.id} (pid {worker.pid}) did not become ready within {timeout} s; aborting it",
+    timeoutMs: (s) => s.bootTimeoutMs,
+    reason: "boot-timeout",
+    hook: "boot_timeout",
+  },
+  watchdog: {
+    event: "worker.watchdog_timeout",
+    message:
+      "worker {worker.id} (pid {worker.pid}) timeout: no WATCHDOG=1 for {timeout} s; aborting it",
+    timeoutMs: (s) => s.watchdogMs,
+    reason: "watchdog-timeout",
+    hook: "worker_timeout",
+  },
+};
+
+/**
+ * A worker past its boot timeout or watchdog: logged, sent SIGABRT with the
+ * short grace before SIGKILL, and named to the `worker_timeout` hook.
+ */
+function abort<C>(
+  state: CoreState<C>,
+  w: WorkerRecord,
+  now: number,
+  cause: AbortCause,
+  settings: Settings,
+): void {
+  const timeoutMs = cause.timeoutMs(settings);
+  state.log("error", cause.event, cause.message, {
+    worker: workerRef(w),
+    timeout: timeoutMs / 1000,
+  });
+  state.stopWorker(w, "SIGABRT", cause.reason, now, QUICK_GRACE_MS);
+  state.emit({ type: "worker-timed-out", hook: cause.hook, worker: identity(w) });
 }
 
 function identity(w: WorkerRecord): WorkerIdentity {

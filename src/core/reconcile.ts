@@ -109,24 +109,26 @@ function recycleOne<C>(state: CoreState<C>, now: number): void {
   if (state.recycleInProgress()) return;
   const overMemory = memoryDueWorker(state);
   if (overMemory) {
-    overMemory.superseded = true;
-    state.log(
-      "info",
-      "worker.recycling",
+    recycle(
+      state,
+      overMemory,
       "worker {worker.id} (pid {worker.pid}) is over max_worker_memory; starting its replacement",
-      { worker: workerRef(overMemory) },
     );
     return;
   }
   const due = dueForRecycle(state, now);
   if (!due) return;
-  due.superseded = true;
-  state.log(
-    "info",
-    "worker.recycling",
+  recycle(
+    state,
+    due,
     "worker {worker.id} (pid {worker.pid}) reached its maximum age; starting its replacement",
-    { worker: workerRef(due) },
   );
+}
+
+/** Marks `w` for replacement (it goes once its replacement is ready) and says why. */
+function recycle<C>(state: CoreState<C>, w: WorkerRecord, message: string): void {
+  w.superseded = true;
+  state.log("info", "worker.recycling", message, { worker: workerRef(w) });
 }
 
 /**

@@ -1,20 +1,29 @@
 /**
  * A fake operating system for the executor's unit tests ({@link FakeOs}, an
  * {@link Os}): processes that exist only as records, exits the test decides,
- * a clock that moves only when told; and a fake notify hub. With them the
+ * listening sockets as records ({@link FakeSockets}), a clock that moves
+ * only when told; and a fake notify hub. With them the
  * executor's effect handling is tested without processes; the same
  * scenarios run end to end on the real OS in tests/.
  *
  * @module
  */
 
+import { tmpdir } from "node:os";
 import { loadConfig } from "../config/load.ts";
+import type { Logging } from "../logging/log.ts";
+import { LineSink } from "../output/sink.ts";
+import { runMaster } from "./master.ts";
+import type { MasterOptions } from "./options.ts";
 import type { Config } from "../config/types.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import type { WorkerLaunch } from "../spawn/spawner.ts";
 import type { Event } from "../core/events.ts";
 import type { GenerationContext } from "./generation.ts";
 import type { Os, OsChild, ProcessStatus, TimerHandle } from "./os.ts";
+import { FakeSockets } from "./_fake_sockets.ts";
+
+export { type FakeSocket, FakeSockets } from "./_fake_sockets.ts";
 import type { ReapedExit } from "./reaper.ts";
 import type { WorkerHub } from "./workers.ts";
 
@@ -89,6 +98,7 @@ export class FakeOs implements Os {
   readonly foreign = new Set<number>();
   /** When set, the next spawn throws it. */
   failNextSpawn?: Error;
+  readonly sockets = new FakeSockets();
   readonly #timers = new Map<number, { at: number; fire: () => void }>();
   #nextTimer = 1;
   readonly #spawnWaiters: (() => void)[] = [];
@@ -145,6 +155,13 @@ export class FakeOs implements Os {
    */
   async armedTimer(): Promise<void> {
     while (this.#timers.size === 0) {
+      await new Promise<void>((wake) => this.#armWaiters.push(wake));
+    }
+  }
+
+  /** Resolves once a timer is armed that falls due by `at` (the clock's time). */
+  async timerDue(at: number): Promise<void> {
+    while (![...this.#timers.values()].some((t) => t.at <= at)) {
       await new Promise<void>((wake) => this.#armWaiters.push(wake));
     }
   }
@@ -229,4 +246,51 @@ export class EventLog {
       await new Promise<void>((wake) => this.#waiters.push(wake));
     }
   }
+}
+
+const discard = { write: (p: Uint8Array) => Promise.resolve(p.length) };
+/** Logging that writes nothing (the master's log lines go to LogTape's default). */
+const quietLogging: Logging = {
+  reopen() {},
+  apply: () => Promise.resolve(),
+  close: () => Promise.resolve(),
+  flush: () => Promise.resolve(),
+  stdout: new LineSink(discard),
+  stderr: new LineSink(discard),
+  droppedLines: () => 0,
+};
+
+/**
+ * Runs the real master loop and core on a {@link FakeOs}: `workers` workers
+ * of the default config bound at 127.0.0.1:0, `more` over it; `exit` is
+ * its exit code. It takes SIGTERM through its own listener (the test
+ * process stays).
+ */
+export async function startFakeMaster(
+  workers: number,
+  more: Partial<Config> = {},
+  options: Partial<MasterOptions> = {},
+): Promise<{ os: FakeOs; exit: Promise<number> }> {
+  const os = new FakeOs();
+  const loaded = await loadConfig(
+    { command: ["app"], overrides: { workers, bind: ["127.0.0.1:0"] } },
+    { PATH: "/bin:/usr/bin" },
+    "/",
+  );
+  const config = { ...loaded, ...more };
+  config.command = ["/bin/true"]; // resolvable: the fake never runs it
+  const exit = runMaster({
+    config,
+    reloadConfig: () => Promise.resolve(config),
+    logging: quietLogging,
+    masterEnv: { PATH: "/bin:/usr/bin" },
+    self: { executable: Deno.execPath(), args: [], compiled: false },
+    version: "test",
+    args: [],
+    fullEnv: {},
+    runtimeDir: tmpdir(),
+    os,
+    ...options,
+  });
+  return { os, exit };
 }

@@ -14,7 +14,7 @@
 
 import { removeHubDir } from "../notify/dir.ts";
 import type { Logger } from "@logtape/logtape";
-import type { Listener, ListenerPool } from "../sockets/listeners.ts";
+import type { Listener } from "../sockets/listeners.ts";
 import type { CoreOptions, CoreSnapshot } from "../core/core.ts";
 import type { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
@@ -67,21 +67,18 @@ export function upgradeEnv(
 
 /**
  * Start-up of an image that came from an in-place upgrade: removes the old
- * image's notify directory, keeps the handed-over sockets while old workers
- * may hold them (else only `listeners`), logs what was dropped. Returns the
- * inherited workers for the core, if any.
+ * image's notify directory, logs what was dropped. Returns the inherited
+ * workers for the core, if any. Which handed-over sockets stay open is the
+ * core's decision (its first step's `release-listeners`, src/core/start_up.ts).
  */
 export function receiveHandover(
   upgrade: AdoptedState | undefined,
-  pool: ListenerPool,
-  listeners: Listener[],
   log: Logger,
 ): CoreOptions["inherited"] {
   // Only the old hub's own sockets, then rmdir: never a recursive delete of a
   // path that came from outside (upgrade.ts already checked it is our hub's).
   if (upgrade?.state.notifyDir) removeHubDir(upgrade.state.notifyDir);
   const workers = upgrade?.state.workers ?? [];
-  pool.release(workers.length > 0 ? pool.list() : listeners);
   for (const warning of upgrade?.warnings ?? []) {
     log.warn("upgrade: {warning}", { event: "upgrade.warning", warning });
   }

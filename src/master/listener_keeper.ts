@@ -5,6 +5,8 @@
  * of a reload still on its way to the core, and of every live worker (an old
  * generation still draining, inherited workers). It decides nothing: the
  * core says when, and what it holds; this only adds what is in flight.
+ * It also carries out the stop's and a reload's effects at the listeners
+ * (stop_listeners.ts), all through the {@link OsSockets} seam.
  *
  * @module
  */
@@ -12,6 +14,8 @@
 import type { Logger } from "@logtape/logtape";
 import type { Listener, ListenerPool } from "../sockets/listeners.ts";
 import type { GenerationContext } from "./generation.ts";
+import type { OsSockets } from "./os.ts";
+import { closeHandshakes, queuedConnections, reopenHandshakes } from "./stop_listeners.ts";
 
 /** What the keeper asks the master. */
 export interface KeeperSources {
@@ -30,7 +34,27 @@ export class ListenerKeeper {
     readonly pool: ListenerPool,
     readonly log: Logger,
     readonly sources: KeeperSources,
+    readonly sockets: OsSockets,
   ) {}
+
+  /** `close-handshakes`: the stop takes no new handshakes at any listener. */
+  closeHandshakes(): void {
+    closeHandshakes(this.sockets, this.pool.list(), this.log);
+  }
+
+  /** `sample-drain`: the connections waiting in every accept queue. */
+  queued(): number {
+    return queuedConnections(this.sockets, this.pool.list());
+  }
+
+  /**
+   * `adopt-config`: a bind the serving generation dropped takes no new
+   * handshakes; one it serves (again, after an abandoned reload) takes them all.
+   */
+  adoptConfig(context: GenerationContext): void {
+    reopenHandshakes(this.sockets, context.listeners, context.config.backlog, this.log);
+    closeHandshakes(this.sockets, this.retiring(), this.log);
+  }
 
   /** A reload prepared `context`: hold its listeners, and log those new to the master. */
   prepared(context: GenerationContext): void {

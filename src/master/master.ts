@@ -46,7 +46,6 @@ import { execUpgrade } from "./upgrade.ts";
 import type { MasterOptions } from "./options.ts";
 import { Sampling } from "./sampling.ts";
 import { postExitContext, timeoutContext } from "./worker_hooks.ts";
-import { closeHandshakes, queuedConnections, reopenHandshakes } from "./stop_listeners.ts";
 
 export type { MasterOptions } from "./options.ts";
 
@@ -82,10 +81,7 @@ class Master {
   readonly #timer: DeadlineTimer;
   readonly #signals = new SignalListeners();
   readonly #listeners: ListenerKeeper;
-  readonly #sampling = new Sampling<GenerationContext>(
-    () => this.#pool.list(),
-    (e) => this.#queue.push(e),
-  );
+  readonly #sampling: Sampling<GenerationContext>;
   #exitCode?: number;
   /** When the loop last finished handling an event (the clock's time). */
   #lastRan = 0;
@@ -105,15 +101,21 @@ class Master {
       log: this.#log,
       registry: this.#registry,
     });
+    const { sockets } = this.#os;
     this.#pool = new ListenerPool({
       backlog: config.backlog,
       umask: config.umask,
       inheritedNames: options.inheritedNames,
-    });
+    }, sockets);
     this.#listeners = new ListenerKeeper(this.#pool, this.#log, {
       inUse: () => this.#workers?.listenersInUse() ?? new Set(),
       held: () => this.#core?.contextsInUse() ?? [],
-    });
+    }, sockets);
+    this.#sampling = new Sampling(
+      () => this.#pool.list(),
+      (e) => this.#queue.push(e),
+      sockets.queues,
+    );
   }
 
   async run(): Promise<number> {
@@ -123,7 +125,7 @@ class Master {
       throw new ArbiterError(ExitCode.Runtime, "the on_starting hook failed; not starting");
     }
     const context = await this.#startResources(config);
-    const inherited = await receiveHandover(upgrade, this.#pool, context.listeners, this.#log);
+    const inherited = receiveHandover(upgrade, this.#log);
     const started = upgrade
       ? "arbiter {version} master re-executed in place (pid {pid}); took over {count} worker(s)"
       : "arbiter {version} master started (pid {pid})";
@@ -311,10 +313,7 @@ class Master {
       case "release-listeners":
         return this.#listeners.release();
       case "adopt-config":
-        // A bind the serving generation dropped takes no new handshakes; one
-        // it serves (again, after an abandoned reload) takes them all.
-        reopenHandshakes(effect.context.listeners, effect.context.config.backlog, this.#log);
-        closeHandshakes(this.#listeners.retiring(), this.#log);
+        this.#listeners.adoptConfig(effect.context);
         return await this.#settings!.adopt(effect.context.config);
       case "stopping":
         return await this.#systemd!.sendNow("STOPPING=1");
@@ -343,9 +342,9 @@ class Master {
       case "sample-memory":
         return this.#sampling.carryOut(effect);
       case "close-handshakes":
-        return closeHandshakes(this.#pool.list(), this.#log);
+        return this.#listeners.closeHandshakes();
       case "sample-drain":
-        this.#queue.push({ type: "drain-sampled", queued: queuedConnections(this.#pool.list()) });
+        this.#queue.push({ type: "drain-sampled", queued: this.#listeners.queued() });
         return;
       case "sweep-group": {
         const { members, refused } = this.#workers!.sweepGroup(effect.pgid, effect.signal);

@@ -1,50 +1,9 @@
-// The master's loop and effect handling on a fake OS: a real core, real
-// listeners and notify hub, but workers that are records and a clock that
+// The master's loop and effect handling on a fake OS: a real core and
+// notify hub, but workers and listeners that are records and a clock that
 // moves when told. The same scenarios on real processes: tests/.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { tmpdir } from "node:os";
-import { loadConfig } from "../config/load.ts";
-import type { Config } from "../config/types.ts";
-import type { Logging } from "../logging/log.ts";
-import { LineSink } from "../output/sink.ts";
 import { SETTLE_MS } from "../core/core.ts";
-import { FakeOs } from "./_testing.ts";
-import { runMaster } from "./master.ts";
-
-const discard = { write: (p: Uint8Array) => Promise.resolve(p.length) };
-const logging: Logging = {
-  reopen() {},
-  apply: () => Promise.resolve(),
-  close: () => Promise.resolve(),
-  flush: () => Promise.resolve(),
-  stdout: new LineSink(discard),
-  stderr: new LineSink(discard),
-  droppedLines: () => 0,
-};
-
-async function startMaster(workers: number, more: Partial<Config> = {}) {
-  const os = new FakeOs();
-  const loaded = await loadConfig(
-    { command: ["app"], overrides: { workers, bind: ["127.0.0.1:0"] } },
-    { PATH: "/bin:/usr/bin" },
-    "/",
-  );
-  const config = { ...loaded, ...more };
-  config.command = ["/bin/true"]; // resolvable: the fake never runs it
-  const exit = runMaster({
-    config,
-    reloadConfig: () => Promise.resolve(config),
-    logging,
-    masterEnv: { PATH: "/bin:/usr/bin" },
-    self: { executable: Deno.execPath(), args: [], compiled: false },
-    version: "test",
-    args: [],
-    fullEnv: {},
-    runtimeDir: tmpdir(),
-    os,
-  });
-  return { os, exit };
-}
+import { startFakeMaster as startMaster } from "./_testing.ts";
 
 Deno.test("master on a fake OS: spawns, replaces a dead worker in its slot, stops on TERM", async () => {
   const { os, exit } = await startMaster(2);

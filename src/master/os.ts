@@ -1,7 +1,7 @@
 /**
  * The executor's seam to the operating system: starting a worker, signalling
- * a process, learning of exits the runtime does not report, and the clock
- * and timer. {@link denoOs} is the real thing; `src/master/_testing.ts` has
+ * a process, learning of exits the runtime does not report, the listening
+ * sockets ({@link OsSockets}), and the clock and timer. {@link denoOs} is the real thing; `src/master/_testing.ts` has
  * a fake, so the executor's effect handling is unit tested without
  * processes. It decides nothing, like the rest of the executor: it only
  * does what it is told.
@@ -13,6 +13,9 @@ import type { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import { spawnWorker, type WorkerLaunch } from "../spawn/spawner.ts";
 import { type ReapedExit, reapForeignChildren } from "./reaper.ts";
+import { kernelListeners, type ListenerOpener } from "../sockets/listeners.ts";
+import { resumeHandshakes, shrinkQueue, stopHandshakes } from "../sys/handshake_filter.ts";
+import { type ListenerQueue, type SampledListener, sampleQueues } from "../observe/queue.ts";
 
 /** How a process ended: its exit code, or the signal that ended it. */
 export interface ProcessStatus {
@@ -32,6 +35,35 @@ export interface OsChild {
   kill(signal: Deno.Signal): void;
 }
 
+/**
+ * The listening sockets as the executor uses them: opening, adopting and
+ * restoring them (through the {@link ListenerOpener} a `ListenerPool` is
+ * given), the stop's handshake filter and its fallback, and reading the
+ * accept queues (docs/stopping.md).
+ */
+export interface OsSockets extends ListenerOpener {
+  /**
+   * Stops new handshakes on the TCP listener `fd`; false for a unix socket
+   * (nothing can stop those). @throws when the kernel refuses the filter
+   */
+  stopHandshakes(fd: number): boolean;
+  /** The fallback when the filter is refused: `listen(fd, 0)`. @throws when listen(2) fails */
+  shrinkQueue(fd: number): void;
+  /** Undoes {@link stopHandshakes} or {@link shrinkQueue}: handshakes with the full `backlog`. */
+  resumeHandshakes(fd: number, backlog: number): void;
+  /** Each listener's accept queue; those that cannot be read are left out. */
+  queues(listeners: readonly SampledListener[]): ListenerQueue[];
+}
+
+/** The real {@link OsSockets}: the kernel's. */
+export const kernelSockets: OsSockets = {
+  ...kernelListeners,
+  stopHandshakes,
+  shrinkQueue,
+  resumeHandshakes,
+  queues: sampleQueues,
+};
+
 /** A timer from {@link Os.setTimer}: opaque to everyone but the {@link Os} that made it. */
 export type TimerHandle = unknown;
 
@@ -43,6 +75,8 @@ export interface Os {
   killPid(pid: number, signal: Deno.Signal): void;
   /** Reaps children the runtime does not own; returns the exits of the `watched` ones. */
   reapForeign(watched: ReadonlySet<number>): ReapedExit[];
+  /** The listening sockets. */
+  readonly sockets: OsSockets;
   /** The monotonic clock the core decides on, in ms. */
   now(): number;
   /** Calls `fire` once after `ms` (at most what `setTimeout` holds); returns a handle. */
@@ -57,6 +91,7 @@ export function denoOs(registry: ChildRegistry): Os {
     spawn: (self, launch) => registry.track(spawnWorker(self, launch)),
     killPid: (pid, signal) => Deno.kill(pid, signal),
     reapForeign: (watched) => reapForeignChildren(registry, watched),
+    sockets: kernelSockets,
     now: () => performance.now(),
     setTimer: (fire, ms) => setTimeout(fire, ms),
     clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),

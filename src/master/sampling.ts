@@ -21,7 +21,7 @@ import type { CoreSnapshot } from "../core/core.ts";
 import type { Effect, Event } from "../core/events.ts";
 import { STOP_REASON_TEXT } from "../core/events.ts";
 import { sampleTrees } from "../observe/tree.ts";
-import type { SampledListener } from "../observe/queue.ts";
+import type { ListenerQueue, SampledListener } from "../observe/queue.ts";
 import { SaturationSampler } from "../observe/sampler.ts";
 import type { SaturationView } from "../control/saturation_report.ts";
 import type { Config } from "../config/types.ts";
@@ -38,9 +38,14 @@ export class Sampling<C> {
   /**
    * @param listeners The listeners open now.
    * @param push Puts the answer on the master's queue.
+   * @param readQueues Reads the accept queues (`Os.sockets.queues`).
    */
-  constructor(listeners: () => readonly SampledListener[], push: (event: Event<C>) => void) {
-    this.#sampler = new SaturationSampler(listeners);
+  constructor(
+    listeners: () => readonly SampledListener[],
+    push: (event: Event<C>) => void,
+    readQueues: (listeners: readonly SampledListener[]) => ListenerQueue[],
+  ) {
+    this.#sampler = new SaturationSampler(listeners, readQueues);
     this.#push = push;
   }
 

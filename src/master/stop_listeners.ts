@@ -1,6 +1,7 @@
 /**
  * The executor's part of a graceful stop at the listeners: stopping new
- * handshakes (handshake_filter.ts) and reading how many connections still
+ * handshakes (src/sys/handshake_filter.ts, through the {@link OsSockets}
+ * seam) and reading how many connections still
  * wait to be accepted, so the core sends SIGTERM only once the workers have
  * taken every connection the kernel completed (docs/stopping.md).
  *
@@ -9,20 +10,23 @@
 
 import type { Logger } from "@logtape/logtape";
 import type { Listener } from "../sockets/listeners.ts";
-import { resumeHandshakes, shrinkQueue, stopHandshakes } from "../sys/handshake_filter.ts";
-import { sampleQueues } from "../observe/queue.ts";
+import type { OsSockets } from "./os.ts";
 
 /**
  * Stops new handshakes on every TCP listener. Where the kernel refuses the
  * filter (no CAP_NET_ADMIN), shrinks the listener's queue instead and says
  * once, for all such listeners, what that leaves at risk.
  */
-export function closeHandshakes(listeners: readonly Listener[], log: Logger): void {
+export function closeHandshakes(
+  sockets: OsSockets,
+  listeners: readonly Listener[],
+  log: Logger,
+): void {
   const shrunk: string[] = [];
   let refusal = "";
   for (const l of listeners) {
     try {
-      if (!stopHandshakes(l.fd)) {
+      if (!sockets.stopHandshakes(l.fd)) {
         log.debug(
           "listener {address}: a unix socket keeps accepting connections until it closes",
           { event: "stop.draining", address: l.address },
@@ -30,7 +34,7 @@ export function closeHandshakes(listeners: readonly Listener[], log: Logger): vo
       }
     } catch (filterError) {
       try {
-        shrinkQueue(l.fd);
+        sockets.shrinkQueue(l.fd);
         shrunk.push(l.address);
         refusal = String(filterError);
       } catch (error) {
@@ -57,13 +61,14 @@ export function closeHandshakes(listeners: readonly Listener[], log: Logger): vo
  * reload had retired is served again).
  */
 export function reopenHandshakes(
+  sockets: OsSockets,
   listeners: readonly Listener[],
   backlog: number,
   log: Logger,
 ): void {
   for (const l of listeners) {
     try {
-      resumeHandshakes(l.fd, backlog);
+      sockets.resumeHandshakes(l.fd, backlog);
     } catch (error) {
       log.warning("listener {address}: cannot restore its backlog of {backlog}: {error}", {
         event: "master.backlog_failed",
@@ -76,6 +81,6 @@ export function reopenHandshakes(
 }
 
 /** Connections waiting in the accept queues of `listeners`, summed. */
-export function queuedConnections(listeners: readonly Listener[]): number {
-  return sampleQueues(listeners).reduce((sum, q) => sum + q.length, 0);
+export function queuedConnections(sockets: OsSockets, listeners: readonly Listener[]): number {
+  return sockets.queues(listeners).reduce((sum, q) => sum + q.length, 0);
 }

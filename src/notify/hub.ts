@@ -41,6 +41,8 @@
  *
  * Nothing here throws from the loop: a failing socket is reported through
  * `onGarbage` and closed; garbage is reported and the channel keeps working.
+ * What a message read here is worth (its sender, its syntax) is judged in
+ * delivery.ts.
  *
  * @module
  */
@@ -56,15 +58,11 @@ import { Channel, errText, type StreamConn } from "./channel.ts";
 import { LineSplitter } from "../output/lines.ts";
 import type { NotifyEndpoints, SocketOwner } from "./channel.ts";
 import { makeHubDir, MAX_SOCKET_PATH, removeHubDir } from "./dir.ts";
-import { checkNotify, MAX_NOTIFY_BYTES } from "./protocol.ts";
+import { MAX_NOTIFY_BYTES } from "./protocol.ts";
+import { Delivery, type GarbageHandler, type NotifyHandler } from "./delivery.ts";
 
-export type { NotifyEndpoints, SocketOwner };
+export type { GarbageHandler, NotifyEndpoints, NotifyHandler, SocketOwner };
 export { MAX_SOCKET_PATH };
-
-/** Called for each message, with the serial of the worker whose socket it came in on. */
-export type NotifyHandler = (serial: number, fields: Record<string, string>) => void;
-/** Called for each refused message (or a channel failing), with a reason for the log. */
-export type GarbageHandler = (serial: number, why: string) => void;
 
 /** The environment variables that point a worker at its channels. */
 export function notifyEnv(endpoints: NotifyEndpoints): Record<string, string> {
@@ -75,8 +73,6 @@ export function notifyEnv(endpoints: NotifyEndpoints): Record<string, string> {
 export const MAX_STREAM_CONNECTIONS = 32;
 /** Most messages (or accepts) taken from one socket per wake-up, so one cannot starve the rest. */
 const BATCH = 64;
-/** At most one report of dropped senders per this many ms. */
-const DROP_REPORT_MS = 1000;
 
 type Target =
   | { kind: "dgram"; ch: Channel }
@@ -88,8 +84,7 @@ export class NotifyHub {
   /** The private directory holding every socket. */
   readonly dir: string;
 
-  readonly #onMessage: NotifyHandler;
-  readonly #onGarbage: GarbageHandler;
+  readonly #delivery: Delivery;
   readonly #channels = new Map<number, Channel>();
   /** Serials whose `open()` is under way. */
   readonly #opening = new Set<number>();
@@ -103,18 +98,14 @@ export class NotifyHub {
   readonly #streamBuf = new Uint8Array(8192);
   readonly #loop: Promise<void>;
   #closed = false;
-  #dropped = 0;
-  #droppedUnreported = 0;
-  #lastDropReport = -Infinity;
 
   private constructor(dir: string, onMessage: NotifyHandler, onGarbage?: GarbageHandler) {
     this.dir = dir;
-    this.#onMessage = onMessage;
-    this.#onGarbage = onGarbage ?? (() => {});
+    this.#delivery = new Delivery(onMessage, onGarbage);
     this.#epoll = new EpollSet();
     // #run catches everything it can; this only keeps a bug from becoming an unhandled rejection.
     this.#loop = this.#run().catch((err) =>
-      this.#garbage(-1, `notify hub failed: ${errText(err)}`)
+      this.#delivery.garbage(-1, `notify hub failed: ${errText(err)}`)
     );
   }
 
@@ -142,7 +133,7 @@ export class NotifyHub {
 
   /** Messages (and stream connections) dropped because another process sent them. */
   get droppedMessages(): number {
-    return this.#dropped;
+    return this.#delivery.dropped;
   }
 
   /**
@@ -283,7 +274,7 @@ export class NotifyHub {
       else if (target.kind === "listen") this.#acceptAll(target.ch);
       else this.#readConn(target.ch, target.conn, token);
     } catch (err) {
-      this.#garbage(target.ch.serial, `notify socket failed: ${errText(err)}`);
+      this.#delivery.garbage(target.ch.serial, `notify socket failed: ${errText(err)}`);
       if (target.kind === "conn") this.#dropConn(target.ch, target.conn, token);
       else this.close(target.ch.serial);
     }
@@ -294,11 +285,11 @@ export class NotifyHub {
       const d = this.#receiver.receive(ch.dgramFd);
       if (d === undefined) return;
       if (!ch.accepts(d.sender?.pid)) {
-        this.#drop(ch, d.sender?.pid);
+        this.#delivery.drop(ch, d.sender?.pid);
         continue;
       }
       // One byte over the limit at most: refused as too long by checkNotify.
-      this.#deliver(ch, d.payload.slice());
+      this.#delivery.deliver(ch, d.payload.slice());
     }
   }
 
@@ -308,12 +299,12 @@ export class NotifyHub {
       if (accepted === undefined) return;
       if (!ch.accepts(accepted.peer.pid)) {
         closeFd(accepted.fd);
-        this.#drop(ch, accepted.peer.pid);
+        this.#delivery.drop(ch, accepted.peer.pid);
         continue;
       }
       if (ch.conns.size >= MAX_STREAM_CONNECTIONS) {
         closeFd(accepted.fd);
-        this.#garbage(
+        this.#delivery.garbage(
           ch.serial,
           `more than ${MAX_STREAM_CONNECTIONS} notify stream connections; closed the new one`,
         );
@@ -326,7 +317,7 @@ export class NotifyHub {
           maxBytes: MAX_NOTIFY_BYTES,
           long: "stop",
           onLine: (line) => {
-            this.#deliver(ch, line);
+            this.#delivery.deliver(ch, line);
             return !ch.closed && ch.conns.has(conn.fd);
           },
           onStop: () => this.#tooLong(ch, conn, conn.token),
@@ -359,54 +350,12 @@ export class NotifyHub {
   }
 
   #tooLong(ch: Channel, conn: StreamConn, token: number): void {
-    this.#garbage(ch.serial, `notify stream line over ${MAX_NOTIFY_BYTES} bytes; closed`);
+    this.#delivery.garbage(ch.serial, `notify stream line over ${MAX_NOTIFY_BYTES} bytes; closed`);
     this.#dropConn(ch, conn, token);
   }
 
   #dropConn(ch: Channel, conn: StreamConn, token: number): void {
     this.#targets.delete(token);
     ch.closeConn(conn);
-  }
-
-  #drop(ch: Channel, pid: number | undefined): void {
-    this.#dropped++;
-    this.#droppedUnreported++;
-    const now = performance.now();
-    if (now - this.#lastDropReport < DROP_REPORT_MS) return;
-    this.#lastDropReport = now;
-    const count = this.#droppedUnreported;
-    this.#droppedUnreported = 0;
-    const who = ch.workerPid === undefined ? "a worker not yet started" : `pid ${ch.workerPid}`;
-    this.#garbage(
-      ch.serial,
-      `dropped ${count} message(s) from a process that is not ${who} or its descendant ` +
-        `(last: pid ${pid ?? "unknown"}; ${this.#dropped} in all)`,
-    );
-  }
-
-  #deliver(ch: Channel, payload: Uint8Array): void {
-    if (ch.closed) return;
-    const r = checkNotify(payload);
-    if (!r.ok) {
-      this.#garbage(ch.serial, r.why);
-      return;
-    }
-    // BARRIER=1 only asks us to have read everything before it (its fd is closed
-    // already); it says nothing about the worker.
-    delete r.fields.BARRIER;
-    if (Object.keys(r.fields).length === 0) return;
-    try {
-      this.#onMessage(ch.serial, r.fields);
-    } catch (err) {
-      this.#garbage(ch.serial, `notify handler failed: ${errText(err)}`);
-    }
-  }
-
-  #garbage(serial: number, why: string): void {
-    try {
-      this.#onGarbage(serial, why);
-    } catch {
-      // Nothing left to report it to; the channel goes on.
-    }
   }
 }

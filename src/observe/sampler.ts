@@ -35,12 +35,18 @@ export interface WorkerUsage extends TreeSample {
 export class SaturationSampler {
   #cpu = new CpuMeter();
 
-  /** @param listeners The listeners open now (called at every sample: reloads change them). */
-  constructor(readonly listeners: () => readonly SampledListener[]) {}
+  /**
+   * @param listeners The listeners open now (called at every sample: reloads change them).
+   * @param readQueues Reads their accept queues (the kernel's, unless a test brings a fake).
+   */
+  constructor(
+    readonly listeners: () => readonly SampledListener[],
+    readonly readQueues: (listeners: readonly SampledListener[]) => ListenerQueue[] = sampleQueues,
+  ) {}
 
   /** Each listener's accept queue; listeners that cannot be read are left out. */
   queues(): ListenerQueue[] {
-    return sampleQueues(this.listeners());
+    return this.readQueues(this.listeners());
   }
 
   /** Connections waiting over all listeners (the autoscaler's input). */

@@ -227,6 +227,33 @@ function adoptedListener(fd: number, spec: BindSpec, opts: ListenOptions): Liste
 }
 
 /**
+ * What a {@link ListenerPool} asks of the operating system: the executor's
+ * fake-OS seam (src/master/os.ts) extends it, so its unit tests keep
+ * listeners as records. {@link kernelListeners} is the real one.
+ */
+export interface ListenerOpener {
+  /**
+   * Opens one listener for `spec` (binds it, or takes over an inherited fd).
+   * @throws {ArbiterError} exit 1 with a message naming the address
+   */
+  open(spec: BindSpec, opts: ListenOptions): Promise<Listener>;
+  /** A listener for a socket this process already holds at `fd` (an in-place upgrade's). */
+  adopt(fd: number, spec: BindSpec, opts: ListenOptions): Listener;
+  /** Whether `fd` still listens (a worker may have shut the shared socket down). */
+  listening(fd: number): boolean;
+  /** listen(2) again on `fd` with `backlog`. @throws {libc.SysError} */
+  setBacklog(fd: number, backlog: number): void;
+}
+
+/** The real {@link ListenerOpener}: sockets of the kernel. */
+export const kernelListeners: ListenerOpener = {
+  open: (spec, opts) => openListener(spec, opts),
+  adopt: (fd, spec, opts) => adoptedListener(fd, spec, opts),
+  listening: (fd) => libc.isListeningStreamSocket(fd),
+  setBacklog: (fd, backlog) => libc.listen(fd, backlog),
+};
+
+/**
  * Opens one listener.
  * @throws {ArbiterError} exit 1 with a message naming the address
  */
@@ -245,7 +272,11 @@ export function openListener(spec: BindSpec, opts: ListenOptions): Promise<Liste
 export class ListenerPool {
   #open = new Map<string, Listener>();
 
-  constructor(readonly options: ListenOptions) {}
+  /** @param sockets The operating system's sockets (a fake in the executor's unit tests). */
+  constructor(
+    readonly options: ListenOptions,
+    readonly sockets: ListenerOpener = kernelListeners,
+  ) {}
 
   /**
    * Returns listeners for `specs`, in order, reusing open ones with the same
@@ -259,10 +290,10 @@ export class ListenerPool {
       for (const spec of specs) {
         let listener = this.#open.get(spec.text);
         if (!listener) {
-          listener = await openListener(spec, { ...this.options, backlog });
+          listener = await this.sockets.open(spec, { ...this.options, backlog });
           opened.push(listener);
         } else if (backlog !== this.options.backlog) {
-          libc.listen(listener.fd, backlog);
+          this.sockets.setBacklog(listener.fd, backlog);
         }
         result.push(listener);
       }
@@ -279,7 +310,7 @@ export class ListenerPool {
    * upgrade) as the listener for `spec`; `acquire` then reuses it.
    */
   adopt(fd: number, spec: BindSpec): Listener {
-    const listener = adoptedListener(fd, spec, this.options);
+    const listener = this.sockets.adopt(fd, spec, this.options);
     this.#open.set(spec.text, listener);
     return listener;
   }
@@ -300,11 +331,11 @@ export class ListenerPool {
   async restoreDead(): Promise<{ dead: Listener; fresh: Listener }[]> {
     const restored: { dead: Listener; fresh: Listener }[] = [];
     for (const [key, dead] of this.#open) {
-      if (dead.spec.kind === "fd" || libc.isListeningStreamSocket(dead.fd)) continue;
+      if (dead.spec.kind === "fd" || this.sockets.listening(dead.fd)) continue;
       let fresh: Listener;
       try {
         // A shut-down TCP socket no longer holds its port; a unix one's file is stale.
-        fresh = await openListener(dead.spec, this.options);
+        fresh = await this.sockets.open(dead.spec, this.options);
       } catch {
         continue; // left as it is: the next check tries again
       }
