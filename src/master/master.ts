@@ -285,6 +285,8 @@ class Master {
         return await this.#workers!.spawn(effect);
       case "kill":
         return this.#workers!.kill(effect.serial, effect.signal, effect.group);
+      case "signal-worker": // ctl signal: to its process group, as a stop's signal goes
+        return this.#workers!.kill(effect.serial, effect.signal, true);
       case "worker-timed-out":
         this.#hooks.fire("worker_timeout", timeoutContext(effect.hook, effect.worker));
         return;
