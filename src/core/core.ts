@@ -32,14 +32,7 @@
 
 import { type CoreSnapshot, CoreState, type GenerationRecord, workerRef } from "./state.ts";
 import { INHERITED_POLL_MS, nextDeadline } from "./deadlines.ts";
-import type {
-  Effect,
-  Event,
-  MasterSignal,
-  Reply,
-  ReplyTo,
-  Settings,
-} from "./events.ts";
+import type { Effect, Event, MasterSignal, Reply, ReplyTo, Settings } from "./events.ts";
 import { onExited, onSpawnFailed } from "./exits.ts";
 import { reconcile } from "./reconcile.ts";
 import * as reload from "./reload.ts";

@@ -35,7 +35,10 @@ export function isOperatorSignal(name: string): name is OperatorSignal {
 export function restartSlot<C>(s: CoreState<C>, slot: number): Reply {
   if (!s.running) return STOPPING;
   const refused = (error: string): Reply => {
-    s.log("info", "restart.refused", "restart of worker {id} refused: {error}", { id: slot, error });
+    s.log("info", "restart.refused", "restart of worker {id} refused: {error}", {
+      id: slot,
+      error,
+    });
     return { ok: false, error };
   };
   if (s.reloading || s.previous || s.upgrading) {

@@ -96,7 +96,10 @@ Deno.test("signal SIG [ID]: to ready workers' groups; booting skipped; others re
   const one = ask(sim, signal("SIGUSR2", 1));
   assertEquals(signalled(sim, one.effects), [[pids[1], "SIGUSR2"]]);
   const refused = ask(sim, signal("SIGKILL")).reply;
-  assert(!refused.ok && refused.error.includes("allowed: HUP, INT, QUIT, TERM"), JSON.stringify(refused));
+  assert(
+    !refused.ok && refused.error.includes("allowed: HUP, INT, QUIT, TERM"),
+    JSON.stringify(refused),
+  );
   assertEquals(ask(sim, signal("SIGTERM", 7)).reply, {
     ok: false,
     error: "no worker 7: ids are 0 to 2",
@@ -108,7 +111,10 @@ Deno.test("signal SIG [ID]: to ready workers' groups; booting skipped; others re
   assertEquals(spawns(after).map((e) => e.slot), [0]);
   // Its replacement is booting: skipped, and said so.
   const mixed = ask(sim, signal("SIGUSR1")).reply;
-  assertEquals(mixed, { ok: true, message: "SIGUSR1 sent to worker(s) 1, 2; 1 not ready (skipped)" });
+  assertEquals(mixed, {
+    ok: true,
+    message: "SIGUSR1 sent to worker(s) 1, 2; 1 not ready (skipped)",
+  });
   const booting = ask(sim, signal("SIGHUP", 0)).reply;
   assert(!booting.ok && booting.error.includes("not ready"), JSON.stringify(booting));
   sim.send({ type: "signal", signal: "SIGTERM" });

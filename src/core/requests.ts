@@ -50,7 +50,12 @@ export function onRequest<C>(
  * result must be from 1 to {@link MAX_WORKERS}, as for `scale N`; it is
  * then kept within autoscale's bounds.
  */
-export function onScale<C>(s: CoreState<C>, workers: number, relative: boolean, now: number): Reply {
+export function onScale<C>(
+  s: CoreState<C>,
+  workers: number,
+  relative: boolean,
+  now: number,
+): Reply {
   if (!s.running) return STOPPING;
   const from = s.desired;
   const wanted = relative ? from + workers : workers;

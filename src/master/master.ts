@@ -269,6 +269,10 @@ class Master {
       notifyDropped: () => this.#hub?.droppedMessages ?? 0,
       logLinesDropped: () => this.#options.logging.droppedLines(),
       listenersRestored: () => this.#listeners.restores,
+      logs: (query) => ({
+        captured: this.#core?.currentContext.config.worker_output === "prefix",
+        ...this.#workers!.recent.read(query),
+      }),
       saturation: (snapshot, now) =>
         this.#sampling.view(snapshot, this.#core!.currentContext.config, now),
     });
