@@ -1,5 +1,5 @@
 /**
- * The fields of control requests (docs/operations.md, "The control API"):
+ * The fields of control requests (docs/operations.md, "API (version 1)"):
  * reading a request's JSON body and checking each field, with an error that
  * names the field and what was expected. Used by server.ts.
  *

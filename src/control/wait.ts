@@ -1,6 +1,6 @@
 /**
  * `arbiter ctl reload --wait` and `upgrade --wait` (docs/operations.md,
- * "Waiting for a reload"): after the request, poll the status every
+ * "Waiting for a reload or an upgrade"): after the request, poll the status every
  * {@link WAIT_POLL_MS} until the rollout the master's reply named has an
  * outcome, or the timeout passes.
  *
