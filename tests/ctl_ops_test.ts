@@ -4,6 +4,7 @@
 // first), signal SIG [ID], scale +N/-N, logs [-f].
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
+  arbiterArgv,
   arbiterCommand,
   type ArbiterProcess,
   freePort,
@@ -206,4 +207,62 @@ Deno.test("ctl logs with worker_output = inherit: says there is nothing to show"
   const logs = await ctl(socket, "logs");
   assertEquals(logs.code, 1, logs.stdout);
   assert(logs.stderr.includes("nothing to show: worker output is not captured"), logs.stderr);
+});
+
+/** Runs `argv` on a pseudo-terminal, presses `q` once `top` has drawn, and reports what it saw. */
+const PTY_TOP = `
+import json, os, pty, select, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+out = b""
+deadline = time.time() + 30
+raw = None
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.1)
+    if r:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    if raw is None and b"arbiter top" in out:
+        raw = termios.tcgetattr(fd)
+        os.write(fd, b"q")
+    if raw is not None:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+else:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    status = 9
+after = termios.tcgetattr(fd)
+flags = termios.ICANON | termios.ECHO
+print(json.dumps({
+    "code": os.waitstatus_to_exitcode(status),
+    "drawn": raw is not None,
+    "raw": raw is not None and raw[3] & flags == 0,
+    "restored": after[3] & flags == flags,
+    "output": out.decode(errors="replace")[-400:],
+}))
+`;
+
+Deno.test("ctl top on a terminal: raw while it runs, q quits with 0, the terminal is restored", async () => {
+  await using dir = await tempDir();
+  const { master, socket } = await startMaster(dir.path);
+  await using _ = master;
+  const out = await new Deno.Command("python3", {
+    args: ["-c", PTY_TOP, ...arbiterArgv(), "ctl", "--socket", socket, "top"],
+    stdin: "null",
+  }).output();
+  const report = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert(report.drawn, JSON.stringify(report));
+  assertEquals(
+    [report.code, report.raw, report.restored],
+    [0, true, true],
+    JSON.stringify(report),
+  );
 });
