@@ -207,7 +207,7 @@ export type Effect<C> =
    */
   | { type: "kill"; serial: number; signal: WorkerSignal; reason?: StopReason; group?: boolean }
   /** `ctl signal`: send `signal` to worker `serial`'s process group (the worker alone before it has one). */
-  | { type: "signal-worker"; serial: number; signal: OperatorSignal }
+  | { type: "signal-worker"; serial: number; signal: OperatorSignal; group: true }
   /**
    * Signal what is left of a gone worker's process group `pgid` (no signal:
    * only count it), if it is provably ours; answer with `group-swept`.

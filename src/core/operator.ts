@@ -97,7 +97,7 @@ export function signalWorkers<C>(s: CoreState<C>, signal: string, slot?: number)
       continue;
     }
     sent.push(w);
-    s.emit({ type: "signal-worker", serial: w.serial, signal });
+    s.emit({ type: "signal-worker", serial: w.serial, signal, group: true });
     s.log("info", "signal.sent", "{signal} sent to worker {worker.id} (pid {worker.pid})", {
       signal,
       worker: workerRef(w),

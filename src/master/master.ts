@@ -269,10 +269,7 @@ class Master {
       notifyDropped: () => this.#hub?.droppedMessages ?? 0,
       logLinesDropped: () => this.#options.logging.droppedLines(),
       listenersRestored: () => this.#listeners.restores,
-      logs: (query) => ({
-        captured: this.#core?.currentContext.config.worker_output === "prefix",
-        ...this.#workers!.recent.read(query),
-      }),
+      logs: (query) => this.#workers!.logs(query),
       saturation: (snapshot, now) =>
         this.#sampling.view(snapshot, this.#core!.currentContext.config, now),
     });
@@ -288,9 +285,8 @@ class Master {
         this.#hooks.fire("pre_spawn", { workerId: effect.slot, generation: effect.generation });
         return await this.#workers!.spawn(effect);
       case "kill":
+      case "signal-worker": // ctl signal
         return this.#workers!.kill(effect.serial, effect.signal, effect.group);
-      case "signal-worker": // ctl signal: to its process group, as a stop's signal goes
-        return this.#workers!.kill(effect.serial, effect.signal, true);
       case "worker-timed-out":
         this.#hooks.fire("worker_timeout", timeoutContext(effect.hook, effect.worker));
         return;

@@ -27,7 +27,8 @@ import { notifyEnv } from "../notify/hub.ts";
 import { pipePrefixed } from "../output/prefix.ts";
 import { type LineSink, workerByteWriter, workerLineWriter } from "../output/sink.ts";
 import { copyBytes, OutputTail, tapInto } from "../output/tail.ts";
-import { RecentOutput } from "../output/recent.ts";
+import { RecentOutput, type RecentQuery } from "../output/recent.ts";
+import type { LogsReport } from "../control/api.ts";
 import type { Listener } from "../sockets/listeners.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import type { Event } from "../core/events.ts";
@@ -240,6 +241,17 @@ export class WorkerProcesses {
       this.#inherited.delete(pid);
       this.#options.push({ type: "exited", serial, code, signal });
     }
+  }
+
+  /**
+   * Recent output for `ctl logs`; `captured` while some live worker's output
+   * is piped through the master (`worker_output = "prefix"`).
+   */
+  logs(query: RecentQuery): LogsReport {
+    const captured = [...this.#bySerial.values()].some((w) =>
+      w.child !== undefined && w.context.config.worker_output === "prefix"
+    );
+    return { captured, ...this.recent.read(query) };
   }
 
   /** Every listener some live worker holds. */
