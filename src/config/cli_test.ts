@@ -191,6 +191,8 @@ Deno.test("helpText() documents every option, ctl, signals and examples", () => 
         "--version",
       ],
       ...["status [--json]", "reload", "scale N", "stop", "quick-stop", "upgrade"],
+      ...["reload [--wait]", "--timeout S", "scale N | +N | -N", "restart ID", "signal SIG [ID]"],
+      ...["logs [-f] [-n N] [ID]", "q or Ctrl-C", "3 when --wait timed out"],
       ...["HUP", "TERM", "INT, QUIT", "TTIN/TTOU", "USR1", "USR2", "WINCH"],
       "arbiter --config app.toml",
       "arbiter -w 4 -b 0.0.0.0:8000 -- node server.js",

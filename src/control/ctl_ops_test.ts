@@ -155,6 +155,20 @@ Deno.test("waitForRollout: polls through an unreachable master; times out with c
   const late = await waitForRollout(io, target, 1000);
   assertEquals(late.code, EXIT_TIMED_OUT);
   assert(late.message.includes("does not answer: connection refused"), late.message);
+  // Gone for good (a minute without an answer), or stopping: no point waiting on.
+  answers.length = 0;
+  answers.push(...Array(400).fill(new Error("connection refused")));
+  const gone = await waitForRollout(io, target, 300_000);
+  assertEquals(gone.code, 1);
+  assert(gone.message.startsWith("the master has not answered for 60 s"), gone.message);
+  answers.length = 0;
+  const stopping = withRollout({ attempt: 1, kind: "upgrade", outcome: "in-progress" });
+  answers.push({ ...stopping, master: { ...stopping.master, phase: "stopping" } });
+  const stopped = await waitForRollout(io, target, 10_000);
+  assertEquals([stopped.code, stopped.message], [
+    1,
+    "the master is stopping: the upgrade (attempt 1) will not finish",
+  ]);
 });
 
 Deno.test("ctl reload --wait: exit 0 once done, 1 with the reason when abandoned", async () => {

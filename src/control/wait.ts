@@ -27,6 +27,11 @@ import { CTL_TIMEOUT_MS } from "./_client.ts";
 export const WAIT_POLL_MS = 200;
 /** `ctl`'s exit code when `--timeout` passed before the outcome was known. */
 export const EXIT_TIMED_OUT = 3;
+/**
+ * How long the master may not answer before the wait gives up (it stopped,
+ * or died): an upgrade's re-exec leaves the socket away for a second or two.
+ */
+export const UNREACHABLE_GIVE_UP_MS = 60_000;
 
 type Rollout = StatusReport["master"]["rollout"];
 
@@ -108,6 +113,7 @@ export async function waitForRollout(
 ): Promise<{ code: number; message: string }> {
   const deadline = io.now() + timeoutMs;
   let unreachable: string | undefined;
+  let unreachableSince: number | undefined;
   while (true) {
     const remaining = deadline - io.now();
     if (remaining <= 0) {
@@ -122,13 +128,28 @@ export async function waitForRollout(
     }
     try {
       const status = await io.status(Math.max(1, Math.min(remaining, CTL_TIMEOUT_MS)));
-      unreachable = undefined;
+      unreachable = unreachableSince = undefined;
       const verdict = judgeRollout(target, status.master.rollout);
       if (verdict.kind === "done") return { code: 0, message: verdict.message };
       if (verdict.kind === "failed") return { code: 1, message: verdict.message };
+      if (status.master.phase === "stopping") {
+        return {
+          code: 1,
+          message: `the master is stopping: the ${target.kind} (attempt ${target.attempt}) ` +
+            `will not finish`,
+        };
+      }
     } catch (error) {
       // The socket goes away during an upgrade's exec, and comes back.
       unreachable = error instanceof Error ? error.message : String(error);
+      unreachableSince ??= io.now();
+      if (io.now() - unreachableSince >= UNREACHABLE_GIVE_UP_MS) {
+        return {
+          code: 1,
+          message: `the master has not answered for ${UNREACHABLE_GIVE_UP_MS / 1000} s ` +
+            `(stopped?) while waiting for the ${target.kind}: ${unreachable}`,
+        };
+      }
     }
     await io.sleep(Math.min(WAIT_POLL_MS, Math.max(0, deadline - io.now())));
   }
