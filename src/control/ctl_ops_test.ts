@@ -6,7 +6,7 @@ import { parseCli } from "../config/cli.ts";
 import type { RolloutRecord } from "../core/rollout.ts";
 import type { StatusReport } from "./api.ts";
 import { FakeHandler, SAMPLE_STATUS, unixFetch } from "./_testing.ts";
-import { type CtlRequest, runCtl } from "./ctl.ts";
+import { type CtlRequest, formatStatus, runCtl } from "./ctl.ts";
 import { startControlServer } from "./server.ts";
 import { EXIT_TIMED_OUT, judgeRollout, waitForRollout } from "./wait.ts";
 import { NOT_CAPTURED } from "./logs.ts";
@@ -230,4 +230,21 @@ Deno.test("ctl logs: the last lines as [worker ID]; inherit says there is nothin
     const none = await ctl(["--socket", path, "logs"]);
     assertEquals([none.code, none.out, none.err], [1, "", `arbiter ctl: ${NOT_CAPTURED}\n`]);
   });
+});
+
+Deno.test("ctl status: the latest rollout has a line of its own", () => {
+  const text = formatStatus(withRollout({
+    attempt: 2,
+    kind: "reload",
+    generation: 3,
+    outcome: "abandoned",
+    reason: "3 workers failed to boot",
+  }));
+  assert(
+    text.includes(
+      "rollout  reload (attempt 2) to generation 3: abandoned: 3 workers failed to boot\n",
+    ),
+    text,
+  );
+  assert(!formatStatus(withRollout(null)).includes("rollout"));
 });
