@@ -70,13 +70,13 @@ Deno.test({
   },
 });
 
-Deno.test("the service reloads through ctl reload, upgrades the main pid only, runs as a user", async () => {
+Deno.test("the service reloads with ctl reload --wait, upgrades the main pid only, runs as a user", async () => {
   const unit = await Deno.readTextFile(`${UNIT_DIR}/arbiter.service`);
   const setting = (key: string) =>
     [...unit.matchAll(new RegExp(`^${key}=(.*)$`, "gm"))].map((m) => m[1]);
   assertEquals(setting("Type"), ["notify"]); // systemd 252: notify-reload only as a comment
   assertEquals(setting("ExecReload"), [
-    "/usr/local/bin/arbiter ctl --config /etc/arbiter/app.toml reload",
+    "/usr/local/bin/arbiter ctl --config /etc/arbiter/app.toml reload --wait",
   ]);
   // USR2 advice signals the main process only.
   for (const line of unit.split("\n").filter((l) => /kill .*USR2/.test(l))) {

@@ -230,7 +230,7 @@ Deno.test("examples/systemd: a Type=notify service with a matching socket unit",
     new URL("../examples/systemd/arbiter.socket", import.meta.url),
   );
   assert(/^Type=notify$/m.test(service));
-  assert(/^ExecReload=.* ctl .*reload$/m.test(service));
+  assert(/^ExecReload=.* ctl .*reload --wait$/m.test(service));
   assert(/^ListenStream=/m.test(socket));
 });
 

@@ -15,16 +15,11 @@
 import { parseArgs } from "node:util";
 import { ConfigError } from "../errors.ts";
 import { parseTopOptions } from "./_top_options.ts";
+import { type CtlArguments, parseCtlArguments } from "./_ctl_options.ts";
 import { describeIssues } from "./_issues.ts";
 import { keyPath, suggest } from "./_format.ts";
 import { configSchema } from "./schema.ts";
-import { MAX_SECONDS, MAX_WORKERS } from "../core/limits.ts";
-import {
-  VERIFY_HELP,
-  VERIFY_OPTIONS,
-  type VerifyRequest,
-  verifyRequest,
-} from "./_verify_options.ts";
+import { VERIFY_OPTIONS, type VerifyRequest, verifyRequest } from "./_verify_options.ts";
 
 /** Config values given as command-line options; they override the file. */
 export interface CliOverrides {
@@ -42,7 +37,17 @@ export interface CliOverrides {
 }
 
 /** The verbs of `arbiter ctl`. */
-export type CtlVerb = "status" | "reload" | "scale" | "stop" | "quick-stop" | "upgrade" | "top";
+export type CtlVerb =
+  | "status"
+  | "reload"
+  | "scale"
+  | "stop"
+  | "quick-stop"
+  | "upgrade"
+  | "top"
+  | "restart"
+  | "signal"
+  | "logs";
 
 /** What the command line asks for. */
 export type CliRequest =
@@ -72,7 +77,7 @@ export type CliRequest =
     interval?: number;
     /** `top -n N`: refreshes before it ends; forever when undefined. */
     iterations?: number;
-  };
+  } & CtlArguments;
 
 type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
 
@@ -101,6 +106,9 @@ const CTL_OPTIONS = {
   help: { type: "boolean", short: "h" },
   interval: { type: "string" },
   iterations: { type: "string", short: "n" },
+  wait: { type: "boolean" },
+  timeout: { type: "string" },
+  follow: { type: "boolean", short: "f" },
 } as const satisfies Record<string, OptionSpec>;
 
 const CTL_VERBS: readonly CtlVerb[] = [
@@ -111,6 +119,9 @@ const CTL_VERBS: readonly CtlVerb[] = [
   "quick-stop",
   "upgrade",
   "top",
+  "restart",
+  "signal",
+  "logs",
 ];
 
 /** Options that map to a config key and are checked against its schema field. */
@@ -196,21 +207,10 @@ function parseCtl(argv: string[]): CliRequest {
   if (json && verb !== "status") {
     throw new ConfigError(`ctl ${verb}: --json applies only to \`ctl status\``);
   }
-  let count: number | undefined;
-  if (verb === "scale") {
-    count = args.length === 1 && /^\d+$/.test(args[0]) ? Number(args[0]) : NaN;
-    if (!Number.isSafeInteger(count) || count < 1 || count > MAX_WORKERS) {
-      const got = args.length === 0 ? "nothing" : JSON.stringify(args.join(" "));
-      throw new ConfigError(
-        `ctl scale: expected a number of workers from 1 to ${MAX_WORKERS}, got ${got}`,
-      );
-    }
-  } else if (args.length > 0) {
-    throw new ConfigError(
-      `ctl ${verb}: unexpected argument ${JSON.stringify(args[0])}; see arbiter --help`,
-    );
-  }
-  const { interval, iterations } = parseTopOptions(verb, values);
+  const { count, ...more } = parseCtlArguments(verb, args, values);
+  // `-n` is the line count of `logs` (checked above), the refreshes of `top`.
+  const topValues = verb === "logs" ? { interval: values.interval } : values;
+  const { interval, iterations } = parseTopOptions(verb, topValues);
   return {
     kind: "ctl",
     socket: values.socket,
@@ -218,6 +218,7 @@ function parseCtl(argv: string[]): CliRequest {
     verb,
     json,
     count,
+    ...more,
     ...(interval === undefined ? {} : { interval }),
     ...(iterations === undefined ? {} : { iterations }),
   };
@@ -313,83 +314,4 @@ function toNumber(text: string): number | string {
   return /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/.test(text) ? Number(text) : text;
 }
 
-/**
- * The `--help` page.
- *
- * @returns Text for people new to arbiter: usage, options with defaults,
- * `ctl` requests, signals and examples.
- */
-export function helpText(): string {
-  return `arbiter: a pre-fork process supervisor. It holds the listening sockets,
-runs N copies of a worker command (any language), hands them the sockets at
-fd 3, 4, ... (systemd socket activation), keeps them alive, and reloads,
-scales, upgrades and stops them on signals.
-
-Usage:
-  arbiter [options] [--] [command [args...]]
-  arbiter ctl [--socket PATH] [--config FILE] REQUEST
-  arbiter verify [--config FILE] [--json] [--path P] [--reloads N]
-                 [-- command [args...]]
-
-The worker command starts at \`--\` or at the first word that is not an option;
-its own options are passed through untouched. It overrides \`command\` in the
-config file, and each option overrides the file's value.
-
-Options:
-  -c, --config FILE         TOML config file (default: none)
-  -w, --workers N           number of workers, 1 to ${MAX_WORKERS} (default: 1)
-  -b, --bind ADDR           listen address, repeatable: HOST:PORT, [IPV6]:PORT,
-                            unix:PATH or fd://N (default: 127.0.0.1:8000, or
-                            0.0.0.0:$PORT when PORT is set)
-  -t, --timeout S           watchdog deadline in seconds; 0 disables
-                            (default: 30)
-      --graceful-timeout S  seconds a stopping worker may drain before SIGKILL
-                            (default: 30)
-      --boot-timeout S      seconds a worker may take to become ready
-                            (default: 30)
-      --ready spawn|notify  a worker is ready once alive for 1 s (spawn), or
-                            once it sends READY=1 (notify) (default: spawn)
-  -p, --pidfile FILE        write the master's pid here (default: none)
-      --log-level L         trace, debug, info, warning, error or fatal;
-                            critical is fatal (default: info)
-      --log-format F        text or json (default: text)
-      --log-file FILE       log file, reopened on USR1 (default: stderr)
-      --reload              restart workers when files change; for
-                            development (default: off)
-      --check-config        validate, print the effective config and exit
-                            (0 when valid, 2 when not)
-  -h, --help                show this help
-  -V, --version             show the version
-
-Control requests (arbiter ctl), sent to the master's \`control_socket\`:
-  -s, --socket PATH         the socket (default: \`control_socket\` of --config)
-  -c, --config FILE         the config file naming the socket
-  status [--json]           master and workers, as a table or as JSON
-  reload                    like HUP        scale N      run N workers
-  stop                      like TERM       quick-stop   like INT
-  upgrade                   like USR2
-  top [--interval S] [-n N] live view: accept queue, RSS and CPU per worker,
-                            redrawn every S seconds (default 1); plain lines
-                            when piped; ends after N refreshes or Ctrl-C
-
-${VERIFY_HELP}
-Signals to the master:
-  HUP        reload the config, replace the workers
-  TERM       graceful stop: workers finish their work, then exit
-  INT, QUIT  quick stop
-  TTIN/TTOU  one worker more / one fewer (never below 1)
-  USR1       reopen log files
-  USR2       upgrade the master in place, keeping its pid
-  WINCH      stop all workers, keep the master (ignored on a terminal)
-
-Durations are seconds from 0 to ${MAX_SECONDS} (365 days); fractions are allowed.
-
-Exit codes: 0 stopped cleanly, 1 runtime error, 2 usage or config error,
-3 a worker failed to boot, 4 a worker failed to load its app.
-
-Examples:
-  arbiter --config app.toml
-  arbiter -w 4 -b 0.0.0.0:8000 -- node server.js
-  arbiter verify --config app.toml
-`;
-}
+export { helpText } from "./_help.ts";

@@ -158,7 +158,8 @@ Deno.test("parseCli() rejects bad ctl requests", () => {
   assertConfigError(() => parseCli(["ctl", "stats"]), '"stats" (did you mean "status"?)');
   assertConfigError(() => parseCli(["ctl", "scale"]), "ctl scale:", "got nothing");
   assertConfigError(() => parseCli(["ctl", "scale", "0"]), "ctl scale:", 'got "0"');
-  assertConfigError(() => parseCli(["ctl", "scale", "-1"]), "ctl scale:", 'got "-1"');
+  assertConfigError(() => parseCli(["ctl", "scale", "+0"]), "ctl scale:", 'got "+0"');
+  assertConfigError(() => parseCli(["ctl", "scale", "-10001"]), "ctl scale:", "+N/-N");
   assertConfigError(() => parseCli(["ctl", "scale", "two"]), "ctl scale:", 'got "two"');
   assertConfigError(() => parseCli(["ctl", "scale", "10001"]), "from 1 to 10000", 'got "10001"');
   assertConfigError(() => parseCli(["ctl", "stop", "now"]), 'unexpected argument "now"');
@@ -190,6 +191,8 @@ Deno.test("helpText() documents every option, ctl, signals and examples", () => 
         "--version",
       ],
       ...["status [--json]", "reload", "scale N", "stop", "quick-stop", "upgrade"],
+      ...["reload [--wait]", "--timeout S", "scale N | +N | -N", "restart ID", "signal SIG [ID]"],
+      ...["logs [-f] [-n N] [ID]", "q or Ctrl-C", "3 when --wait timed out"],
       ...["HUP", "TERM", "INT, QUIT", "TTIN/TTOU", "USR1", "USR2", "WINCH"],
       "arbiter --config app.toml",
       "arbiter -w 4 -b 0.0.0.0:8000 -- node server.js",

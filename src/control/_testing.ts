@@ -5,7 +5,14 @@
  * @module
  */
 
-import type { ControlAction, ControlHandler, ControlResult, StatusReport } from "./api.ts";
+import type {
+  ControlAction,
+  ControlHandler,
+  ControlResult,
+  LogsReport,
+  RecentQuery,
+  StatusReport,
+} from "./api.ts";
 
 /** A status report with two workers, one of an older generation. */
 export const SAMPLE_STATUS: StatusReport = {
@@ -63,8 +70,20 @@ export class FakeHandler implements ControlHandler {
     message: `done: ${JSON.stringify(action)}`,
   });
 
+  /** What `GET /v1/logs` answers, and the queries it got. */
+  logReport: LogsReport = { captured: true, lines: [], next: 0 };
+  readonly logQueries: RecentQuery[] = [];
+  /** Called on each status request (to move a rollout on, say). */
+  onStatus?: () => void;
+
   status(): StatusReport {
+    this.onStatus?.();
     return this.report;
+  }
+
+  logs(query: RecentQuery): LogsReport {
+    this.logQueries.push(query);
+    return this.logReport;
   }
 
   act(action: ControlAction): Promise<ControlResult> {

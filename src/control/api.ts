@@ -8,10 +8,17 @@
  * | request | body | answer (200) |
  * |---|---|---|
  * | `GET /v1/status` | — | {@link StatusReport} |
- * | `POST /v1/reload` | none, or `{}` | `{"ok": true, "message": "..."}` |
- * | `POST /v1/scale` | `{"workers": N}`, 1 ≤ N ≤ {@link MAX_WORKERS} | same |
+ * | `GET /v1/logs?id=N&after=S&limit=L` | — | {@link LogsReport} |
+ * | `POST /v1/reload` | none, or `{}` | `{"ok": true, "message": "...", "rollout": {...}}` |
+ * | `POST /v1/scale` | `{"workers": N}`, 1 ≤ N ≤ {@link MAX_WORKERS}, or `{"by": ±N}` | `{"ok": true, "message": "..."}` |
  * | `POST /v1/stop` | none, `{}` or `{"quick": bool}` | same |
- * | `POST /v1/upgrade` | none, or `{}` | same |
+ * | `POST /v1/upgrade` | none, or `{}` | like reload |
+ * | `POST /v1/restart` | `{"id": N}` | same as scale |
+ * | `POST /v1/signal` | `{"signal": "SIGHUP"}`, optionally `"id": N` | same |
+ *
+ * A reload's or upgrade's `rollout` ({@link RolloutRef}) names the attempt
+ * (and, for an upgrade, the generation the new image starts) whose outcome
+ * `master.rollout` of the status then shows: what `ctl reload --wait` polls.
  *
  * Every failure is a 4xx or 5xx answer with `{"error": "..."}`: 400 for a
  * malformed body or a value out of range, 404 for an unknown path, 405 for a
@@ -29,7 +36,11 @@ export const API_PREFIX = "/v1";
 
 /** The largest `workers` a scale request may ask for: the same maximum as the config's. */
 export { MAX_WORKERS } from "../core/limits.ts";
-import type { Reply } from "../core/events.ts";
+import type { Reply, RolloutRef } from "../core/events.ts";
+import type { RolloutRecord } from "../core/rollout.ts";
+import type { RecentLine, RecentQuery } from "../output/recent.ts";
+
+export type { RecentLine, RecentQuery, RolloutRef };
 
 /** The largest request body the server reads. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -66,6 +77,12 @@ export interface StatusReport {
      * escaped; empty when none was kept.
      */
     cannot_boot?: { id: number; ended_with: string; tries: number; last_stderr?: string[] }[];
+    /**
+     * The latest reload or upgrade of this master image and how it ended
+     * (`in-progress`, `done`, `abandoned`, `refused`, with `reason`); null
+     * when there was none. Absent from masters that predate it.
+     */
+    rollout?: RolloutRecord | null;
   };
   workers: {
     /** The worker's slot (`ARBITER_WORKER_ID`). */
@@ -111,9 +128,24 @@ export interface StatusReport {
 /** An action asked of the master through the control socket. */
 export type ControlAction =
   | { type: "reload" }
-  | { type: "scale"; workers: number }
+  | { type: "scale"; workers: number; relative?: boolean }
   | { type: "stop"; quick: boolean }
-  | { type: "upgrade" };
+  | { type: "upgrade" }
+  | { type: "restart"; id: number }
+  | { type: "signal"; signal: string; id?: number };
+
+/**
+ * What `GET /v1/logs` answers: recent lines of the workers' output, oldest
+ * first (src/output/recent.ts for the bounds), and `next`, the `after` to
+ * ask with for what follows. `captured` is false when the serving
+ * generation has `worker_output = "inherit"`: the master does not see the
+ * output, so nothing new will appear.
+ */
+export interface LogsReport {
+  captured: boolean;
+  lines: RecentLine[];
+  next: number;
+}
 
 /** The outcome of a {@link ControlAction}: the core's {@link Reply}, as the client hears it. */
 export type ControlResult = Reply;
@@ -128,6 +160,8 @@ export interface ControlHandler {
    * the workers are gone.
    */
   act(action: ControlAction): Promise<ControlResult>;
+  /** Recent worker output (`GET /v1/logs`). */
+  logs?(query: RecentQuery): LogsReport;
 }
 
 /** The body of every error answer. */
@@ -139,4 +173,6 @@ export interface ErrorBody {
 export interface ActionBody {
   ok: true;
   message: string;
+  /** A reload's or upgrade's rollout, to follow in the status. */
+  rollout?: RolloutRef;
 }

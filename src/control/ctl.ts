@@ -1,17 +1,22 @@
 /**
- * `arbiter ctl` (docs/contract.md, "Command line", "Operations"): the client of
- * the master's control socket.
+ * `arbiter ctl` (docs/contract.md, "Command line"; docs/operations.md,
+ * "arbiter ctl"): the client of the master's control socket.
  *
  *     arbiter ctl [--socket PATH | --config FILE] status [--json]
- *     arbiter ctl ... reload | scale N | stop | quick-stop | upgrade
+ *     arbiter ctl ... reload [--wait [--timeout S]] | upgrade [--wait [--timeout S]]
+ *     arbiter ctl ... scale N | scale +N | scale -N | stop | quick-stop
+ *     arbiter ctl ... restart ID | signal SIG [ID]
+ *     arbiter ctl ... logs [-f] [-n N] [ID]
  *     arbiter ctl ... top [--interval S] [-n N]
  *
  * The socket is `--socket PATH`, or else the `control_socket` of the
  * `--config` file (resolved against the file's directory, as the master
- * does). Exit codes: 0 when the master did it, 1 when the socket is missing
- * or refuses connections or the master answers an error, 2 for a usage
- * problem (no socket named, unreadable config file). Every failure is one
- * line on stderr starting with `arbiter ctl:`.
+ * does). Exit codes: 0 when the master did it (with `--wait`: the rollout
+ * is done), 1 when the socket is missing or refuses connections, the master
+ * answers an error, or a waited-for rollout is refused or abandoned, 2 for
+ * a usage problem (no socket named, unreadable config file), 3 when
+ * `--wait`'s timeout passed first. Every failure is one line on stderr
+ * starting with `arbiter ctl:`.
  *
  * @module
  */
@@ -21,13 +26,19 @@ import { parse as parseToml } from "smol-toml";
 import type { CliRequest } from "../config/cli.ts";
 import { checkSocketPath } from "../config/bind.ts";
 import { readConfigText } from "../config/config_file.ts";
+import { DEFAULT_LOG_LINES, DEFAULT_WAIT_S } from "../config/_ctl_options.ts";
 import { ConfigError, ExitCode } from "../errors.ts";
-import { formatBytes } from "../observe/proc.ts";
-import { formatDuration, formatQueues, formatTable } from "./_table.ts";
-import { API_PREFIX, type StatusReport } from "./api.ts";
+import { formatDuration } from "./_table.ts";
+import type { ActionBody, LogsReport, RecentQuery, StatusReport } from "./api.ts";
+import { CtlFailure, exchange, parseAnswer } from "./_client.ts";
+import { watchQuitKeys } from "./_keys.ts";
+import { runLogs } from "./logs.ts";
+import { formatStatus } from "./status_table.ts";
 import { runTop } from "./top.ts";
+import { waitForRollout } from "./wait.ts";
 
-export { formatDuration };
+export { CTL_TIMEOUT_MS } from "./_client.ts";
+export { formatDuration, formatStatus };
 
 /** A `ctl` request as parsed by `parseCli`. */
 export type CtlRequest = Extract<CliRequest, { kind: "ctl" }>;
@@ -38,10 +49,9 @@ export interface CtlOutput {
   err(text: string): void;
   /** Whether `out` is a terminal (`ctl top` redraws in place); stdout's by default. */
   tty?: boolean;
+  /** Whether `ctl top` reads `q` from stdin (a terminal only); by default with stdout and stderr. */
+  keys?: boolean;
 }
-
-/** How long `ctl` waits for the master's answer. */
-export const CTL_TIMEOUT_MS = 15_000;
 
 const encoder = new TextEncoder();
 
@@ -55,13 +65,6 @@ function writeAllSync(w: { writeSync(p: Uint8Array): number }, bytes: Uint8Array
   while (off < bytes.length) off += w.writeSync(bytes.subarray(off));
 }
 
-/** A failure with its exit code and one-line message. */
-class CtlFailure extends Error {
-  constructor(readonly code: number, message: string) {
-    super(message);
-  }
-}
-
 /**
  * Run one `arbiter ctl` request and print its outcome.
  *
@@ -69,7 +72,8 @@ class CtlFailure extends Error {
  * @param _env The environment (unused; kept so `main.ts` can pass it uniformly).
  * @param cwd The directory relative `--socket` and `--config` paths resolve against.
  * @param output Where to print (default: stdout and stderr).
- * @returns The exit code: 0 done, 1 master unreachable or refused, 2 usage error.
+ * @returns The exit code: 0 done, 1 master unreachable, refused or a rollout
+ * abandoned, 2 usage error, 3 `--wait` timed out.
  *
  * @example Usage
  * ```ts
@@ -90,38 +94,46 @@ export async function runCtl(
   try {
     const path = socketPath(req, cwd);
     checkSocketFile(path);
-    if (req.verb === "top") {
-      await runTop(
-        {
-          status: async () => parseAnswer(await exchange(path, "GET", "status")) as StatusReport,
-          out: output.out,
-          tty: output.tty ?? Deno.stdout.isTerminal(),
-          wait: (ms) => new Promise((resolve) => setTimeout(() => resolve(true), ms)),
-          now: () => performance.now(),
-        },
-        (req.interval ?? 1) * 1000,
-        req.iterations,
-      );
-      return ExitCode.Ok;
-    }
-    if (req.verb === "status") {
-      const text = await exchange(path, "GET", "status");
-      if (req.json) {
-        output.out(text.trimEnd() + "\n");
-      } else {
-        output.out(formatStatus(parseAnswer(text) as StatusReport));
+    const status = async (timeoutMs?: number) =>
+      parseAnswer(await exchange(path, "GET", "status", undefined, timeoutMs)) as StatusReport;
+    switch (req.verb) {
+      case "top":
+        await top(req, status, output);
+        return ExitCode.Ok;
+      case "status": {
+        const text = await exchange(path, "GET", "status");
+        output.out(
+          req.json ? text.trimEnd() + "\n" : formatStatus(parseAnswer(text) as StatusReport),
+        );
+        return ExitCode.Ok;
       }
-      return ExitCode.Ok;
+      case "logs":
+        return await runLogs({
+          logs: async (q) => parseAnswer(await exchange(path, "GET", logsRoute(q))) as LogsReport,
+          out: output.out,
+          err: output.err,
+          now: () => performance.now(),
+          sleep,
+        }, { id: req.id, lines: req.lines ?? DEFAULT_LOG_LINES, follow: req.follow ?? false });
     }
-    const [route, body] = req.verb === "scale"
-      ? ["scale", { workers: req.count }]
-      : req.verb === "stop"
-      ? ["stop", { quick: false }]
-      : req.verb === "quick-stop"
-      ? ["stop", { quick: true }]
-      : [req.verb, undefined];
-    const answer = parseAnswer(await exchange(path, "POST", route, body)) as { message?: unknown };
+    const [route, body] = actionOf(req);
+    const answer = parseAnswer(await exchange(path, "POST", route, body)) as ActionBody;
     output.out(`${typeof answer.message === "string" ? answer.message : "done"}\n`);
+    if (!req.wait) return ExitCode.Ok;
+    if (answer.rollout === undefined) {
+      throw new CtlFailure(
+        ExitCode.Runtime,
+        "this master names no rollout in its answer; cannot wait",
+      );
+    }
+    const io = { status, now: () => performance.now(), sleep };
+    const outcome = await waitForRollout(
+      io,
+      answer.rollout,
+      (req.timeout ?? DEFAULT_WAIT_S) * 1000,
+    );
+    if (outcome.code !== ExitCode.Ok) throw new CtlFailure(outcome.code, outcome.message);
+    output.out(`${outcome.message}\n`);
     return ExitCode.Ok;
   } catch (error) {
     const failure = error instanceof CtlFailure
@@ -173,6 +185,71 @@ function socketPath(req: CtlRequest, cwd: string): string {
   return checkSocketPath(value, dirname(file), `${req.configPath}: control_socket`);
 }
 
+/** The route and body of a request that acts. */
+function actionOf(req: CtlRequest): [string, unknown] {
+  switch (req.verb) {
+    case "scale":
+      return ["scale", req.relative ? { by: req.count } : { workers: req.count }];
+    case "stop":
+      return ["stop", { quick: false }];
+    case "quick-stop":
+      return ["stop", { quick: true }];
+    case "restart":
+      return ["restart", { id: req.id }];
+    case "signal":
+      return ["signal", { signal: req.signal, ...(req.id === undefined ? {} : { id: req.id }) }];
+    default:
+      return [req.verb, undefined];
+  }
+}
+
+function logsRoute(q: RecentQuery): string {
+  const params = new URLSearchParams({ limit: String(q.limit) });
+  if (q.id !== undefined) params.set("id", String(q.id));
+  if (q.after !== undefined) params.set("after", String(q.after));
+  return `logs?${params}`;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** `ctl top`: until its refreshes are done, or `q` (when stdin is a terminal). */
+async function top(
+  req: CtlRequest,
+  status: () => Promise<StatusReport>,
+  output: CtlOutput,
+): Promise<void> {
+  let quit = false;
+  let wake: (() => void) | undefined;
+  const keys = output.keys ?? output === STD_OUTPUT
+    ? watchQuitKeys(() => {
+      quit = true;
+      wake?.();
+    })
+    : { restore() {} };
+  try {
+    await runTop(
+      {
+        status,
+        out: output.out,
+        tty: output.tty ?? Deno.stdout.isTerminal(),
+        wait: (ms) =>
+          quit ? Promise.resolve(false) : new Promise((resolve) => {
+            const timer = setTimeout(() => resolve(true), ms);
+            wake = () => {
+              clearTimeout(timer);
+              resolve(false);
+            };
+          }),
+        now: () => performance.now(),
+      },
+      (req.interval ?? 1) * 1000,
+      req.iterations,
+    );
+  } finally {
+    keys.restore();
+  }
+}
+
 function checkSocketFile(path: string): void {
   let info: Deno.FileInfo;
   try {
@@ -190,160 +267,4 @@ function checkSocketFile(path: string): void {
     throw error;
   }
   if (!info.isSocket) throw new CtlFailure(ExitCode.Runtime, `${path} is not a socket`);
-}
-
-/** One HTTP request over the unix socket; returns the body of a 2xx answer. */
-async function exchange(
-  path: string,
-  method: "GET" | "POST",
-  route: string,
-  body?: unknown,
-): Promise<string> {
-  const client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
-  try {
-    let res: Response;
-    try {
-      res = await fetch(`http://arbiter${API_PREFIX}/${route}`, {
-        client,
-        method,
-        headers: body === undefined ? {} : { "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(CTL_TIMEOUT_MS),
-      });
-    } catch (error) {
-      throw new CtlFailure(ExitCode.Runtime, connectError(path, error));
-    }
-    const text = await res.text();
-    if (res.ok) return text;
-    let reason = `HTTP ${res.status}`;
-    try {
-      const parsed = JSON.parse(text);
-      if (typeof parsed?.error === "string") reason = parsed.error;
-    } catch {
-      if (text.trim() !== "") reason += `: ${text.trim().slice(0, 200)}`;
-    }
-    throw new CtlFailure(ExitCode.Runtime, `the master refused: ${reason}`);
-  } finally {
-    client.close();
-  }
-}
-
-function connectError(path: string, error: unknown): string {
-  if (error instanceof DOMException && error.name === "TimeoutError") {
-    return `no answer from the master at ${path} within ${CTL_TIMEOUT_MS / 1000} s`;
-  }
-  let text = "";
-  for (let e: unknown = error; e instanceof Error; e = e.cause) text += ` ${e.message}`;
-  if (/connection refused/i.test(text)) {
-    return `the master is not running: connection refused at ${path} (a stale socket?)`;
-  }
-  if (/permission denied/i.test(text)) {
-    return `cannot connect to ${path}: permission denied (run as the master's user)`;
-  }
-  if (/connection reset|connection closed|broken pipe|incomplete message/i.test(text)) {
-    // What the bounded server does past its connection cap (or to a client too slow).
-    return `the master closed the connection at ${path} without an answer: its control ` +
-      `socket may be at its connection limit (see the master's log); try again`;
-  }
-  if (/no such file/i.test(text)) {
-    return `no control socket at ${path}: is the master running, with control_socket set?`;
-  }
-  const detail = text.trim().replace(/^fetch failed\s*/, "") || "unknown error";
-  return `cannot talk to the master at ${path}: ${detail}`;
-}
-
-function parseAnswer(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new CtlFailure(
-      ExitCode.Runtime,
-      `the master's answer is not JSON: ${text.slice(0, 200)}`,
-    );
-  }
-}
-
-// ---------------------------------------------------------------------------
-// The status table
-
-/**
- * A status report as `arbiter ctl status` prints it for people. The
- * saturation parts appear only when the master reports them:
- * the accept queue per listener, the autoscaling bounds, and RSS and CPU
- * columns like `pm2 list`.
- *
- * @example Output
- * ```text
- * master   pid 4242, arbiter 0.1.0, up 2h05m, running
- * config   /app/app.toml
- * workers  4 desired (autoscale 2..16), 4 ready, generation 2
- * queue    127.0.0.1:8000 0/2048
- *
- * ID  PID   GEN  STATE  AGE    RSS       CPU    RESTARTS  LAST EXIT  STATUS
- * 0   4250  2    ready  3m12s  52.4 MiB  12.5%  0         -          -
- * ```
- */
-export function formatStatus(report: StatusReport): string {
-  const m = report.master;
-  const count = (state: string) => report.workers.filter((w) => w.state === state).length;
-  const states = ["ready", "booting", "stopping"]
-    .filter((s) => s === "ready" || count(s) > 0)
-    .map((s) => `${count(s)} ${s}`);
-  const flags = [m.phase, ...(m.reloading ? ["reloading"] : [])].join(", ");
-  const bounds = m.autoscale ? ` (autoscale ${m.autoscale.min}..${m.autoscale.max})` : "";
-  const lines = [
-    `master   pid ${m.pid}, arbiter ${m.version}, up ${formatDuration(m.uptime_s)}, ${flags}`,
-    `config   ${m.config_file ?? "(none: command line only)"}`,
-    `workers  ${m.workers_desired} desired${bounds}, ${
-      states.join(", ")
-    }, generation ${m.generation}`,
-    ...(m.cannot_boot ?? []).flatMap((f) => [
-      `failing  worker ${f.id} cannot boot: ${f.ended_with} before ready on each of the last ${f.tries} tries`,
-      ...(f.last_stderr ?? []).map((line) => `         stderr: ${line}`),
-    ]),
-  ];
-  if (m.listeners !== undefined && m.listeners.length > 0) {
-    lines.push(`queue    ${formatQueues(m.listeners)}`);
-  }
-  if (typeof m.max_worker_memory_bytes === "number") {
-    lines.push(`memory   workers above ${formatBytes(m.max_worker_memory_bytes)} are recycled`);
-  }
-  lines.push("");
-  const resources = report.workers.some((w) =>
-    w.memory_bytes !== undefined || w.cpu_s !== undefined
-  );
-  const header = [
-    "ID",
-    "PID",
-    "GEN",
-    "STATE",
-    "AGE",
-    ...(resources ? ["MEM", "PROCS", "CPU"] : []),
-    "RESTARTS",
-    "LAST EXIT",
-    "STATUS",
-  ];
-  const rows = report.workers.map((w) => [
-    String(w.id),
-    w.pid === null ? "-" : String(w.pid),
-    String(w.generation),
-    w.stop_reason ? `${w.state} (${w.stop_reason})` : w.state,
-    formatDuration(w.age_s),
-    ...(resources
-      ? [formatMemory(w.memory_bytes), String(w.processes ?? "-"), formatCpu(w.cpu_percent)]
-      : []),
-    String(w.restarts),
-    w.last_exit ?? "-",
-    w.status ?? "-",
-  ]);
-  if (rows.length === 0) return [...lines, "(no workers)"].join("\n") + "\n";
-  return [...lines, ...formatTable(header, rows)].map((l) => l.trimEnd()).join("\n") + "\n";
-}
-
-function formatMemory(bytes: number | null | undefined): string {
-  return typeof bytes === "number" ? formatBytes(bytes) : "-";
-}
-
-function formatCpu(percent: number | null | undefined): string {
-  return typeof percent === "number" ? `${percent.toFixed(1)}%` : "-";
 }

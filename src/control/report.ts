@@ -62,6 +62,7 @@ export function statusReport(core: CoreSnapshot, info: MasterInfo): StatusReport
         tries: f.tries,
         last_stderr: f.lastStderr ?? [],
       })),
+      rollout: core.rollout ? { ...core.rollout } : null,
     },
     workers,
   };

@@ -59,6 +59,7 @@ Deno.test("statusReport: the core's workers, ages and master info", () => {
       phase: "running",
       reloading: false,
       cannot_boot: [],
+      rollout: null,
     },
     workers: [
       {

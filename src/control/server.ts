@@ -25,13 +25,16 @@ import { serveBounded, type ServerLimits } from "../http/bounded_server.ts";
 import { listenErrorReason } from "../sockets/errors.ts";
 import { ArbiterError, ExitCode } from "../errors.ts";
 import * as libc from "../sys/libc.ts";
+import { API_PREFIX, type ControlAction, type ControlHandler, MAX_BODY_BYTES } from "./api.ts";
 import {
-  API_PREFIX,
-  type ControlAction,
-  type ControlHandler,
-  MAX_BODY_BYTES,
-  MAX_WORKERS,
-} from "./api.ts";
+  idOf,
+  logsQueryOf,
+  quickOf,
+  readBody,
+  RequestError,
+  scaleOf,
+  signalOf,
+} from "./_fields.ts";
 
 /**
  * The bounds of the control socket (docs/security.md, "The master's own
@@ -175,22 +178,23 @@ function removeIfOurs(path: string, inode: number | null): void {
 // ---------------------------------------------------------------------------
 // Requests
 
-/** A request that cannot be served: becomes a `{"error"}` answer. */
-class RequestError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: HeadersInit = {}) {
-    super(message);
-  }
-}
-
 type Route = {
   method: "GET" | "POST";
-  run: (body: Record<string, unknown>, handler: ControlHandler) => Promise<Response>;
+  run: (body: Record<string, unknown>, handler: ControlHandler, url: URL) => Promise<Response>;
 };
 
 const ROUTES: Record<string, Route> = {
   [`${API_PREFIX}/status`]: {
     method: "GET",
     run: (_body, handler) => Promise.resolve(json(200, handler.status())),
+  },
+  [`${API_PREFIX}/logs`]: {
+    method: "GET",
+    run: (_body, handler, url) => {
+      const query = logsQueryOf(url.searchParams);
+      if (!handler.logs) throw new RequestError(404, "this master keeps no worker output");
+      return Promise.resolve(json(200, handler.logs(query)));
+    },
   },
   [`${API_PREFIX}/reload`]: {
     method: "POST",
@@ -199,9 +203,24 @@ const ROUTES: Record<string, Route> = {
   [`${API_PREFIX}/scale`]: {
     method: "POST",
     run: (body, handler) =>
-      act(handler, { type: "scale", workers: workersOf(body) }, body, [
-        "workers",
-      ]),
+      act(handler, { type: "scale", ...scaleOf(body) }, body, ["workers", "by"]),
+  },
+  [`${API_PREFIX}/restart`]: {
+    method: "POST",
+    run: (body, handler) =>
+      act(handler, { type: "restart", id: idOf(body.id, true) }, body, ["id"]),
+  },
+  [`${API_PREFIX}/signal`]: {
+    method: "POST",
+    run: (body, handler) => {
+      const id = idOf(body.id, false);
+      const action = {
+        type: "signal" as const,
+        signal: signalOf(body),
+        ...(id === undefined ? {} : { id }),
+      };
+      return act(handler, action, body, ["signal", "id"]);
+    },
   },
   [`${API_PREFIX}/stop`]: {
     method: "POST",
@@ -221,7 +240,8 @@ const ROUTE_LIST = Object.entries(ROUTES).map(([p, r]) => `${r.method} ${p}`).jo
  */
 export async function handleRequest(req: Request, handler: ControlHandler): Promise<Response> {
   try {
-    const { pathname } = new URL(req.url);
+    const url = new URL(req.url);
+    const { pathname } = url;
     const route = Object.hasOwn(ROUTES, pathname) ? ROUTES[pathname] : undefined;
     if (route === undefined) {
       throw new RequestError(
@@ -235,7 +255,7 @@ export async function handleRequest(req: Request, handler: ControlHandler): Prom
       });
     }
     const body = route.method === "POST" ? await readBody(req) : {};
-    return await route.run(body, handler);
+    return await route.run(body, handler, url);
   } catch (error) {
     if (error instanceof RequestError) {
       return json(error.status, { error: error.message }, error.headers);
@@ -268,84 +288,6 @@ async function act(
     throw new RequestError(400, `unknown field ${JSON.stringify(unknown)}; expected ${expected}`);
   }
   const result = await handler.act(action);
-  if (result.ok) return json(200, { ok: true, message: result.message });
+  if (result.ok) return json(200, { ok: true, message: result.message, rollout: result.rollout });
   return json(409, { error: result.error });
-}
-
-/** The JSON object in the body; an empty body is `{}`. */
-async function readBody(req: Request): Promise<Record<string, unknown>> {
-  const declared = Number(req.headers.get("content-length") ?? "0");
-  if (declared > MAX_BODY_BYTES) throw tooLarge();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (req.body !== null) {
-    for await (const chunk of req.body) {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) throw tooLarge();
-      chunks.push(chunk);
-    }
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new RequestError(400, "the request body is not valid UTF-8");
-  }
-  if (text.trim() === "") return {};
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new RequestError(400, `the request body is not valid JSON: ${(error as Error).message}`);
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new RequestError(400, `the request body must be a JSON object, got ${kindOf(value)}`);
-  }
-  return value as Record<string, unknown>;
-}
-
-function tooLarge(): RequestError {
-  return new RequestError(413, `the request body is larger than ${MAX_BODY_BYTES} bytes`);
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  return `${typeof value === "object" ? "an" : "a"} ${typeof value} (${JSON.stringify(value)})`;
-}
-
-function workersOf(body: Record<string, unknown>): number {
-  const n = body.workers;
-  if (n === undefined) {
-    throw new RequestError(400, `missing field "workers": expected {"workers": N}`);
-  }
-  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1 || n > MAX_WORKERS) {
-    throw new RequestError(
-      400,
-      `"workers": expected an integer from 1 to ${MAX_WORKERS}, got ${shown(n)}`,
-    );
-  }
-  return n;
-}
-
-/** A value as the client sent it; JSON turns 1e400 into Infinity, which JSON.stringify shows as null. */
-function shown(value: unknown): string {
-  if (typeof value === "number" && !Number.isFinite(value)) {
-    return `${value} (a number beyond what a double holds)`;
-  }
-  return JSON.stringify(value);
-}
-
-function quickOf(body: Record<string, unknown>): boolean {
-  const quick = body.quick ?? false;
-  if (typeof quick !== "boolean") {
-    throw new RequestError(400, `"quick": expected true or false, got ${JSON.stringify(quick)}`);
-  }
-  return quick;
 }

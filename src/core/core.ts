@@ -23,8 +23,8 @@
  * - Every request someone waits on is answered by a `reply` effect from
  *   here, so a caller hears what was decided, not what was hoped.
  *
- * Where the rest lives: the state and shared steps in state.ts, the
- * deadline table (every timer the master arms) in deadlines.ts, exit
+ * Where the rest lives: the state and shared steps in state.ts, requests
+ * and their replies in requests.ts and operator.ts, the deadline table (every timer the master arms) in deadlines.ts, exit
  * judgement in exits.ts, autoscaling and memory recycling in saturation.ts.
  *
  * @module
@@ -33,22 +33,26 @@
 import { type CoreSnapshot, CoreState, type GenerationRecord, workerRef } from "./state.ts";
 import { INHERITED_POLL_MS, nextDeadline } from "./deadlines.ts";
 import { releaseAtStartUp } from "./start_up.ts";
-import type {
-  Effect,
-  Event,
-  MasterSignal,
-  Reply,
-  ReplyTo,
-  RequestAction,
-  Settings,
-} from "./events.ts";
+import type { Effect, Event, MasterSignal, Reply, ReplyTo, Settings } from "./events.ts";
 import { onExited, onSpawnFailed } from "./exits.ts";
 import { reconcile } from "./reconcile.ts";
 import * as reload from "./reload.ts";
 import * as saturation from "./saturation.ts";
 import { beginStop, onDrainSampled, onGroupSwept, onWorkerGone } from "./stop.ts";
 import { backOffEarlyEnd, endsEarly } from "./restarts.ts";
-import { beginRollout, endRollout } from "./rollout.ts";
+import { beginRollout } from "./rollout.ts";
+import {
+  onRequest,
+  onScale,
+  onUpgradeChecked,
+  requestUpgrade,
+  running,
+  scaleDown,
+  scaleTo,
+  scaleUp,
+  winch,
+} from "./requests.ts";
+import { restartSlot, signalWorkers } from "./operator.ts";
 import { onStalled } from "./stall.ts";
 import { onListenersRestored } from "./listeners.ts";
 
@@ -84,8 +88,6 @@ export interface CoreOptions {
    */
   desiredWorkers?: number;
 }
-
-const STOPPING: Reply = { ok: false, error: "the master is stopping" };
 
 /** The master's state and decisions. `C` is the spawn context of a generation. */
 export class MasterCore<C> {
@@ -139,19 +141,17 @@ export class MasterCore<C> {
       s.servicePing = { intervalMs, lastAt: (options.now ?? 0) - intervalMs };
     }
     this.#signals = {
-      SIGTERM: (now) => this.#stop(false, "SIGTERM", now),
-      SIGINT: (now) => this.#stop(true, "SIGINT", now),
-      SIGQUIT: (now) => this.#stop(true, "SIGQUIT", now),
+      SIGTERM: (now) => beginStop(s, false, "SIGTERM", now),
+      SIGINT: (now) => beginStop(s, true, "SIGINT", now),
+      SIGQUIT: (now) => beginStop(s, true, "SIGQUIT", now),
       SIGUSR1: () => this.#reopenLogs(),
       // Zombies the runtime does not own (inherited workers, orphans under PID 1).
       SIGCHLD: () => s.emit({ type: "reap-children" }),
-      SIGHUP: () => this.#running("SIGHUP") && reload.requestReload(s, "SIGHUP"),
-      SIGUSR2: () => this.#running("SIGUSR2") && this.#requestUpgrade("SIGUSR2"),
-      SIGTTIN: (now) =>
-        this.#running("SIGTTIN") &&
-        this.#scaleTo(saturation.manualCount(s, s.desired + 1, now), "SIGTTIN"),
-      SIGTTOU: (now) => this.#running("SIGTTOU") && this.#scaleDown(now),
-      SIGWINCH: (_now, hasTerminal) => this.#running("SIGWINCH") && this.#winch(hasTerminal),
+      SIGHUP: () => running(s, "SIGHUP") && reload.requestReload(s, "SIGHUP"),
+      SIGUSR2: () => running(s, "SIGUSR2") && requestUpgrade(s, "SIGUSR2"),
+      SIGTTIN: (now) => scaleUp(s, now),
+      SIGTTOU: (now) => scaleDown(s, now),
+      SIGWINCH: (_now, hasTerminal) => winch(s, hasTerminal),
     };
   }
 
@@ -176,10 +176,16 @@ export class MasterCore<C> {
         this.#signals[event.signal](now, event.hasTerminal ?? false);
         break;
       case "request":
-        this.#answer(event.reply, this.#onRequest(event.action, event.source, now));
+        this.#answer(event.reply, onRequest(s, event.action, event.source, now));
         break;
       case "scale":
-        this.#answer(event.reply, this.#onScale(event.workers, now));
+        this.#answer(event.reply, onScale(s, event.workers, event.relative ?? false, now));
+        break;
+      case "restart":
+        this.#answer(event.reply, restartSlot(s, event.slot));
+        break;
+      case "signal-workers":
+        this.#answer(event.reply, signalWorkers(s, event.signal, event.slot));
         break;
       case "probe":
         this.#answer(event.reply, { ok: true, message: "alive" });
@@ -224,11 +230,11 @@ export class MasterCore<C> {
         reload.refuse(s, event.error);
         break;
       case "upgrade-checked":
-        this.#onUpgradeChecked(event.error);
+        onUpgradeChecked(s, event.error);
         break;
       case "queue-sampled": { // autoscaling
         const decision = saturation.onQueueSampled(s, event.queued, now);
-        if (decision) this.#scaleTo(decision.workers, decision.reason);
+        if (decision) scaleTo(s, decision.workers, decision.reason);
         break;
       }
       case "memory-sampled": // max_worker_memory
@@ -270,23 +276,10 @@ export class MasterCore<C> {
     return !this.#s.running;
   }
 
-  // ---- signals and requests: they change desired state; reconcile acts on it ----
+  // ---- requests (requests.ts, operator.ts) change desired state; reconcile acts on it ----
 
   #answer(to: ReplyTo | undefined, reply: Reply): void {
     if (to) this.#s.emit({ type: "reply", to, reply });
-  }
-
-  /** False (and logged) when the master is stopping: signals that start things are ignored. */
-  #running(source: string): boolean {
-    if (this.#s.running) return true;
-    this.#s.log("info", "signal.ignored", "{signal} ignored: the master is stopping", {
-      signal: source,
-    });
-    return false;
-  }
-
-  #stop(quick: boolean, source: string, now: number): Reply {
-    return beginStop(this.#s, quick, source, now);
   }
 
   #reopenLogs(): void {
@@ -301,104 +294,6 @@ export class MasterCore<C> {
       if (w.state === "ready") this.#s.emit({ type: "kill", serial: w.serial, signal: "SIGUSR1" });
       else if (w.state === "booting") w.usr1Pending = true;
     }
-  }
-
-  #scaleDown(now: number): void {
-    const s = this.#s;
-    const min = s.policy.bounds?.min ?? 1; // autoscale's workers_min
-    if (s.desired <= min) {
-      s.log(
-        "info",
-        "scale.refused",
-        "SIGTTOU ignored: already at {count} worker(s), the minimum is {min}",
-        { count: s.desired, min },
-      );
-    } else this.#scaleTo(saturation.manualCount(s, s.desired - 1, now), "SIGTTOU");
-  }
-
-  #winch(hasTerminal: boolean): void {
-    if (hasTerminal) {
-      this.#s.log(
-        "debug",
-        "signal.ignored",
-        "SIGWINCH ignored: the master has a controlling terminal",
-      );
-      return;
-    }
-    this.#s.log(
-      "info",
-      "scale.stopped_all",
-      "SIGWINCH: stopping all workers; the master stays (HUP or TTIN restarts them)",
-    );
-    this.#s.desired = 0;
-  }
-
-  #onRequest(action: RequestAction, source: string, now: number): Reply {
-    if (action === "stop" || action === "quick-stop") {
-      return this.#stop(action === "quick-stop", source, now);
-    }
-    if (!this.#s.running) {
-      this.#s.log("info", "signal.ignored", "{source} ignored: the master is stopping", { source });
-      return STOPPING;
-    }
-    return action === "reload"
-      ? reload.requestReload(this.#s, source)
-      : this.#requestUpgrade(source);
-  }
-
-  #onScale(workers: number, now: number): Reply {
-    if (!this.#s.running) return STOPPING;
-    const from = this.#s.desired;
-    const count = saturation.manualCount(this.#s, workers, now); // within autoscale's bounds
-    this.#scaleTo(count, "control request");
-    return { ok: true, message: `workers ${from} -> ${count}${saturation.boundsNote(this.#s)}` };
-  }
-
-  #scaleTo(count: number, why: string): void {
-    const s = this.#s;
-    if (!s.running || count === s.desired) return;
-    s.log("info", "scale.changed", "{why}: workers {from} -> {to}", {
-      why,
-      from: s.desired,
-      to: count,
-    });
-    s.desired = count;
-  }
-
-  #requestUpgrade(source: string): Reply {
-    const s = this.#s;
-    const busy = s.upgrading
-      ? "an upgrade is already in progress"
-      : s.reloading || s.previous
-      ? "a reload is in progress"
-      : undefined;
-    if (busy) {
-      s.log("warning", "upgrade.refused", "{source} refused: {busy}", { source, busy });
-      return { ok: false, error: busy };
-    }
-    s.upgrading = true;
-    beginRollout(s, "upgrade");
-    s.log(
-      "info",
-      "upgrade.checking",
-      "{source}: checking the new master before upgrading in place",
-      { source },
-    );
-    s.emit({ type: "check-upgrade" });
-    return { ok: true, message: "upgrading in place (see the master's log for the outcome)" };
-  }
-
-  #onUpgradeChecked(error: string | undefined): void {
-    const s = this.#s;
-    if (error === undefined && s.running && !s.reloading) {
-      s.log("info", "upgrade.started", "upgrading in place: re-executing the master (pid kept)");
-      s.emit({ type: "exec-upgrade", generation: s.current.number });
-      return; // if the exec fails, another upgrade-checked event with the error follows
-    }
-    s.upgrading = false;
-    const why = error ?? "the master is stopping or reloading";
-    s.log("error", "upgrade.refused", "upgrade refused, nothing changed: {error}", { error: why });
-    endRollout(s, "refused", why);
   }
 
   #onSpawned(serial: number, pid: number): void {

@@ -38,6 +38,28 @@ export const MASTER_SIGNALS = [
 /** A signal the master acts on. */
 export type MasterSignal = typeof MASTER_SIGNALS[number];
 
+/**
+ * Signals `arbiter ctl signal` may pass to workers (docs/operations.md,
+ * "Signalling workers"). Not KILL, STOP or CONT: KILL skips a worker's own
+ * shutdown (`ctl restart ID` replaces a stuck one, new worker first); STOP
+ * freezes a worker that still holds its share of the accept queue, and the
+ * master would then kill it as hung; CONT only undoes STOP.
+ */
+export const OPERATOR_SIGNALS = [
+  "SIGHUP",
+  "SIGINT",
+  "SIGQUIT",
+  "SIGTERM",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGWINCH",
+  "SIGTTIN",
+  "SIGTTOU",
+] as const;
+
+/** A signal `arbiter ctl signal` may send. */
+export type OperatorSignal = typeof OPERATOR_SIGNALS[number];
+
 /** Signals the master sends to workers. */
 export type WorkerSignal =
   | "SIGTERM"
@@ -50,8 +72,21 @@ export type WorkerSignal =
 /** What workers may get on a quick stop (`quick_stop_signal`). */
 export type QuickStopSignal = "SIGINT" | "SIGQUIT" | "SIGTERM";
 
+/**
+ * The rollout a reload or upgrade request started (or will start, when
+ * queued): `ctl reload --wait` follows its outcome in the status. An
+ * upgrade names the generation the new master image will start.
+ */
+export interface RolloutRef {
+  attempt: number;
+  kind: "reload" | "upgrade";
+  generation?: number;
+}
+
 /** The answer to a request: what was done, or why it was refused. */
-export type Reply = { ok: true; message: string } | { ok: false; error: string };
+export type Reply =
+  | { ok: true; message: string; rollout?: RolloutRef }
+  | { ok: false; error: string };
 
 /** Where a {@link Reply} goes; the executor calls it when it applies the `reply` effect. */
 export type ReplyTo = (reply: Reply) => void;
@@ -97,8 +132,15 @@ export type Event<C> =
    * socket, file watcher); `source` names it in the log.
    */
   | { type: "request"; action: RequestAction; source: string; reply?: ReplyTo }
-  /** A request to change the number of workers (control socket). */
-  | { type: "scale"; workers: number; reply?: ReplyTo }
+  /**
+   * A request to change the number of workers (control socket): to
+   * `workers`, or by `workers` (negative: fewer) when `relative`.
+   */
+  | { type: "scale"; workers: number; relative?: boolean; reply?: ReplyTo }
+  /** `ctl restart ID`: replace slot `slot`'s worker, new one first. */
+  | { type: "restart"; slot: number; reply?: ReplyTo }
+  /** `ctl signal SIG [ID]`: pass `signal` (checked by the core) to the workers, or to one slot's. */
+  | { type: "signal-workers"; signal: string; slot?: number; reply?: ReplyTo }
   /** The pre-upgrade check ended (or the exec failed): `error` unset means go ahead. */
   | { type: "upgrade-checked"; error?: string }
   /** Saturation (docs/saturation.md): the answer to `sample-queue`: connections waiting over all listeners. */
@@ -164,6 +206,8 @@ export type Effect<C> =
    * `group`: to its whole process group, not only the worker.
    */
   | { type: "kill"; serial: number; signal: WorkerSignal; reason?: StopReason; group?: boolean }
+  /** `ctl signal`: send `signal` to worker `serial`'s process group (the worker alone before it has one). */
+  | { type: "signal-worker"; serial: number; signal: OperatorSignal; group: true }
   /**
    * Signal what is left of a gone worker's process group `pgid` (no signal:
    * only count it), if it is provably ours; answer with `group-swept`.
@@ -267,7 +311,8 @@ export type StopReason =
   | "boot-timeout"
   | "watchdog-timeout"
   | "worker-stopping"
-  | "max-memory";
+  | "max-memory"
+  | "restarted";
 
 /** How each {@link StopReason} reads in the log. */
 export const STOP_REASON_TEXT: Record<StopReason, string> = {
@@ -281,4 +326,5 @@ export const STOP_REASON_TEXT: Record<StopReason, string> = {
   "watchdog-timeout": "timeout",
   "worker-stopping": "worker said STOPPING=1",
   "max-memory": "max_worker_memory",
+  "restarted": "restarted on request",
 };

@@ -42,6 +42,11 @@ export const LOG_EVENTS = {
   "scale.refused": "a change of the number of workers was refused",
   "scale.stopped_all": "WINCH: every worker stops; the master stays",
   "signal.ignored": "a signal or request was ignored (the master is stopping, …)",
+  "signal.sent": "ctl signal: a signal was sent to a worker's process group",
+  "signal.refused": "ctl signal was refused (a signal not allowed, no such worker, none ready)",
+  "restart.requested":
+    "ctl restart: a worker's replacement starts; the worker stops once it is ready",
+  "restart.refused": "ctl restart was refused (no such worker, a rollout is under way, …)",
   "reload.started": "a reload began: the config file is read again",
   "reload.queued": "a reload came while one is being prepared; it follows",
   "reload.refused": "a reload was refused; the running configuration stays",

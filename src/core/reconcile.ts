@@ -72,7 +72,13 @@ export function reconcile<C>(state: CoreState<C>, now: number): void {
   const surplus = replaced.length + readyCurrent - state.desired;
   if (surplus > 0) {
     for (const w of replaced.sort(byRetirementOrder).slice(0, surplus)) {
-      const reason = !w.superseded ? "replaced" : w.memoryDue ? "max-memory" : "max-age";
+      const reason = !w.superseded
+        ? "replaced"
+        : w.restartRequested
+        ? "restarted"
+        : w.memoryDue
+        ? "max-memory"
+        : "max-age";
       state.stopWorker(w, "SIGTERM", reason, now, state.settingsOf(w).gracefulTimeoutMs);
     }
   }

@@ -32,13 +32,21 @@ export function requestReload<C>(s: CoreState<C>, source: string): Reply {
         source,
       },
     );
-    return { ok: true, message: "a reload is being prepared; another one will follow it" };
+    return {
+      ok: true,
+      message: "a reload is being prepared; another one will follow it",
+      rollout: { attempt: (s.rollout?.attempt ?? 0) + 1, kind: "reload" },
+    };
   }
   s.reloading = true;
   beginRollout(s, "reload");
   s.log("info", "reload.started", "{source}: reloading the configuration", { source });
   s.emit({ type: "load-config" });
-  return { ok: true, message: "reloading: new workers start, old ones go as they are ready" };
+  return {
+    ok: true,
+    message: "reloading: new workers start, old ones go as they are ready",
+    rollout: { attempt: s.rollout!.attempt, kind: "reload" },
+  };
 }
 
 /** A config was loaded and its listeners opened: vet it first when it has a veto hook. */

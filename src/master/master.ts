@@ -271,6 +271,7 @@ class Master {
       notifyDropped: () => this.#hub?.droppedMessages ?? 0,
       logLinesDropped: () => this.#options.logging.droppedLines(),
       listenersRestored: () => this.#listeners.restores,
+      logs: (query) => this.#workers!.logs(query),
       saturation: (snapshot, now) =>
         this.#sampling.view(snapshot, this.#core!.currentContext.config, now),
     });
@@ -286,6 +287,7 @@ class Master {
         this.#hooks.fire("pre_spawn", { workerId: effect.slot, generation: effect.generation });
         return await this.#workers!.spawn(effect);
       case "kill":
+      case "signal-worker": // ctl signal
         return this.#workers!.kill(effect.serial, effect.signal, effect.group);
       case "worker-timed-out":
         this.#hooks.fire("worker_timeout", timeoutContext(effect.hook, effect.worker));

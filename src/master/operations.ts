@@ -17,7 +17,7 @@
 
 import { parseHostPort } from "../config/bind.ts";
 import type { Config } from "../config/types.ts";
-import type { ControlAction, ControlResult } from "../control/api.ts";
+import type { ControlAction, ControlResult, LogsReport, RecentQuery } from "../control/api.ts";
 import {
   type MetricsServer,
   type MetricsSnapshot,
@@ -57,6 +57,8 @@ export interface OperationsHost<C> {
   logLinesDropped?(): number;
   /** Listeners restored after a worker shut them down (`arbiter_listener_restores_total`). */
   listenersRestored?(): number;
+  /** Recent worker output, for `ctl logs` (src/output/recent.ts). */
+  logs?(query: RecentQuery): LogsReport;
   /** Accept queues and worker usage, sampled now (on demand only; docs/saturation.md). */
   saturation?(snapshot: CoreSnapshot, now: number): SaturationView;
 }
@@ -79,6 +81,7 @@ export class Operations<C> {
         ops.#control = await startControlServer(config.control_socket, {
           status: () => ops.#status(),
           act: (action) => ops.#act(action),
+          logs: host.logs && ((query) => host.logs!(query)),
         });
       }
       if (config.metrics_bind) {
@@ -180,11 +183,25 @@ export class Operations<C> {
   #act(action: ControlAction): Promise<ControlResult> {
     const source = "control request";
     switch (action.type) {
-      case "scale":
+      case "scale": {
+        const { workers, relative } = action;
         return this.#ask(
-          (reply) => ({ type: "scale", workers: action.workers, reply }),
+          (reply) => ({ type: "scale", workers, relative, reply }),
           REPLY_TIMEOUT_MS,
         );
+      }
+      case "restart":
+        return this.#ask(
+          (reply) => ({ type: "restart", slot: action.id, reply }),
+          REPLY_TIMEOUT_MS,
+        );
+      case "signal": {
+        const { signal, id: slot } = action;
+        return this.#ask(
+          (reply) => ({ type: "signal-workers", signal, slot, reply }),
+          REPLY_TIMEOUT_MS,
+        );
+      }
       case "stop": {
         const what = action.quick ? "quick-stop" : "stop";
         return this.#ask(

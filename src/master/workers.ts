@@ -27,6 +27,8 @@ import { notifyEnv } from "../notify/hub.ts";
 import { pipePrefixed } from "../output/prefix.ts";
 import { type LineSink, workerByteWriter, workerLineWriter } from "../output/sink.ts";
 import { copyBytes, OutputTail, tapInto } from "../output/tail.ts";
+import { RecentOutput, type RecentQuery } from "../output/recent.ts";
+import type { LogsReport } from "../control/api.ts";
 import type { Listener } from "../sockets/listeners.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import type { Event } from "../core/events.ts";
@@ -86,6 +88,8 @@ export class WorkerProcesses {
   /** Shared by all workers in `worker_output = "prefix"`, so lines never interleave. */
   readonly #stdoutLines: (line: string) => Promise<void>;
   readonly #stderrLines: (line: string) => Promise<void>;
+  /** The recent lines of each slot in `worker_output = "prefix"`, for `ctl logs`. */
+  readonly recent = new RecentOutput();
 
   constructor(options: WorkerProcessesOptions) {
     this.#options = options;
@@ -142,11 +146,19 @@ export class WorkerProcesses {
     const stderr = tail && child.stderr ? tapInto(child.stderr, tail) : undefined;
     if (prefixed) {
       const common = { id: slot, pid: child.pid, generation, format: config.log_format };
-      pipePrefixed(child.stdout, { ...common, stream: "stdout", write: this.#stdoutLines });
+      const tap = (stream: "stdout" | "stderr") => (line: string) =>
+        this.recent.push(slot, child.pid, stream, line);
+      pipePrefixed(child.stdout, {
+        ...common,
+        stream: "stdout",
+        write: this.#stdoutLines,
+        tap: tap("stdout"),
+      });
       stderrDone = pipePrefixed(stderr ?? child.stderr, {
         ...common,
         stream: "stderr",
         write: this.#stderrLines,
+        tap: tap("stderr"),
       });
     } else if (stderr) {
       // "inherit": the bytes, unchanged
@@ -229,6 +241,17 @@ export class WorkerProcesses {
       this.#inherited.delete(pid);
       this.#options.push({ type: "exited", serial, code, signal });
     }
+  }
+
+  /**
+   * Recent output for `ctl logs`; `captured` while some live worker's output
+   * is piped through the master (`worker_output = "prefix"`).
+   */
+  logs(query: RecentQuery): LogsReport {
+    const captured = [...this.#bySerial.values()].some((w) =>
+      w.child !== undefined && w.context.config.worker_output === "prefix"
+    );
+    return { captured, ...this.recent.read(query) };
   }
 
   /** Every listener some live worker holds. */

@@ -47,6 +47,8 @@ export interface PrefixOptions {
    * {@link lineWriter} does).
    */
   write: (line: string) => Promise<void>;
+  /** Also sees every line as the worker wrote it (without prefix), e.g. for `ctl logs`. */
+  tap?: (line: string) => void;
 }
 
 /**
@@ -75,7 +77,9 @@ export async function pipePrefixed(
     maxBytes: MAX_LINE_BYTES,
     trimCr: true,
     onLine: (bytes, continued) => {
-      const line = format(decoder.decode(bytes), continued);
+      const text = decoder.decode(bytes);
+      opts.tap?.(text);
+      const line = format(text, continued);
       // A failed write drops its line; reading goes on so the worker never blocks.
       let written: Promise<void>;
       try {
