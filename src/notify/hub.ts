@@ -74,6 +74,14 @@ export const MAX_STREAM_CONNECTIONS = 32;
 /** Most messages (or accepts) taken from one socket per wake-up, so one cannot starve the rest. */
 const BATCH = 64;
 
+const BARRIER = new TextEncoder().encode("BARRIER=1");
+
+/** Whether a datagram is `BARRIER=1` alone (a trailing newline allowed), as `sd_notify_barrier()` sends it. */
+function isBarrierOnly(payload: Uint8Array): boolean {
+  const n = payload.length - (payload[payload.length - 1] === 0x0a ? 1 : 0);
+  return n === BARRIER.length && BARRIER.every((b, i) => payload[i] === b);
+}
+
 type Target =
   | { kind: "dgram"; ch: Channel }
   | { kind: "listen"; ch: Channel }
@@ -284,6 +292,10 @@ export class NotifyHub {
     for (let i = 0; i < BATCH && !ch.closed; i++) {
       const d = this.#receiver.receive(ch.dgramFd);
       if (d === undefined) return;
+      // A lone BARRIER=1 says nothing and is never handed on; its fd is closed
+      // as it is read, which lets `systemd-notify` exit before its pid could
+      // be checked, so it is not checked (it would be dropped as a stranger's).
+      if (isBarrierOnly(d.payload)) continue;
       if (!ch.accepts(d.sender?.pid)) {
         this.#delivery.drop(ch, d.sender?.pid);
         continue;
