@@ -16,7 +16,7 @@
  * @module
  */
 
-import type { Family } from "./prometheus.ts";
+import { type Family, single } from "./prometheus.ts";
 import type {
   BuildInfo,
   MetricsSnapshot,
@@ -36,12 +36,12 @@ export function resilienceFamilies(r: ResilienceCounters): Family[] {
         "the worker deadlines that fell due meanwhile.",
       samples: [{ value: r.stalls }],
     },
-    {
-      name: "arbiter_workers_cannot_boot",
-      type: "gauge",
-      help: "Slots whose worker failed to boot the same way on each of the last tries.",
-      samples: [{ value: r.cannotBoot }],
-    },
+    single(
+      "arbiter_workers_cannot_boot",
+      "gauge",
+      "Slots whose worker failed to boot the same way on each of the last tries.",
+      r.cannotBoot,
+    ),
   ];
   if (r.logLinesDropped !== undefined) {
     families.push({
@@ -184,30 +184,25 @@ export function buildFamilies(b: BuildInfo): Family[] {
 /** The standard `process_*` families of the master process (names as client libraries use). */
 export function processFamilies(p: ProcessMetrics): Family[] {
   const families: Family[] = [
-    {
-      name: "process_cpu_seconds_total",
-      type: "counter",
-      help: "User and system CPU time of the master process (workers not included), seconds.",
-      samples: [{ value: p.cpuSeconds }],
-    },
-    {
-      name: "process_resident_memory_bytes",
-      type: "gauge",
-      help: "Resident memory (RSS, not PSS) of the master process, bytes (workers not included).",
-      samples: [{ value: p.residentBytes }],
-    },
-    {
-      name: "process_virtual_memory_bytes",
-      type: "gauge",
-      help: "Virtual memory size of the master process, bytes.",
-      samples: [{ value: p.virtualBytes }],
-    },
-    {
-      name: "process_open_fds",
-      type: "gauge",
-      help: "Open file descriptors of the master process.",
-      samples: [{ value: p.openFds }],
-    },
+    single(
+      "process_cpu_seconds_total",
+      "counter",
+      "User and system CPU time of the master process (workers not included), seconds.",
+      p.cpuSeconds,
+    ),
+    single(
+      "process_resident_memory_bytes",
+      "gauge",
+      "Resident memory (RSS, not PSS) of the master process, bytes (workers not included).",
+      p.residentBytes,
+    ),
+    single(
+      "process_virtual_memory_bytes",
+      "gauge",
+      "Virtual memory size of the master process, bytes.",
+      p.virtualBytes,
+    ),
+    single("process_open_fds", "gauge", "Open file descriptors of the master process.", p.openFds),
   ];
   if (p.maxFds !== undefined) {
     families.push({

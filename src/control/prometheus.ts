@@ -33,6 +33,11 @@ export interface Family {
   samples: { labels?: Record<string, string>; value: number }[];
 }
 
+/** A family of one unlabelled sample: most of the master's own series. */
+export function single(name: string, type: Family["type"], help: string, value: number): Family {
+  return { name, type, help, samples: [{ value }] };
+}
+
 /**
  * Render a snapshot in the Prometheus text exposition format 0.0.4.
  *
@@ -73,36 +78,36 @@ function masterFamilies(s: MetricsSnapshot): Family[] {
         value: s.workers[state],
       })),
     },
-    {
-      name: "arbiter_workers_desired",
-      type: "gauge",
-      help: "Number of workers the master aims to run.",
-      samples: [{ value: s.workersDesired }],
-    },
-    {
-      name: "arbiter_worker_restarts_total",
-      type: "counter",
-      help: "Workers replaced after dying unasked or failing to boot.",
-      samples: [{ value: s.restarts }],
-    },
-    {
-      name: "arbiter_worker_boot_failures_total",
-      type: "counter",
-      help: "Workers that ended before becoming ready, and spawns that failed.",
-      samples: [{ value: s.bootFailures }],
-    },
-    {
-      name: "arbiter_worker_timeouts_total",
-      type: "counter",
-      help: "Workers stopped by the watchdog (no WATCHDOG=1 within timeout).",
-      samples: [{ value: s.timeouts }],
-    },
-    {
-      name: "arbiter_reloads_total",
-      type: "counter",
-      help: "Reloads that started a new generation of workers.",
-      samples: [{ value: s.reloads }],
-    },
+    single(
+      "arbiter_workers_desired",
+      "gauge",
+      "Number of workers the master aims to run.",
+      s.workersDesired,
+    ),
+    single(
+      "arbiter_worker_restarts_total",
+      "counter",
+      "Workers replaced after dying unasked or failing to boot.",
+      s.restarts,
+    ),
+    single(
+      "arbiter_worker_boot_failures_total",
+      "counter",
+      "Workers that ended before becoming ready, and spawns that failed.",
+      s.bootFailures,
+    ),
+    single(
+      "arbiter_worker_timeouts_total",
+      "counter",
+      "Workers stopped by the watchdog (no WATCHDOG=1 within timeout).",
+      s.timeouts,
+    ),
+    single(
+      "arbiter_reloads_total",
+      "counter",
+      "Reloads that started a new generation of workers.",
+      s.reloads,
+    ),
     {
       name: "arbiter_worker_exits_total",
       type: "counter",
@@ -115,18 +120,18 @@ function masterFamilies(s: MetricsSnapshot): Family[] {
         value: s.exits[reason as ExitReason] ?? 0,
       })),
     },
-    {
-      name: "arbiter_master_uptime_seconds",
-      type: "gauge",
-      help: "Seconds since the master started.",
-      samples: [{ value: s.uptimeSeconds }],
-    },
-    {
-      name: "arbiter_generation",
-      type: "gauge",
-      help: "The current generation of workers (1 at start, one more per reload).",
-      samples: [{ value: s.generation }],
-    },
+    single(
+      "arbiter_master_uptime_seconds",
+      "gauge",
+      "Seconds since the master started.",
+      s.uptimeSeconds,
+    ),
+    single(
+      "arbiter_generation",
+      "gauge",
+      "The current generation of workers (1 at start, one more per reload).",
+      s.generation,
+    ),
   ];
 }
 
