@@ -27,6 +27,7 @@
 
 import { ArbiterError, ConfigError, ExitCode } from "../errors.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
+import { signalWorkerGroup, sweepGroup } from "../spawn/process_group.ts";
 import { spawnWorker } from "../spawn/spawner.ts";
 import type { Config } from "./types.ts";
 
@@ -142,8 +143,16 @@ export async function validateInChild(
   }
   options.track?.(child);
   let stopped: string | undefined;
+  let exited = false;
+  // The child and whatever it started (its own process group, made by the
+  // shim), so no straggler holds the pipes open.
   const stop = (why: string) => {
     stopped ??= why;
+    if (exited) {
+      sweepGroup(child.pid, "SIGKILL", new Set());
+      return;
+    }
+    if (signalWorkerGroup(child.pid, "SIGKILL")) return;
     try {
       child.kill("SIGKILL");
     } catch { /* already gone */ }
@@ -164,7 +173,11 @@ export async function validateInChild(
       limits.maxErrorBytes,
       () => stop(`wrote more than ${limits.maxErrorBytes} bytes of errors`),
     ),
-    child.status,
+    child.status.then((status) => {
+      exited = true;
+      if (stopped !== undefined) sweepGroup(child.pid, "SIGKILL", new Set());
+      return status;
+    }),
   ]).finally(() => clearTimeout(timer));
   const message = new TextDecoder().decode(errors.bytes).trim();
   const pid = child.pid;
