@@ -37,13 +37,19 @@ import { OUT_DIR } from "./common.ts";
 const DENO = Deno.execPath();
 /** V8 flags for the arbiter master under test (`V8_FLAGS=--optimize-for-size ...`), to compare. */
 const V8_FLAGS = Deno.env.get("V8_FLAGS");
+/**
+ * The program the master runs (`MASTER_MAIN=/tmp/b/main.js` for a bundle made by
+ * `deno bundle --platform deno --code-splitting --outdir /tmp/b main.ts`), to compare.
+ */
+const MASTER_MAIN = Deno.env.get("MASTER_MAIN") ?? MAIN_TS;
 const MASTER_CMD = [
   DENO,
   "run",
   "-A",
   "--quiet",
+  "--unstable-net",
   ...(V8_FLAGS ? [`--v8-flags=${V8_FLAGS}`] : []),
-  MAIN_TS,
+  MASTER_MAIN,
 ];
 const CONFIG = `${REPO_ROOT}/deno.json`;
 

@@ -10,7 +10,6 @@
 
 import { parseCli } from "../config/cli.ts";
 import { helpText } from "../config/cli.ts";
-import { formatConfig, loadConfig } from "../config/load.ts";
 import { ArbiterError, ExitCode } from "../errors.ts";
 import { getLog, type Logging, setupLogging } from "../logging/log.ts";
 import { PRIVATE_ENV } from "../master/generation.ts";
@@ -20,8 +19,9 @@ import { takeUpgradeState } from "../master/upgrade.ts";
 import { takeInheritedSockets } from "../sockets/inherited.ts";
 import { preflight } from "./preflight.ts";
 import { selfInvocation } from "../spawn/self.ts";
-import { setProcessName } from "../sys/process.ts";
+import { blockAllSignals, setProcessName } from "../sys/process.ts";
 import { VERSION, versionText } from "../version.ts";
+import { validateInChild } from "../config/validate_child.ts";
 
 /** The arbiter's version (src/version.ts). */
 export { VERSION };
@@ -40,6 +40,9 @@ async function main(argv: string[]): Promise<number> {
   const inherited = takeInheritedSockets();
   // 2. The command line.
   const request = parseCli(argv);
+  // Only a running master keeps the start-up signals pending until it listens
+  // (src/master/usr1.ts, fenceStartSignals); every other mode takes them as usual.
+  if (request.kind !== "run" || request.checkConfig) blockAllSignals(false);
   if (request.kind === "help") return print(helpText()), ExitCode.Ok;
   if (request.kind === "version") return print(versionText()), ExitCode.Ok;
   // The client and verify are loaded only when asked for: the running master
@@ -53,13 +56,24 @@ async function main(argv: string[]): Promise<number> {
     return await runVerify(request, Deno.env.toObject(), Deno.cwd());
   }
   // 3. The config: file + command line, validated; nothing bound or written yet.
+  //    A running master validates in a child process (at start and on each
+  //    reload), so zod and the schema never stay in its memory; the check
+  //    alone validates in-process.
   const env = Deno.env.toObject();
   const inheritedFds = [...inherited.keys()];
-  const load = () => loadConfig({ ...request, inheritedFds }, env, Deno.cwd());
-  const config = await load();
+  const self = selfInvocation();
+  const checkRequest = { argv, cwd: Deno.cwd(), inheritedFds };
+  const load = (track?: (child: Deno.ChildProcess) => void) =>
+    validateInChild(checkRequest, { self, env, track });
+  const loadHere = async () => {
+    const { loadConfig } = await import("../config/load.ts");
+    return await loadConfig({ ...request, inheritedFds }, env, checkRequest.cwd);
+  };
+  const config = request.checkConfig ? await loadHere() : await load();
   // 4. Everything that can be found wrong before binding, the same checks for both.
   const runtimeDir = await preflight(config, { checkOnly: request.checkConfig, env });
   if (request.checkConfig) {
+    const { formatConfig } = await import("../config/load.ts");
     print(formatConfig(config));
     print(`# runtime directory: ${runtimeDir.path} (from ${runtimeDir.from})`);
     return ExitCode.Ok;
@@ -85,7 +99,7 @@ async function main(argv: string[]): Promise<number> {
     reloadConfig: load,
     logging,
     masterEnv,
-    self: selfInvocation(),
+    self,
     inheritedNames: inherited,
     version: VERSION,
     args: argv,

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { isIPv4, isIPv6 } from "node:net";
+import { isIPv4, isIPv6 } from "./_ip.ts";
 import { resolve } from "node:path";
 import { ConfigError } from "../errors.ts";
 import type { BindSpec } from "./types.ts";

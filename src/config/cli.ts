@@ -2,8 +2,8 @@
  * The command line (docs/contract.md, "Command line"): turns `argv` into one {@link CliRequest} —
  * show help, show the version, run a master, or send a `ctl` request — and
  * holds the `--help` text. Option values are checked against the same
- * schema fields as the config file; reading the config file, defaults and
- * merging are `loadConfig`'s job.
+ * schema fields as the config file, by `loadConfig` (./cli_values.ts), as
+ * are reading the config file, defaults and merging.
  *
  * Options end at `--` or at the first word that is neither an option nor an
  * option's value: everything from there on is the worker command, passed
@@ -16,9 +16,7 @@ import { parseArgs } from "node:util";
 import { ConfigError } from "../errors.ts";
 import { parseTopOptions } from "./_top_options.ts";
 import { type CtlArguments, parseCtlArguments } from "./_ctl_options.ts";
-import { describeIssues } from "./_issues.ts";
-import { keyPath, suggest } from "./_format.ts";
-import { configSchema } from "./schema.ts";
+import { suggest } from "./_format.ts";
 import { VERIFY_OPTIONS, type VerifyRequest, verifyRequest } from "./_verify_options.ts";
 
 /** Config values given as command-line options; they override the file. */
@@ -124,8 +122,12 @@ const CTL_VERBS: readonly CtlVerb[] = [
   "logs",
 ];
 
-/** Options that map to a config key and are checked against its schema field. */
-const CHECKED_OPTIONS = [
+/**
+ * Options that map to a config key. Their values are checked against the
+ * key's schema field by `loadConfig` (./cli_values.ts), not here: the running
+ * master parses its command line without loading the schema.
+ */
+export const CHECKED_OPTIONS = [
   ["workers", "workers", "number"],
   ["timeout", "timeout", "number"],
   ["graceful-timeout", "graceful_timeout", "number"],
@@ -166,15 +168,7 @@ export function parseCli(argv: string[]): CliRequest {
   for (const [option, key, type] of CHECKED_OPTIONS) {
     const raw = values[option];
     if (raw === undefined) continue;
-    const value = type === "number" ? toNumber(raw) : raw;
-    const result = configSchema.shape[key].safeParse(value);
-    if (!result.success) {
-      const problems = describeIssues(result.error.issues, value);
-      throw new ConfigError(
-        problems.map((p) => `--${option}${keyPath(p.path)}: ${p.text}`).join("\n"),
-      );
-    }
-    target[key] = value;
+    target[key] = type === "number" ? toNumber(raw) : raw;
   }
   if (values.bind !== undefined) overrides.bind = values.bind;
   if (values.reload !== undefined) overrides.reload = values.reload;

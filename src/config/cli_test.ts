@@ -1,6 +1,14 @@
 import { deepStrictEqual, ok } from "node:assert/strict";
 import { assertConfigError } from "./_testing.ts";
 import { helpText, parseCli } from "./cli.ts";
+import { checkOptionValues } from "./cli_values.ts";
+
+/** parseCli, then the option values checked as loadConfig checks them first. */
+function checked(argv: string[]) {
+  const request = parseCli(argv);
+  if (request.kind === "run") checkOptionValues(request.overrides);
+  return request;
+}
 
 const run = (overrides = {}, extra = {}) => ({
   kind: "run",
@@ -80,36 +88,36 @@ Deno.test("parseCli() reads help and version", () => {
   deepStrictEqual(parseCli(["ctl", "--help"]), { kind: "help" });
 });
 
-Deno.test("parseCli() checks numbers", () => {
+Deno.test("parseCli() and checkOptionValues() check numbers", () => {
   assertConfigError(
-    () => parseCli(["--workers", "abc"]),
+    () => checked(["--workers", "abc"]),
     '--workers: expected an integer from 1 to 10000, got "abc"',
   );
   assertConfigError(
-    () => parseCli(["-w", "0"]),
+    () => checked(["-w", "0"]),
     "--workers: expected an integer from 1 to 10000, got 0",
   );
-  assertConfigError(() => parseCli(["-w", "1.5"]), "--workers:", "got 1.5");
-  assertConfigError(() => parseCli(["-w", ""]), "--workers:", 'got ""');
+  assertConfigError(() => checked(["-w", "1.5"]), "--workers:", "got 1.5");
+  assertConfigError(() => checked(["-w", ""]), "--workers:", 'got ""');
   assertConfigError(
-    () => parseCli(["--timeout", "-1"]),
+    () => checked(["--timeout", "-1"]),
     "--timeout:",
     "from 0 to 31536000",
     "got -1",
   );
-  assertConfigError(() => parseCli(["--boot-timeout=1e3"]), "--boot-timeout:", 'got "1e3"');
+  assertConfigError(() => checked(["--boot-timeout=1e3"]), "--boot-timeout:", 'got "1e3"');
   // The same upper bounds as the config file.
-  assertConfigError(() => parseCli(["-w", "10001"]), "--workers:", "from 1 to 10000", "got 10001");
-  assertConfigError(() => parseCli(["-t", "31536001"]), "--timeout:", "to 31536000", "got");
-  assertConfigError(() => parseCli(["--graceful-timeout", "99999999999"]), "--graceful-timeout:");
-  assertConfigError(() => parseCli(["--boot-timeout", "1" + "0".repeat(400)]), "--boot-timeout:");
+  assertConfigError(() => checked(["-w", "10001"]), "--workers:", "from 1 to 10000", "got 10001");
+  assertConfigError(() => checked(["-t", "31536001"]), "--timeout:", "to 31536000", "got");
+  assertConfigError(() => checked(["--graceful-timeout", "99999999999"]), "--graceful-timeout:");
+  assertConfigError(() => checked(["--boot-timeout", "1" + "0".repeat(400)]), "--boot-timeout:");
 });
 
-Deno.test("parseCli() checks choices and paths", () => {
-  assertConfigError(() => parseCli(["--log-level", "loud"]), "--log-level:", 'got "loud"');
-  assertConfigError(() => parseCli(["--log-format", "xml"]), '"text", "json"', 'got "xml"');
-  assertConfigError(() => parseCli(["--ready", "now"]), "--ready:", '"spawn", "notify"');
-  assertConfigError(() => parseCli(["-p", ""]), "--pidfile: expected a path");
+Deno.test("parseCli() and checkOptionValues() check choices and paths", () => {
+  assertConfigError(() => checked(["--log-level", "loud"]), "--log-level:", 'got "loud"');
+  assertConfigError(() => checked(["--log-format", "xml"]), '"text", "json"', 'got "xml"');
+  assertConfigError(() => checked(["--ready", "now"]), "--ready:", '"spawn", "notify"');
+  assertConfigError(() => checked(["-p", ""]), "--pidfile: expected a path");
 });
 
 Deno.test("parseCli() rejects unknown options, pointing to --help", () => {
@@ -118,7 +126,7 @@ Deno.test("parseCli() rejects unknown options, pointing to --help", () => {
     'unknown option "--wokers" (did you mean "--workers"?); see arbiter --help',
   );
   assertConfigError(() => parseCli(["-x"]), 'unknown option "-x"', "--help");
-  assertConfigError(() => parseCli(["-wx", "1"]), "--workers:", 'got "x"');
+  assertConfigError(() => checked(["-wx", "1"]), "--workers:", 'got "x"');
   assertConfigError(() => parseCli(["-Vx"]), 'unknown option "-x"');
 });
 

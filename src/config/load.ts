@@ -24,6 +24,7 @@ import { ConfigError } from "../errors.ts";
 import { readConfigText } from "./config_file.ts";
 import { checkSocketPath, parseBind, parseHostPort } from "./bind.ts";
 import type { CliOverrides } from "./cli.ts";
+import { checkOptionValues } from "./cli_values.ts";
 import { keyPath, showValue } from "./_format.ts";
 import { describeIssues } from "./_issues.ts";
 import { CONFIG_KEYS, configSchema, parseUmask } from "./schema.ts";
@@ -75,6 +76,7 @@ export async function loadConfig(
   env: Record<string, string | undefined>,
   cwd: string,
 ): Promise<Config> {
+  checkOptionValues(req.overrides); // before the file, as the command line comes first
   const file = req.configPath === undefined ? undefined : readConfigFile(req.configPath, cwd);
 
   // Where each top-level key's value came from: the option that set it, or

@@ -13,6 +13,7 @@
  */
 
 import { z } from "zod";
+import { HOOK_KEYS } from "./hook_keys.ts";
 import { MAX_BACKLOG, MAX_ID, MAX_SECONDS, MAX_WORKERS } from "../core/limits.ts";
 
 /** An integer in `[min, max]`, with one message for every way to miss. */
@@ -122,17 +123,7 @@ export const LOG_LEVELS = [
   "critical",
 ] as const;
 
-/** The lifecycle hook keys, in the order they fire. */
-export const HOOK_KEYS = [
-  "on_starting",
-  "when_ready",
-  "on_reload",
-  "pre_spawn",
-  "post_exit",
-  "worker_timeout",
-  "nworkers_changed",
-  "on_exit",
-] as const;
+export { HOOK_KEYS };
 
 /** A lifecycle hook: an argv run without a shell. */
 function hook(when: string) {

@@ -24,7 +24,7 @@
 
 import type { Logger } from "@logtape/logtape";
 import type { Config, Hooks } from "../config/types.ts";
-import { HOOK_KEYS } from "../config/schema.ts";
+import { HOOK_KEYS } from "../config/hook_keys.ts";
 import { PRIVATE_ENV } from "../spawn/private_env.ts";
 import { resolveCommand } from "../spawn/resolve.ts";
 import type { SelfInvocation } from "../spawn/self.ts";

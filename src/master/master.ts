@@ -365,7 +365,7 @@ class Master {
 
   #loadConfig(): void {
     loadConfig({
-      reloadConfig: this.#options.reloadConfig,
+      reloadConfig: () => this.#options.reloadConfig((child) => this.#registry.track(child)),
       masterEnv: this.#options.masterEnv,
       pool: this.#pool,
       push: (event) => this.#queue.push(event),

@@ -16,8 +16,11 @@ import type { Os } from "./os.ts";
 /** What the master is started with. */
 export interface MasterOptions {
   config: Config;
-  /** Reads and validates the config again (SIGHUP), with the same command-line overrides. */
-  reloadConfig: () => Promise<Config>;
+  /**
+   * Reads and validates the config again (SIGHUP), with the same command-line
+   * overrides; `track` records a child process it starts (src/config/validate_child.ts).
+   */
+  reloadConfig: (track?: (child: Deno.ChildProcess) => void) => Promise<Config>;
   logging: Logging;
   /** The master's environment without the variables that must not reach workers. */
   masterEnv: Record<string, string>;

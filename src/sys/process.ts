@@ -117,6 +117,28 @@ export function blockAllSignals(block: boolean): void {
   lib().sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, set, null);
 }
 
+/** A sigset_t (glibc's 128 bytes; the kernel reads the first 8) holding `signals`. */
+function sigset(signals: readonly number[]): Uint8Array<ArrayBuffer> {
+  const set = new Uint8Array(128);
+  for (const sig of signals) set[(sig - 1) >> 3] |= 1 << ((sig - 1) & 7);
+  return set;
+}
+
+/** Blocks (true) or unblocks (false) `signals` (numbers) for the calling thread. */
+export function blockSignals(signals: readonly number[], block: boolean): void {
+  const [SIG_BLOCK, SIG_UNBLOCK] = [0, 1];
+  lib().sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, sigset(signals), null);
+}
+
+/** Whether the calling thread blocks every one of `signals`. */
+export function blocksAll(signals: readonly number[]): boolean {
+  const SIG_BLOCK = 0;
+  const old = new Uint8Array(128);
+  lib().sigprocmask(SIG_BLOCK, new Uint8Array(128), old); // adds nothing: reads the mask
+  const want = sigset(signals);
+  return want.every((byte, i) => (old[i] & byte) === byte);
+}
+
 /**
  * Reaps `pid` if it has exited, without blocking. Returns true when it did.
  * Only for processes that `Deno.Command` does not own (orphans under PID 1,
