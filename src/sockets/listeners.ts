@@ -72,11 +72,22 @@ function bindError(spec: BindSpec, error: unknown): ArbiterError {
   });
 }
 
+/**
+ * Whether `fd` is a listening TCP socket. An fd listed a moment ago may be
+ * closed by now (the runtime closes sockets off the caller's turn), which is
+ * simply not a match.
+ */
+function isTcpListener(fd: number): boolean {
+  try {
+    return libc.getsockname(fd).family !== "unix" && libc.isListeningStreamSocket(fd);
+  } catch {
+    return false;
+  }
+}
+
 /** Finds the fd of the TCP listener a `Deno.listen` call just created. */
 function newTcpListenerFd(before: Set<number>, spec: BindSpec): number {
-  const match = [...socketFds()].find((fd) =>
-    !before.has(fd) && libc.getsockname(fd).family !== "unix" && libc.isListeningStreamSocket(fd)
-  );
+  const match = [...socketFds()].find((fd) => !before.has(fd) && isTcpListener(fd));
   if (match === undefined) throw new Error(`cannot find the fd of the new socket ${spec.text}`);
   return match;
 }
