@@ -20,7 +20,7 @@ import type { SelfInvocation } from "../spawn/self.ts";
 import type { WorkerLaunch } from "../spawn/spawner.ts";
 import type { Event } from "../core/events.ts";
 import type { GenerationContext } from "./generation.ts";
-import type { Os, OsChild, ProcessStatus, TimerHandle } from "./os.ts";
+import type { Os, OsChild, OsSignals, ProcessStatus, TimerHandle } from "./os.ts";
 import { FakeSockets } from "./_fake_sockets.ts";
 
 export { type FakeSocket, FakeSockets } from "./_fake_sockets.ts";
@@ -85,6 +85,29 @@ export class FakeChild implements OsChild {
   }
 }
 
+/**
+ * Signals the test sends to the fake master alone. The process's real
+ * signals would reach every fake master of the test process (test files run
+ * side by side in one process), so the fake never listens for them.
+ */
+export class FakeSignals implements OsSignals {
+  #push?: (event: Event<never>) => void;
+
+  install(push: (event: Event<never>) => void): void {
+    this.#push = push;
+  }
+
+  remove(): void {
+    this.#push = undefined;
+  }
+
+  /** Delivers `signal` to the master, as its signal listener would. */
+  send(signal: Extract<Event<never>, { type: "signal" }>["signal"]): void {
+    if (!this.#push) throw new Error(`the fake master does not listen for ${signal} (yet)`);
+    this.#push({ type: "signal", signal, hasTerminal: signal === "SIGWINCH" ? false : undefined });
+  }
+}
+
 /** An {@link Os} of records: the test starts nothing and decides every exit. */
 export class FakeOs implements Os {
   clock = 0;
@@ -99,6 +122,7 @@ export class FakeOs implements Os {
   /** When set, the next spawn throws it. */
   failNextSpawn?: Error;
   readonly sockets = new FakeSockets();
+  readonly signals = new FakeSignals();
   readonly #timers = new Map<number, { at: number; fire: () => void }>();
   #nextTimer = 1;
   readonly #spawnWaiters: (() => void)[] = [];

@@ -40,7 +40,7 @@ async function stopAfterDrain(os: FakeOs, a: FakeChild, exit: Promise<number>): 
 
 Deno.test("stop on a fake OS: the filter goes on, the queues drain, then SIGTERM", async () => {
   const { os, a, exit } = await readyWorker(2);
-  Deno.kill(Deno.pid, "SIGTERM");
+  os.signals.send("SIGTERM");
   await os.sockets.journaled("filter 100");
   assertEquals(a.signals, [], "the workers keep serving while the queue drains");
   const socket = os.sockets.bound("127.0.0.1:0");
@@ -52,7 +52,7 @@ Deno.test("stop on a fake OS: the filter goes on, the queues drain, then SIGTERM
 Deno.test("stop on a fake OS: a refused filter falls back to listen(fd, 0)", async () => {
   const { os, a, exit } = await readyWorker(1);
   os.sockets.refuseFilter = new Error("EPERM: operation not permitted");
-  Deno.kill(Deno.pid, "SIGTERM");
+  os.signals.send("SIGTERM");
   await os.sockets.journaled("listen 100 0");
   const socket = os.sockets.bound("127.0.0.1:0");
   assert(!socket.filtered, "no filter was attached");
@@ -71,7 +71,7 @@ Deno.test("listener on a fake OS: one a worker shut down is restored for the nex
   assertEquals(replacement.launch.spec.fds, [101], "the fresh socket");
   assert(os.sockets.sockets.get(100)!.closed, "the dead one is closed");
   assertEquals(os.sockets.bound("127.0.0.1:0").fd, 101);
-  Deno.kill(Deno.pid, "SIGTERM");
+  os.signals.send("SIGTERM");
   assertEquals(await replacement.signalled(), ["SIGTERM"]);
   replacement.exit(0, "SIGTERM");
   assertEquals(await exit, 0);
@@ -96,7 +96,7 @@ Deno.test("upgrade on a fake OS: a handed-over listener the new config dropped i
   assert(os.sockets.sockets.get(7)!.closed, "the dropped bind is closed");
   assertEquals(os.sockets.journal.indexOf("close 7") >= 0, true);
   await os.armedTimer();
-  Deno.kill(Deno.pid, "SIGTERM");
+  os.signals.send("SIGTERM");
   assertEquals(await a.signalled(), ["SIGTERM"]);
   a.exit(0, "SIGTERM");
   assertEquals(await exit, 0);

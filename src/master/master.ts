@@ -38,7 +38,6 @@ import { EventQueue } from "./queue.ts";
 import { loadConfig, MasterSettings, vetReload } from "./reload.ts";
 import { WorkerProcesses } from "./workers.ts";
 import { ListenerKeeper } from "./listener_keeper.ts";
-import { SignalListeners } from "./signals.ts";
 import { DeadlineTimer } from "./timer.ts";
 import { denoOs, type Os } from "./os.ts";
 import { ServiceManager } from "./systemd.ts";
@@ -79,7 +78,6 @@ class Master {
   #startedAt: number;
   readonly #os: Os;
   readonly #timer: DeadlineTimer;
-  readonly #signals = new SignalListeners();
   readonly #listeners: ListenerKeeper;
   readonly #sampling: Sampling<GenerationContext>;
   #exitCode?: number;
@@ -136,7 +134,7 @@ class Master {
       count: inherited?.workers.length ?? 0,
     });
     this.#listeners.logListening(context.listeners);
-    this.#signals.install((event) => this.#queue.push(event));
+    this.#os.signals.install((event) => this.#queue.push(event));
     const now = this.#os.now();
     this.#core = new MasterCore(settingsOf(config), context, {
       now,
@@ -394,7 +392,7 @@ class Master {
 
   #exit(code: number): void {
     this.#systemd?.close();
-    this.#signals.remove();
+    this.#os.signals.remove();
     this.#pool.closeAll();
     this.#settings?.removePidfile();
     this.#exitCode = code;

@@ -17,7 +17,7 @@ Deno.test("master on a fake OS: spawns, replaces a dead worker in its slot, stop
   const [, , replacement] = await os.started(3);
   assertEquals(replacement.launch.spec.env.ARBITER_WORKER_ID, "0", "the same slot");
 
-  Deno.kill(Deno.pid, "SIGTERM"); // the master's listener takes it; the test process stays
+  os.signals.send("SIGTERM");
   for (const child of [b, replacement]) {
     assertEquals(await child.signalled(), ["SIGTERM"]);
     child.exit(0, "SIGTERM");
@@ -37,7 +37,7 @@ Deno.test("master on a fake OS: a silent worker past boot_timeout is aborted, th
   os.advance(1_000); // its short grace runs out
   assertEquals(await a.signalled(2), ["SIGABRT", "SIGKILL"]);
   a.exit(0, "SIGKILL");
-  Deno.kill(Deno.pid, "SIGTERM");
+  os.signals.send("SIGTERM");
   assertEquals(await replacement.signalled(), ["SIGTERM"]);
   replacement.exit(0, "SIGTERM");
   assertEquals(await exit, 0);

@@ -9,11 +9,13 @@
  * @module
  */
 
+import type { Event } from "../core/events.ts";
 import type { ChildRegistry } from "../spawn/children.ts";
 import type { SelfInvocation } from "../spawn/self.ts";
 import { spawnWorker, type WorkerLaunch } from "../spawn/spawner.ts";
 import { type ReapedExit, reapForeignChildren } from "./reaper.ts";
 import { kernelListeners, type ListenerOpener } from "../sockets/listeners.ts";
+import { SignalListeners } from "./signals.ts";
 import { resumeHandshakes, shrinkQueue, stopHandshakes } from "../sys/handshake_filter.ts";
 import { type ListenerQueue, type SampledListener, sampleQueues } from "../observe/queue.ts";
 
@@ -83,6 +85,16 @@ export interface Os {
   setTimer(fire: () => void, ms: number): TimerHandle;
   /** Cancels a timer from {@link Os.setTimer}; undefined is ignored. */
   clearTimer(handle: TimerHandle | undefined): void;
+  /** The signals sent to the master, delivered as events. */
+  readonly signals: OsSignals;
+}
+
+/** Where the master's signals come from: the process's own, or a fake's. */
+export interface OsSignals {
+  /** Delivers every master signal to `push` from now on. */
+  install(push: (event: Event<never>) => void): void;
+  /** Stops delivering them. */
+  remove(): void;
 }
 
 /** The real operating system, through Deno; `registry` learns of every child started. */
@@ -95,5 +107,6 @@ export function denoOs(registry: ChildRegistry): Os {
     now: () => performance.now(),
     setTimer: (fire, ms) => setTimeout(fire, ms),
     clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+    signals: new SignalListeners(),
   };
 }
