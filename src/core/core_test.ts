@@ -9,6 +9,7 @@ import {
 } from "./core.ts";
 import type { Effect } from "./events.ts";
 import { type Ctx, exits, settings, Sim, spawns } from "./_testing.ts";
+import { RELEASE_MEMORY_AFTER_MS } from "./records.ts";
 
 Deno.test("start spawns one worker per slot and they become ready after the settle delay", () => {
   const sim = new Sim(settings({ workers: 3 }));
@@ -17,7 +18,29 @@ Deno.test("start spawns one worker per slot and they become ready after the sett
   const effects = sim.advance(SETTLE_MS);
   assertEquals(sim.live().map((w) => w.state), ["ready", "ready", "ready"]);
   assert(effects.some((e) => e.type === "generation-ready"));
+  // Quiet after the spawns: the freed C heap is given back once, then nothing is due.
+  const quiet = sim.advance(RELEASE_MEMORY_AFTER_MS);
+  assertEquals(quiet.filter((e) => e.type === "release-memory").length, 1);
   assertEquals(sim.core.nextDeadline(), undefined, "no timer while nothing is due");
+});
+
+Deno.test("the freed C heap is given back once workers have neither come nor gone for a while", () => {
+  const sim = new Sim(settings({ workers: 2 }));
+  const releases = (effects: Effect<Ctx>[]) => effects.filter((e) => e.type === "release-memory");
+  assertEquals(releases(sim.advance(RELEASE_MEMORY_AFTER_MS - 1)), []);
+  // A worker's exit and its replacement put it off: one release per burst of churn.
+  sim.exit(100, 1);
+  assertEquals(releases(sim.advance(RELEASE_MEMORY_AFTER_MS - 1)), [], "put off by the exit");
+  assertEquals(releases(sim.advance(1)).length, 1);
+  assertEquals(releases(sim.advance(10 * RELEASE_MEMORY_AFTER_MS)), [], "once, not on a period");
+  // A reload's new workers and the old ones' exits arm it again.
+  sim.send({ type: "signal", signal: "SIGHUP" });
+  sim.send({
+    type: "config-loaded",
+    settings: settings({ workers: 2 }),
+    context: { name: "gen2" },
+  });
+  assertEquals(releases(sim.advance(10 * RELEASE_MEMORY_AFTER_MS)).length, 1);
 });
 
 Deno.test("a ready worker that dies is replaced at once in the same slot", () => {

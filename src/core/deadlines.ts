@@ -57,7 +57,9 @@ export type MasterDeadlineKind =
   /** systemd asked for watchdog pings: `WATCHDOG=1`. */
   | "service-ping"
   /** Inherited workers are not the runtime's children: reap to learn of their exits. */
-  | "reap-poll";
+  | "reap-poll"
+  /** Workers came or went and things are quiet again: give the freed C heap back. */
+  | "release-memory";
 
 /** How often inherited workers are polled for exit, besides every SIGCHLD. */
 export const INHERITED_POLL_MS = 500;
@@ -80,6 +82,9 @@ export function masterDeadlines<C>(
   if (state.workers.values().some((w) => w.inherited)) {
     due.push({ kind: "reap-poll", at: state.reapPollAt });
   }
+  if (state.releaseMemoryAt !== undefined && !state.exited) {
+    due.push({ kind: "release-memory", at: state.releaseMemoryAt });
+  }
   return due;
 }
 
@@ -90,9 +95,12 @@ export function handleMasterDeadlines<C>(state: CoreState<C>, now: number): void
     if (kind === "service-ping") {
       state.servicePing!.lastAt = now;
       state.emit({ type: "ping-service-manager" });
-    } else {
+    } else if (kind === "reap-poll") {
       state.reapPollAt = now + INHERITED_POLL_MS;
       state.emit({ type: "reap-children" });
+    } else {
+      state.releaseMemoryAt = undefined;
+      state.emit({ type: "release-memory" });
     }
   }
 }

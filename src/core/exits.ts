@@ -128,6 +128,7 @@ export function onExited<C>(
   // Before any retirement: the executor must no longer count its listeners.
   const exited = { slot: w.slot, pid: w.pid, generation: w.generation, code, signal };
   state.emit({ type: "worker-gone", serial, exited });
+  state.churned(now);
   state.retireEmptyGenerations();
 }
 

@@ -12,6 +12,12 @@ import type { Settings, StopReason } from "./events.ts";
 
 /** How long a worker must run without exiting to count as ready with `ready = "spawn"`. */
 export const SETTLE_MS = 1000;
+/**
+ * How long workers must have neither come nor gone before the master gives
+ * its freed C heap back: past V8's idle collections (which free the buffers
+ * first, within about 10 s of quiet), and once per rollout, not per worker.
+ */
+export const RELEASE_MEMORY_AFTER_MS = 20_000;
 /** Grace between the quick stop signal or SIGABRT (watchdog) and SIGKILL. */
 export const QUICK_GRACE_MS = 1000;
 /** First boot back-off step; it doubles per consecutive failure. */

@@ -29,6 +29,7 @@ import {
   type GenerationRecord,
   type Phase,
   QUICK_GRACE_MS,
+  RELEASE_MEMORY_AFTER_MS,
   type SlotRecord,
   type WorkerRecord,
 } from "./records.ts";
@@ -48,6 +49,7 @@ export {
   type GenerationRecord,
   type Phase,
   QUICK_GRACE_MS,
+  RELEASE_MEMORY_AFTER_MS,
   SETTLE_MS,
   type SlotRecord,
   STABLE_MS,
@@ -84,6 +86,8 @@ export class CoreState<C> {
   servicePing?: { intervalMs: number; lastAt: number };
   /** When inherited workers are next polled for exit (while any lives). */
   reapPollAt = 0;
+  /** When the C heap is next given back (deadlines.ts), after workers came or went; unset when done. */
+  releaseMemoryAt?: number;
   /** A graceful stop's steps before the workers get SIGTERM (stop.ts). */
   stopSteps?: StopSteps;
   /** Process groups of gone workers that may still hold processes, by pgid (stop.ts). */
@@ -150,8 +154,18 @@ export class CoreState<C> {
     }
   }
 
+  /**
+   * A worker came or went: starting and reaping processes is what leaves the
+   * master's C heap holding freed pipe buffers, so give them back once things
+   * have been quiet for {@link RELEASE_MEMORY_AFTER_MS}.
+   */
+  churned(now: number): void {
+    this.releaseMemoryAt = now + RELEASE_MEMORY_AFTER_MS;
+  }
+
   spawn(slot: number, now: number): void {
     this.slot(slot).retryAt = 0;
+    this.churned(now);
     const serial = this.nextSerial++;
     const gen = this.current;
     this.workers.set(serial, {

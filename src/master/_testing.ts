@@ -121,6 +121,8 @@ export class FakeOs implements Os {
   readonly foreign = new Set<number>();
   /** When set, the next spawn throws it. */
   failNextSpawn?: Error;
+  /** How many times the master gave its freed C heap back. */
+  memoryReleases = 0;
   readonly sockets = new FakeSockets();
   readonly signals = new FakeSignals();
   readonly #timers = new Map<number, { at: number; fire: () => void }>();
@@ -163,6 +165,10 @@ export class FakeOs implements Os {
 
   now(): number {
     return this.clock;
+  }
+
+  releaseFreedMemory(): void {
+    this.memoryReleases++;
   }
 
   setTimer(fire: () => void, ms: number): TimerHandle {

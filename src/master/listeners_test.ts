@@ -21,7 +21,7 @@ async function readyWorker(
 ): Promise<{ os: FakeOs; a: FakeChild; exit: Promise<number> }> {
   const { os, exit } = await startFakeMaster(1);
   const [a] = await os.started(1);
-  await os.armedTimer();
+  await os.timerDue(SETTLE_MS);
   os.advance(SETTLE_MS); // ready: alive past the settle delay
   os.sockets.bound("127.0.0.1:0").queued = queued;
   return { os, a, exit };

@@ -319,6 +319,8 @@ class Master {
         return await this.#systemd!.sendNow("STOPPING=1");
       case "rollout-ended": // the outcome is in the snapshot, for ctl reload --wait
         return;
+      case "release-memory":
+        return this.#os.releaseFreedMemory();
       case "reload-done":
         return this.#systemd!.ready(this.#core!.snapshot());
       case "check-upgrade":

@@ -17,6 +17,7 @@ import { type ReapedExit, reapForeignChildren } from "./reaper.ts";
 import { kernelListeners, type ListenerOpener } from "../sockets/listeners.ts";
 import { SignalListeners } from "./signals.ts";
 import { resumeHandshakes, shrinkQueue, stopHandshakes } from "../sys/handshake_filter.ts";
+import { releaseFreedMemory } from "../sys/process.ts";
 import { type ListenerQueue, type SampledListener, sampleQueues } from "../observe/queue.ts";
 
 /** How a process ended: its exit code, or the signal that ended it. */
@@ -87,6 +88,8 @@ export interface Os {
   clearTimer(handle: TimerHandle | undefined): void;
   /** The signals sent to the master, delivered as events. */
   readonly signals: OsSignals;
+  /** Gives the C heap's free pages back to the kernel (a no-op where libc cannot). */
+  releaseFreedMemory(): void;
 }
 
 /** Where the master's signals come from: the process's own, or a fake's. */
@@ -108,5 +111,6 @@ export function denoOs(registry: ChildRegistry): Os {
     setTimer: (fire, ms) => setTimeout(fire, ms),
     clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
     signals: new SignalListeners(),
+    releaseFreedMemory: () => void releaseFreedMemory(),
   };
 }

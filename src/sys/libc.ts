@@ -39,6 +39,8 @@ const SYMBOLS = {
   sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+  // glibc only (the deno executable links it; absent under musl: null).
+  malloc_trim: { parameters: ["usize"], result: "i32", optional: true },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
