@@ -20,6 +20,7 @@
  */
 
 import { dirname, join } from "node:path";
+import { MASTER_V8_FLAGS } from "../src/master/v8_flags.ts";
 
 /** The repository root: the parent of this script's directory. */
 const ROOT = dirname(import.meta.dirname!);
@@ -80,7 +81,14 @@ export async function compile(args: string[], root: string = ROOT): Promise<numb
     );
     const deno = Deno.env.get("ARBITER_COMPILE_DENO") || Deno.execPath();
     const status = await new Deno.Command(deno, {
-      args: ["compile", "-A", "--unstable-net", ...args, "main.ts"],
+      args: [
+        "compile",
+        "-A",
+        "--unstable-net",
+        `--v8-flags=${MASTER_V8_FLAGS}`,
+        ...args,
+        "main.ts",
+      ],
       cwd: root,
     }).spawn().status;
     return status.code;

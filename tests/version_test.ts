@@ -40,8 +40,10 @@ Deno.test("scripts/compile.ts stamps the commit for the compile only, and restor
   await using dir = await tempDir();
   const root = dir.path;
   await Deno.mkdir(`${root}/scripts`);
-  await Deno.mkdir(`${root}/src`);
-  await Deno.copyFile(`${REPO_ROOT}/scripts/compile.ts`, `${root}/scripts/compile.ts`);
+  await Deno.mkdir(`${root}/src/master`, { recursive: true });
+  for (const file of ["scripts/compile.ts", "src/master/v8_flags.ts"]) {
+    await Deno.copyFile(`${REPO_ROOT}/${file}`, `${root}/${file}`);
+  }
   await Deno.writeTextFile(`${root}/${COMMIT_MODULE}`, commitModule(undefined));
   await Deno.writeTextFile(`${root}/main.ts`, "console.log(1);\n");
   // The stand-in deno: records its arguments and the module as it is during the compile.
@@ -70,7 +72,7 @@ Deno.test("scripts/compile.ts stamps the commit for the compile only, and restor
   assertEquals(out.code, 7, "the compile's exit code is the script's");
   assertEquals(
     await Deno.readTextFile(`${seen}.args`),
-    "compile -A --unstable-net --target x86_64-unknown-linux-gnu -o arbiter-x86_64 main.ts\n",
+    "compile -A --unstable-net --v8-flags=--expose-gc --target x86_64-unknown-linux-gnu -o arbiter-x86_64 main.ts\n",
   );
   assertEquals(await Deno.readTextFile(`${seen}.ts`), commitModule(head));
   assertEquals(await Deno.readTextFile(`${root}/${COMMIT_MODULE}`), commitModule(undefined));

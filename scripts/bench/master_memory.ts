@@ -12,10 +12,12 @@
  *
  * - deps: a fresh `deno run` that imports one module, collects garbage and
  *   reads its VmRSS, 3 times each, median. "bare" imports nothing.
- * - idle: RSS and PSS of each master 5 s after its 4 workers are ready
- *   (arbiter: `sleep infinity` workers; Gunicorn: its sync workers).
+ * - idle: RSS and PSS of each master 25 s after its 4 workers are ready
+ *   (arbiter: `sleep infinity` workers; Gunicorn: its sync workers), when
+ *   arbiter's master has given back what starting them left in its C heap.
  * - cycles: HUP the master N times, each once the previous generation is
- *   ready (Python workers that send READY=1 at once), RSS every N/20 cycles.
+ *   ready (Python workers that send READY=1 at once), RSS and its parts
+ *   (smaps) every N/20 cycles, and idle before the first and after the last.
  *
  * @module
  */
@@ -33,6 +35,7 @@ import {
   waitForHttp,
 } from "./lib.ts";
 import { OUT_DIR } from "./common.ts";
+import { RELEASE_MEMORY_AFTER_MS } from "../../src/core/records.ts";
 
 const DENO = Deno.execPath();
 /** V8 flags for the arbiter master under test (`V8_FLAGS=--optimize-for-size ...`), to compare. */
@@ -146,7 +149,7 @@ async function idle() {
   let a;
   try {
     await arbiter.waitForLog(/generation 1 is ready/, { timeoutMs: 60_000 });
-    await sleep(5000);
+    await sleep(SETTLE_IDLE_MS);
     a = { rssKb: rssKb(arbiter.pid), pssKb: pssKb(arbiter.pid) };
     arbiter.signal("SIGTERM");
     await arbiter.waitExit(30_000).catch(() => {});
@@ -158,7 +161,7 @@ async function idle() {
   let g;
   try {
     await waitForHttp(`http://127.0.0.1:${gport}/`, { timeoutMs: 30_000 });
-    await sleep(5000);
+    await sleep(SETTLE_IDLE_MS);
     g = { rssKb: rssKb(gunicorn.pid), pssKb: pssKb(gunicorn.pid) };
     gunicorn.signal("SIGTERM");
     await gunicorn.waitExit(30_000).catch(() => {});
@@ -169,11 +172,53 @@ async function idle() {
   const table = [
     "| master, 4 workers, idle | RSS | PSS |",
     "|---|---|---|",
-    `| arbiter (\`deno run\`) | ${mb(a.rssKb)} | ${mb(a.pssKb)} |`,
+    `| arbiter (\`deno run … ${MASTER_MAIN.replace(`${REPO_ROOT}/`, "")}\`) | ${mb(a.rssKb)} | ${
+      mb(a.pssKb)
+    } |`,
     `| Gunicorn 20.1 | ${mb(g.rssKb)} | ${mb(g.pssKb)} |`,
   ].join("\n");
   return { arbiter: a, gunicorn: g, table };
 }
+
+/** A master's RSS split as `/proc/PID/smaps` sees it, in KiB. */
+interface MemorySplit {
+  rssKb: number;
+  /** Anonymous pages outside malloc's `[heap]`: V8's heap, thread stacks, mmap'd allocations. */
+  anonKb: number;
+  /** malloc's `[heap]` (brk) segment. */
+  mallocKb: number;
+  /** Pages of the `deno` executable (code, V8 snapshot): shared by every Deno process. */
+  executableKb: number;
+  /** Other file pages (Deno's cache databases, libraries). */
+  otherFileKb: number;
+}
+
+function memorySplit(pid: number): MemorySplit {
+  const out: MemorySplit = { rssKb: 0, anonKb: 0, mallocKb: 0, executableKb: 0, otherFileKb: 0 };
+  let mapping = "";
+  for (const line of Deno.readTextFileSync(`/proc/${pid}/smaps`).split("\n")) {
+    if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) {
+      mapping = line.split(/\s+/).slice(5).join(" ");
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+)/.exec(line);
+    if (!rss) continue;
+    const kb = Number(rss[1]);
+    out.rssKb += kb;
+    if (mapping === "[heap]") out.mallocKb += kb;
+    else if (mapping === DENO) out.executableKb += kb;
+    else if (mapping.startsWith("/")) out.otherFileKb += kb;
+    else out.anonKb += kb;
+  }
+  return out;
+}
+
+/**
+ * How long the master is left alone before a reading "after idle": past the
+ * core's release of the freed C heap (RELEASE_MEMORY_AFTER_MS after workers
+ * last came or went), so the start and the end are read in the same state.
+ */
+const SETTLE_IDLE_MS = RELEASE_MEMORY_AFTER_MS + 5000;
 
 async function cycles(n: number) {
   const port = freePort();
@@ -182,40 +227,42 @@ async function cycles(n: number) {
     ["-w", "4", "-b", `127.0.0.1:${port}`, "--ready", "notify", "--", ...worker],
     { env: { NOTIFY_READY: "1" }, cmd: MASTER_CMD },
   );
-  const series: { cycle: number; rssKb: number; heapNote?: string }[] = [];
+  const series: ({ cycle: number; note?: string } & MemorySplit)[] = [];
   const t0 = now();
   try {
     await master.waitForLog(/generation 1 is ready/, { timeoutMs: 60_000 });
-    await sleep(2000);
-    series.push({ cycle: 0, rssKb: rssKb(master.pid) });
+    await sleep(SETTLE_IDLE_MS);
+    series.push({ cycle: 0, note: "idle", ...memorySplit(master.pid) });
     const every = Math.max(1, Math.round(n / 20));
     for (let i = 1; i <= n; i++) {
       master.signal("SIGHUP");
       await master.waitForLog(new RegExp(`generation ${i + 1} is ready`), { timeoutMs: 60_000 });
-      if (i % every === 0) series.push({ cycle: i, rssKb: rssKb(master.pid) });
+      if (i % every === 0) series.push({ cycle: i, ...memorySplit(master.pid) });
     }
-    await sleep(15_000); // V8 gives garbage back when idle
-    series.push({ cycle: n, rssKb: rssKb(master.pid), heapNote: "after 15 s idle" });
+    await sleep(SETTLE_IDLE_MS);
+    series.push({ cycle: n, note: "idle", ...memorySplit(master.pid) });
     master.signal("SIGTERM");
     await master.waitExit(30_000).catch(() => {});
   } finally {
     await master[Symbol.asyncDispose]();
   }
   const elapsed = (now() - t0) / 1000;
-  const first = series[0].rssKb;
+  const first = series[0];
+  const mb = (kb: number) => (kb / 1024).toFixed(1);
+  const change = (kb: number, base: number) => `${kb >= base ? "+" : ""}${mb(kb - base)}`;
   const table = [
     `${n} reloads of 4 Python workers (each HUP once the previous generation was ready) in ${
       elapsed.toFixed(0)
-    } s; master RSS:`,
+    } s; the master's RSS and its parts (MB), "idle" rows ${
+      SETTLE_IDLE_MS / 1000
+    } s after the last change:`,
     "",
-    "| cycle | RSS | change |",
-    "|---|---|---|",
+    "| cycle | RSS | change | anonymous | malloc heap | deno executable | other files |",
+    "|---|---|---|---|---|---|---|",
     ...series.map((s) =>
-      `| ${s.cycle}${s.heapNote ? ` (${s.heapNote})` : ""} | ${(s.rssKb / 1024).toFixed(1)} MB | ${
-        s.cycle === 0 && !s.heapNote
-          ? ""
-          : `${s.rssKb >= first ? "+" : ""}${((s.rssKb - first) / 1024).toFixed(1)} MB`
-      } |`
+      `| ${s.cycle}${s.note ? ` (${s.note})` : ""} | ${mb(s.rssKb)} | ${
+        s === first ? "" : change(s.rssKb, first.rssKb)
+      } | ${mb(s.anonKb)} | ${mb(s.mallocKb)} | ${mb(s.executableKb)} | ${mb(s.otherFileKb)} |`
     ),
   ].join("\n");
   return { series, elapsed, table };

@@ -89,6 +89,8 @@ export const LOG_EVENTS = {
   "generation.refreshing": "every worker is replaced to take a reopened listening socket",
   "worker.backed_off": "a worker ended soon after it became ready; its replacement waits",
   "master.usr1_lost": "USR1 can no longer be read; it is ignored from now on",
+  "master.memory_released":
+    "workers came or went, then 20 s of quiet: one garbage collection, freed memory given back",
 } as const;
 
 /** The name of a master log line. */

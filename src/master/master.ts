@@ -40,6 +40,7 @@ import { WorkerProcesses } from "./workers.ts";
 import { ListenerKeeper } from "./listener_keeper.ts";
 import { DeadlineTimer } from "./timer.ts";
 import { denoOs, type Os } from "./os.ts";
+import { sampleSelf } from "../observe/self.ts";
 import { ServiceManager } from "./systemd.ts";
 import { execUpgrade } from "./upgrade.ts";
 import type { MasterOptions } from "./options.ts";
@@ -319,8 +320,20 @@ class Master {
         return await this.#systemd!.sendNow("STOPPING=1");
       case "rollout-ended": // the outcome is in the snapshot, for ctl reload --wait
         return;
-      case "release-memory":
-        return this.#os.releaseFreedMemory();
+      case "release-memory": {
+        const before = sampleSelf()?.residentBytes;
+        const { collected, trimmed } = this.#os.releaseFreedMemory();
+        const after = sampleSelf()?.residentBytes;
+        const mb = (bytes?: number) => bytes === undefined ? "?" : (bytes / 2 ** 20).toFixed(1);
+        this.#log.debug("workers quiet: memory given back, RSS {before} MB to {after} MB", {
+          event: "master.memory_released",
+          before: mb(before),
+          after: mb(after),
+          collected,
+          trimmed,
+        });
+        return;
+      }
       case "reload-done":
         return this.#systemd!.ready(this.#core!.snapshot());
       case "check-upgrade":

@@ -88,8 +88,19 @@ export interface Os {
   clearTimer(handle: TimerHandle | undefined): void;
   /** The signals sent to the master, delivered as events. */
   readonly signals: OsSignals;
-  /** Gives the C heap's free pages back to the kernel (a no-op where libc cannot). */
-  releaseFreedMemory(): void;
+  /**
+   * One full garbage collection where V8 exposes it, then the C heap's free
+   * pages back to the kernel (each skipped where it cannot be done).
+   */
+  releaseFreedMemory(): MemoryRelease;
+}
+
+/** What {@link Os.releaseFreedMemory} could do. */
+export interface MemoryRelease {
+  /** A full garbage collection ran (V8 exposes `gc` to the master). */
+  collected: boolean;
+  /** The C library gave its free pages back (`malloc_trim`). */
+  trimmed: boolean;
 }
 
 /** Where the master's signals come from: the process's own, or a fake's. */
@@ -111,6 +122,12 @@ export function denoOs(registry: ChildRegistry): Os {
     setTimer: (fire, ms) => setTimeout(fire, ms),
     clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
     signals: new SignalListeners(),
-    releaseFreedMemory: () => void releaseFreedMemory(),
+    releaseFreedMemory: () => {
+      // The collection first (`--expose-gc`, src/master/v8_flags.ts): it frees
+      // the buffers V8 still holds into the C heap, which the trim then returns.
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      return { collected: gc !== undefined, trimmed: releaseFreedMemory() };
+    },
   };
 }

@@ -44,6 +44,7 @@
  */
 
 import { selfInvocation } from "../spawn/self.ts";
+import { withMasterV8Flags } from "./v8_flags.ts";
 import { strerror } from "../sys/libc.ts";
 import { blocksAll, blockSignals, execve } from "../sys/process.ts";
 import {
@@ -93,6 +94,7 @@ export function fenceSignals(compiled: boolean = selfInvocation().compiled): str
     return `cannot read /proc/self/cmdline (${error}); ${stillOpen}`;
   }
   const executable = Deno.execPath();
+  if (!compiled) argv = withMasterV8Flags(argv);
   if (!compiled) blockUsr1(true);
   blockSignals(START_SIGNALS, true);
   const errno = execve(executable, argv, Deno.env.toObject());

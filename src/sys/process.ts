@@ -26,10 +26,14 @@ const WNOHANG = 1;
  * busiest minute needed. Returns false where the C library has no such call.
  */
 export function releaseFreedMemory(): boolean {
-  const trim = lib().malloc_trim;
-  if (!trim) return false;
-  trim(0n);
-  return true;
+  try {
+    const trim = lib().malloc_trim;
+    if (!trim) return false;
+    trim(0n);
+    return true;
+  } catch {
+    return false; // no FFI, or no libc.so.6: memory is only kept, nothing breaks
+  }
 }
 
 /** Asks the kernel to send `signal` to this process when its parent thread dies. */
