@@ -322,16 +322,22 @@ class Master {
         return;
       case "release-memory": {
         const before = sampleSelf()?.residentBytes;
+        const started = performance.now();
         const { collected, trimmed } = this.#os.releaseFreedMemory();
+        const tookMs = Math.round((performance.now() - started) * 10) / 10;
         const after = sampleSelf()?.residentBytes;
         const mb = (bytes?: number) => bytes === undefined ? "?" : (bytes / 2 ** 20).toFixed(1);
-        this.#log.debug("workers quiet: memory given back, RSS {before} MB to {after} MB", {
-          event: "master.memory_released",
-          before: mb(before),
-          after: mb(after),
-          collected,
-          trimmed,
-        });
+        this.#log.debug(
+          "workers quiet: memory given back in {tookMs} ms, RSS {before} MB to {after} MB",
+          {
+            event: "master.memory_released",
+            before: mb(before),
+            after: mb(after),
+            tookMs,
+            collected,
+            trimmed,
+          },
+        );
         return;
       }
       case "reload-done":
