@@ -9,7 +9,7 @@ import {
 } from "./core.ts";
 import type { Effect } from "./events.ts";
 import { type Ctx, exits, settings, Sim, spawns } from "./_testing.ts";
-import { RELEASE_MEMORY_AFTER_MS } from "./records.ts";
+import { RELEASE_MEMORY_AFTER_MS, TRIM_AFTER_COLLECT_MS } from "./records.ts";
 
 Deno.test("start spawns one worker per slot and they become ready after the settle delay", () => {
   const sim = new Sim(settings({ workers: 3 }));
@@ -18,21 +18,33 @@ Deno.test("start spawns one worker per slot and they become ready after the sett
   const effects = sim.advance(SETTLE_MS);
   assertEquals(sim.live().map((w) => w.state), ["ready", "ready", "ready"]);
   assert(effects.some((e) => e.type === "generation-ready"));
-  // Quiet after the spawns: the freed C heap is given back once, then nothing is due.
-  const quiet = sim.advance(RELEASE_MEMORY_AFTER_MS);
-  assertEquals(quiet.filter((e) => e.type === "release-memory").length, 1);
+  // Quiet after the spawns: garbage collected and the C heap trimmed once, then nothing is due.
+  const quiet = sim.advance(RELEASE_MEMORY_AFTER_MS + TRIM_AFTER_COLLECT_MS);
+  assertEquals(
+    quiet.filter((e) => e.type === "collect-garbage" || e.type === "trim-heap").map((e) => e.type),
+    [
+      "collect-garbage",
+      "trim-heap",
+    ],
+  );
   assertEquals(sim.core.nextDeadline(), undefined, "no timer while nothing is due");
 });
 
-Deno.test("the freed C heap is given back once workers have neither come nor gone for a while", () => {
+Deno.test("memory is given back once workers have neither come nor gone for a while", () => {
   const sim = new Sim(settings({ workers: 2 }));
-  const releases = (effects: Effect<Ctx>[]) => effects.filter((e) => e.type === "release-memory");
-  assertEquals(releases(sim.advance(RELEASE_MEMORY_AFTER_MS - 1)), []);
+  const steps = (effects: Effect<Ctx>[]) =>
+    effects.filter((e) => e.type === "collect-garbage" || e.type === "trim-heap").map((e) =>
+      e.type
+    );
+  assertEquals(steps(sim.advance(RELEASE_MEMORY_AFTER_MS - 1)), []);
   // A worker's exit and its replacement put it off: one release per burst of churn.
   sim.exit(100, 1);
-  assertEquals(releases(sim.advance(RELEASE_MEMORY_AFTER_MS - 1)), [], "put off by the exit");
-  assertEquals(releases(sim.advance(1)).length, 1);
-  assertEquals(releases(sim.advance(10 * RELEASE_MEMORY_AFTER_MS)), [], "once, not on a period");
+  assertEquals(steps(sim.advance(RELEASE_MEMORY_AFTER_MS - 1)), [], "put off by the exit");
+  assertEquals(steps(sim.advance(1)), ["collect-garbage"]);
+  // The trim waits for V8 to have freed what the collection let go.
+  assertEquals(steps(sim.advance(TRIM_AFTER_COLLECT_MS - 1)), []);
+  assertEquals(steps(sim.advance(1)), ["trim-heap"]);
+  assertEquals(steps(sim.advance(10 * RELEASE_MEMORY_AFTER_MS)), [], "once, not on a period");
   // A reload's new workers and the old ones' exits arm it again.
   sim.send({ type: "signal", signal: "SIGHUP" });
   sim.send({
@@ -40,7 +52,7 @@ Deno.test("the freed C heap is given back once workers have neither come nor gon
     settings: settings({ workers: 2 }),
     context: { name: "gen2" },
   });
-  assertEquals(releases(sim.advance(10 * RELEASE_MEMORY_AFTER_MS)).length, 1);
+  assertEquals(steps(sim.advance(10 * RELEASE_MEMORY_AFTER_MS)), ["collect-garbage", "trim-heap"]);
 });
 
 Deno.test("a ready worker that dies is replaced at once in the same slot", () => {
@@ -279,7 +291,8 @@ Deno.test("ready = spawn with boot_timeout under the settle delay: no deadline s
     sim.send({ type: "tick" });
   }
   assertEquals(sim.live().map((w) => w.state), ["ready"]);
-  assert(ticks <= 2, `${ticks} ticks to become ready`);
+  // The settle, then the quiet spell's garbage collection and heap trim: nothing else.
+  assert(ticks <= 3, `${ticks} ticks to become ready and quiet`);
 });
 
 Deno.test("an abandoned reload re-adopts the serving generation's config", () => {

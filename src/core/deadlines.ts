@@ -23,6 +23,7 @@ import {
   QUICK_GRACE_MS,
   SETTLE_MS,
   stopReasonText,
+  TRIM_AFTER_COLLECT_MS,
   type WorkerRecord,
   workerRef,
 } from "./state.ts";
@@ -58,8 +59,10 @@ export type MasterDeadlineKind =
   | "service-ping"
   /** Inherited workers are not the runtime's children: reap to learn of their exits. */
   | "reap-poll"
-  /** Workers came or went and things are quiet again: give the freed C heap back. */
-  | "release-memory";
+  /** Workers came or went and things are quiet again: collect the garbage. */
+  | "collect-garbage"
+  /** A moment after that collection: give the freed C heap back. */
+  | "trim-heap";
 
 /** How often inherited workers are polled for exit, besides every SIGCHLD. */
 export const INHERITED_POLL_MS = 500;
@@ -83,7 +86,10 @@ export function masterDeadlines<C>(
     due.push({ kind: "reap-poll", at: state.reapPollAt });
   }
   if (state.releaseMemoryAt !== undefined && !state.exited) {
-    due.push({ kind: "release-memory", at: state.releaseMemoryAt });
+    due.push({ kind: "collect-garbage", at: state.releaseMemoryAt });
+  }
+  if (state.trimHeapAt !== undefined && !state.exited) {
+    due.push({ kind: "trim-heap", at: state.trimHeapAt });
   }
   return due;
 }
@@ -98,9 +104,13 @@ export function handleMasterDeadlines<C>(state: CoreState<C>, now: number): void
     } else if (kind === "reap-poll") {
       state.reapPollAt = now + INHERITED_POLL_MS;
       state.emit({ type: "reap-children" });
-    } else {
+    } else if (kind === "collect-garbage") {
       state.releaseMemoryAt = undefined;
-      state.emit({ type: "release-memory" });
+      state.trimHeapAt = now + TRIM_AFTER_COLLECT_MS;
+      state.emit({ type: "collect-garbage" });
+    } else {
+      state.trimHeapAt = undefined;
+      state.emit({ type: "trim-heap" });
     }
   }
 }

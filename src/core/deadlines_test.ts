@@ -1,7 +1,7 @@
 // The deadline table and the timer clamp: what arms the timer is what acts.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { SETTLE_MS } from "./core.ts";
-import { RELEASE_MEMORY_AFTER_MS } from "./records.ts";
+import { RELEASE_MEMORY_AFTER_MS, TRIM_AFTER_COLLECT_MS } from "./records.ts";
 import { MAX_TIMER_MS, timerDelay, workerDeadlines } from "./deadlines.ts";
 import type { WorkerRecord } from "./state.ts";
 import { settings, Sim, spawns } from "./_testing.ts";
@@ -47,7 +47,7 @@ Deno.test("workerDeadlines: each kind only where something acts on it", () => {
 Deno.test("a 30-day max_worker_lifetime: the clamped timer fires early, nothing happens, it recycles on time", () => {
   const lifetime = 30 * DAY_MS;
   const sim = new Sim(settings({ workers: 1, maxLifetimeMs: lifetime }));
-  sim.advance(RELEASE_MEMORY_AFTER_MS); // ready, and the start's memory release done
+  sim.advance(RELEASE_MEMORY_AFTER_MS + TRIM_AFTER_COLLECT_MS); // ready, and the start's memory release done
   const due = sim.core.nextDeadline()!;
   assertEquals(due, SETTLE_MS + lifetime, "30 days after it became ready");
   assert(timerDelay(due, sim.now) === MAX_TIMER_MS, "the timer is clamped");

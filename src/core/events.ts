@@ -232,8 +232,10 @@ export type Effect<C> =
    * workers are due a poll); inherited workers' exits come back as `exited`.
    */
   | { type: "reap-children" }
-  /** Give the master's freed C heap back to the kernel (workers came or went, then quiet). */
-  | { type: "release-memory" }
+  /** One full garbage collection (workers came or went, then quiet); `trim-heap` follows. */
+  | { type: "collect-garbage" }
+  /** Give the master's freed C heap back to the kernel, after `collect-garbage`. */
+  | { type: "trim-heap" }
   /** The desired number of workers changed (the `nworkers_changed` hook). */
   | { type: "workers-changed"; from: number; to: number }
   /**

@@ -31,6 +31,7 @@ import {
   QUICK_GRACE_MS,
   RELEASE_MEMORY_AFTER_MS,
   type SlotRecord,
+  TRIM_AFTER_COLLECT_MS,
   type WorkerRecord,
 } from "./records.ts";
 import type { RolloutRecord } from "./rollout.ts";
@@ -53,6 +54,7 @@ export {
   SETTLE_MS,
   type SlotRecord,
   STABLE_MS,
+  TRIM_AFTER_COLLECT_MS,
   type WorkerRecord,
 } from "./records.ts";
 
@@ -86,8 +88,10 @@ export class CoreState<C> {
   servicePing?: { intervalMs: number; lastAt: number };
   /** When inherited workers are next polled for exit (while any lives). */
   reapPollAt = 0;
-  /** When the C heap is next given back (deadlines.ts), after workers came or went; unset when done. */
+  /** When the master next collects its garbage (deadlines.ts), after workers came or went; unset when done. */
   releaseMemoryAt?: number;
+  /** When the C heap is trimmed, {@link TRIM_AFTER_COLLECT_MS} after that collection; unset when done. */
+  trimHeapAt?: number;
   /** A graceful stop's steps before the workers get SIGTERM (stop.ts). */
   stopSteps?: StopSteps;
   /** Process groups of gone workers that may still hold processes, by pgid (stop.ts). */
@@ -155,9 +159,9 @@ export class CoreState<C> {
   }
 
   /**
-   * A worker came or went: starting and reaping processes is what leaves the
-   * master's C heap holding freed pipe buffers, so give them back once things
-   * have been quiet for {@link RELEASE_MEMORY_AFTER_MS}.
+   * A worker came or went: starting and reaping processes is what leaves
+   * garbage in the master (V8's heap, freed buffers in the C heap), so give
+   * it back once things have been quiet for {@link RELEASE_MEMORY_AFTER_MS}.
    */
   churned(now: number): void {
     this.releaseMemoryAt = now + RELEASE_MEMORY_AFTER_MS;

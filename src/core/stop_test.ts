@@ -1,7 +1,7 @@
 // Unit tests of the stop sequence and the process-group sweep, on the simulated clock.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { QUICK_GRACE_MS, SETTLE_MS } from "./core.ts";
-import { RELEASE_MEMORY_AFTER_MS } from "./records.ts";
+import { RELEASE_MEMORY_AFTER_MS, TRIM_AFTER_COLLECT_MS } from "./records.ts";
 import type { Effect } from "./events.ts";
 import { DRAIN_POLL_MS, LEFTOVER_CHECK_MS, LEFTOVER_GRACE_MS } from "./stop.ts";
 import { type Ctx, exits, settings, Sim, spawns } from "./_testing.ts";
@@ -106,7 +106,11 @@ Deno.test("a gone worker's group: SIGTERM at once, SIGKILL after the grace, chec
   assertEquals(sweeps(kill).map((e) => [e.pgid, e.signal]), [[100, "SIGKILL"]]);
   const check = sim.advance(LEFTOVER_CHECK_MS);
   assertEquals(sweeps(check).map((e) => [e.pgid, e.signal]), [[100, undefined]]);
-  assertEquals(sweeps(sim.advance(RELEASE_MEMORY_AFTER_MS)), [], "the empty group is forgotten");
+  assertEquals(
+    sweeps(sim.advance(RELEASE_MEMORY_AFTER_MS + TRIM_AFTER_COLLECT_MS)),
+    [],
+    "the empty group is forgotten",
+  );
   assertEquals(sim.core.nextDeadline(), undefined, "nothing more is due");
 });
 

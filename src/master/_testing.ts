@@ -20,7 +20,7 @@ import type { SelfInvocation } from "../spawn/self.ts";
 import type { WorkerLaunch } from "../spawn/spawner.ts";
 import type { Event } from "../core/events.ts";
 import type { GenerationContext } from "./generation.ts";
-import type { MemoryRelease, Os, OsChild, OsSignals, ProcessStatus, TimerHandle } from "./os.ts";
+import type { Os, OsChild, OsSignals, ProcessStatus, TimerHandle } from "./os.ts";
 import { FakeSockets } from "./_fake_sockets.ts";
 
 export { type FakeSocket, FakeSockets } from "./_fake_sockets.ts";
@@ -167,9 +167,13 @@ export class FakeOs implements Os {
     return this.clock;
   }
 
-  releaseFreedMemory(): MemoryRelease {
+  collectGarbage(): boolean {
     this.memoryReleases++;
-    return { collected: false, trimmed: false };
+    return false;
+  }
+
+  trimHeap(): boolean {
+    return false;
   }
 
   setTimer(fire: () => void, ms: number): TimerHandle {

@@ -84,6 +84,8 @@ class Master {
   #exitCode?: number;
   /** When the loop last finished handling an event (the clock's time). */
   #lastRan = 0;
+  /** The last `collect-garbage`, for the log line of the `trim-heap` that follows it. */
+  #collection?: { rssBefore?: number; tookMs: number; collected: boolean };
   /** Notify messages read by {@link NotifyHub.drainPending}, handled before the event at hand. */
   #drained?: MasterEvent[];
 
@@ -320,19 +322,28 @@ class Master {
         return await this.#systemd!.sendNow("STOPPING=1");
       case "rollout-ended": // the outcome is in the snapshot, for ctl reload --wait
         return;
-      case "release-memory": {
-        const before = sampleSelf()?.residentBytes;
+      case "collect-garbage": {
+        const rssBefore = sampleSelf()?.residentBytes;
         const started = performance.now();
-        const { collected, trimmed } = this.#os.releaseFreedMemory();
-        const tookMs = Math.round((performance.now() - started) * 10) / 10;
-        const after = sampleSelf()?.residentBytes;
+        const collected = this.#os.collectGarbage();
+        this.#collection = {
+          rssBefore,
+          tookMs: Math.round((performance.now() - started) * 10) / 10,
+          collected,
+        };
+        return;
+      }
+      case "trim-heap": {
+        const trimmed = this.#os.trimHeap();
+        const { rssBefore, tookMs, collected } = this.#collection ?? { collected: false };
+        this.#collection = undefined;
         const mb = (bytes?: number) => bytes === undefined ? "?" : (bytes / 2 ** 20).toFixed(1);
         this.#log.debug(
-          "workers quiet: memory given back in {tookMs} ms, RSS {before} MB to {after} MB",
+          "workers quiet: memory given back (collection {tookMs} ms), RSS {before} MB to {after} MB",
           {
             event: "master.memory_released",
-            before: mb(before),
-            after: mb(after),
+            before: mb(rssBefore),
+            after: mb(sampleSelf()?.residentBytes),
             tookMs,
             collected,
             trimmed,

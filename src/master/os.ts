@@ -88,19 +88,10 @@ export interface Os {
   clearTimer(handle: TimerHandle | undefined): void;
   /** The signals sent to the master, delivered as events. */
   readonly signals: OsSignals;
-  /**
-   * One full garbage collection where V8 exposes it, then the C heap's free
-   * pages back to the kernel (each skipped where it cannot be done).
-   */
-  releaseFreedMemory(): MemoryRelease;
-}
-
-/** What {@link Os.releaseFreedMemory} could do. */
-export interface MemoryRelease {
-  /** A full garbage collection ran (V8 exposes `gc` to the master). */
-  collected: boolean;
-  /** The C library gave its free pages back (`malloc_trim`). */
-  trimmed: boolean;
+  /** One full garbage collection; false where V8 does not expose it (`--expose-gc`). */
+  collectGarbage(): boolean;
+  /** The C heap's free pages back to the kernel; false where the C library cannot. */
+  trimHeap(): boolean;
 }
 
 /** Where the master's signals come from: the process's own, or a fake's. */
@@ -122,12 +113,12 @@ export function denoOs(registry: ChildRegistry): Os {
     setTimer: (fire, ms) => setTimeout(fire, ms),
     clearTimer: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
     signals: new SignalListeners(),
-    releaseFreedMemory: () => {
-      // The collection first (`--expose-gc`, src/master/v8_flags.ts): it frees
-      // the buffers V8 still holds into the C heap, which the trim then returns.
+    collectGarbage: () => {
+      // Exposed by `--expose-gc` (src/master/v8_flags.ts).
       const gc = (globalThis as { gc?: () => void }).gc;
       gc?.();
-      return { collected: gc !== undefined, trimmed: releaseFreedMemory() };
+      return gc !== undefined;
     },
+    trimHeap: releaseFreedMemory,
   };
 }
