@@ -31,7 +31,6 @@ import {
   QUICK_GRACE_MS,
   RELEASE_MEMORY_AFTER_MS,
   type SlotRecord,
-  TRIM_AFTER_COLLECT_MS,
   type WorkerRecord,
 } from "./records.ts";
 import type { RolloutRecord } from "./rollout.ts";
@@ -90,7 +89,7 @@ export class CoreState<C> {
   reapPollAt = 0;
   /** When the master next collects its garbage (deadlines.ts), after workers came or went; unset when done. */
   releaseMemoryAt?: number;
-  /** When the C heap is trimmed, {@link TRIM_AFTER_COLLECT_MS} after that collection; unset when done. */
+  /** When the C heap is trimmed, `TRIM_AFTER_COLLECT_MS` (records.ts) after that collection; unset when done. */
   trimHeapAt?: number;
   /** A graceful stop's steps before the workers get SIGTERM (stop.ts). */
   stopSteps?: StopSteps;
