@@ -9,7 +9,11 @@ import {
 } from "./core.ts";
 import type { Effect } from "./events.ts";
 import { type Ctx, exits, settings, Sim, spawns } from "./_testing.ts";
-import { RELEASE_MEMORY_AFTER_MS, TRIM_AFTER_COLLECT_MS } from "./records.ts";
+import {
+  RELEASE_MEMORY_AFTER_MS,
+  RELEASE_MEMORY_AT_MOST_MS,
+  TRIM_AFTER_COLLECT_MS,
+} from "./records.ts";
 
 Deno.test("start spawns one worker per slot and they become ready after the settle delay", () => {
   const sim = new Sim(settings({ workers: 3 }));
@@ -53,6 +57,23 @@ Deno.test("memory is given back once workers have neither come nor gone for a wh
     context: { name: "gen2" },
   });
   assertEquals(steps(sim.advance(10 * RELEASE_MEMORY_AFTER_MS)), ["collect-garbage", "trim-heap"]);
+});
+
+Deno.test("churn that never leaves 20 s of quiet still gets a collection every 60 s", () => {
+  const sim = new Sim(settings({ workers: 1 }));
+  sim.advance(SETTLE_MS);
+  let pid = 100;
+  // A crash every 10 s for 3 minutes: never quiet for RELEASE_MEMORY_AFTER_MS.
+  const collectedAt: number[] = [];
+  for (let t = 0; t < 180_000; t += 10_000) {
+    sim.exit(pid++, 1);
+    const effects = sim.advance(10_000);
+    if (effects.some((e) => e.type === "collect-garbage")) collectedAt.push(sim.now);
+  }
+  assert(collectedAt.length >= 2 && collectedAt.length <= 4, `collections at ${collectedAt}`);
+  for (let i = 1; i < collectedAt.length; i++) {
+    assert(collectedAt[i] - collectedAt[i - 1] <= RELEASE_MEMORY_AT_MOST_MS + 10_000);
+  }
 });
 
 Deno.test("a ready worker that dies is replaced at once in the same slot", () => {

@@ -106,6 +106,7 @@ export function handleMasterDeadlines<C>(state: CoreState<C>, now: number): void
       state.emit({ type: "reap-children" });
     } else if (kind === "collect-garbage") {
       state.releaseMemoryAt = undefined;
+      state.churnSince = undefined;
       state.trimHeapAt = now + TRIM_AFTER_COLLECT_MS;
       state.emit({ type: "collect-garbage" });
     } else {

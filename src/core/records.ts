@@ -19,6 +19,12 @@ export const SETTLE_MS = 1000;
  */
 export const RELEASE_MEMORY_AFTER_MS = 20_000;
 /**
+ * The longest workers' churn goes on without a collection: reloads or
+ * crashes that never leave 20 s of quiet still get one at least this often,
+ * so the garbage of a long storm of them is bounded too.
+ */
+export const RELEASE_MEMORY_AT_MOST_MS = 60_000;
+/**
  * From the collection to the trim of the C heap: V8 frees the buffers of
  * dead objects on a background thread after the collection returns, so a
  * trim at once can miss them (seen after 1,000 reloads: 6 MB kept).

@@ -30,6 +30,7 @@ import {
   type Phase,
   QUICK_GRACE_MS,
   RELEASE_MEMORY_AFTER_MS,
+  RELEASE_MEMORY_AT_MOST_MS,
   type SlotRecord,
   type WorkerRecord,
 } from "./records.ts";
@@ -50,6 +51,7 @@ export {
   type Phase,
   QUICK_GRACE_MS,
   RELEASE_MEMORY_AFTER_MS,
+  RELEASE_MEMORY_AT_MOST_MS,
   SETTLE_MS,
   type SlotRecord,
   STABLE_MS,
@@ -89,6 +91,8 @@ export class CoreState<C> {
   reapPollAt = 0;
   /** When the master next collects its garbage (deadlines.ts), after workers came or went; unset when done. */
   releaseMemoryAt?: number;
+  /** When the churn that collection follows began (the first start or exit since the last one). */
+  churnSince?: number;
   /** When the C heap is trimmed, `TRIM_AFTER_COLLECT_MS` (records.ts) after that collection; unset when done. */
   trimHeapAt?: number;
   /** A graceful stop's steps before the workers get SIGTERM (stop.ts). */
@@ -160,10 +164,15 @@ export class CoreState<C> {
   /**
    * A worker came or went: starting and reaping processes is what leaves
    * garbage in the master (V8's heap, freed buffers in the C heap), so give
-   * it back once things have been quiet for {@link RELEASE_MEMORY_AFTER_MS}.
+   * it back once things have been quiet for {@link RELEASE_MEMORY_AFTER_MS},
+   * and at least every {@link RELEASE_MEMORY_AT_MOST_MS} while they are not.
    */
   churned(now: number): void {
-    this.releaseMemoryAt = now + RELEASE_MEMORY_AFTER_MS;
+    this.churnSince ??= now;
+    this.releaseMemoryAt = Math.min(
+      now + RELEASE_MEMORY_AFTER_MS,
+      this.churnSince + RELEASE_MEMORY_AT_MOST_MS,
+    );
   }
 
   spawn(slot: number, now: number): void {
