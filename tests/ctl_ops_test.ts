@@ -152,6 +152,10 @@ Deno.test("ctl signal, scale +N/-N and logs [-f] on a live master", async () => 
   assertEquals(logs.code, 0, logs.stderr);
   assert(logs.stdout.includes(`[worker 1] worker 1 pid ${pids[1]} got USR1`), logs.stdout);
   assert(!logs.stdout.includes("[worker 0]"), "only worker 1's lines");
+  // An id that names no worker is refused as `ctl restart` refuses it, not answered with nothing.
+  const nobody = await ctl(socket, "logs", "99");
+  assertEquals(nobody.code, 1, nobody.stdout);
+  assert(/no worker 99: ids are 0 to \d/.test(nobody.stderr), nobody.stderr);
 
   // -f follows: a line written after it started shows up.
   const follow = arbiterCommand(["ctl", "--socket", socket, "logs", "-f", "-n", "1"], {

@@ -145,6 +145,8 @@ export interface LogsReport {
   captured: boolean;
   lines: RecentLine[];
   next: number;
+  /** Set when the asked-for id names no worker and none of its lines are kept: why (answered as 404). */
+  refused?: string;
 }
 
 /** The outcome of a {@link ControlAction}: the core's {@link Reply}, as the client hears it. */

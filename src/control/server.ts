@@ -193,7 +193,9 @@ const ROUTES: Record<string, Route> = {
     run: (_body, handler, url) => {
       const query = logsQueryOf(url.searchParams);
       if (!handler.logs) throw new RequestError(404, "this master keeps no worker output");
-      return Promise.resolve(json(200, handler.logs(query)));
+      const report = handler.logs(query);
+      if (report.refused !== undefined) throw new RequestError(404, report.refused);
+      return Promise.resolve(json(200, report));
     },
   },
   [`${API_PREFIX}/reload`]: {

@@ -52,7 +52,7 @@ import {
   scaleUp,
   winch,
 } from "./requests.ts";
-import { restartSlot, signalWorkers } from "./operator.ts";
+import { restartSlot, signalWorkers, unknownWorkerId } from "./operator.ts";
 import { onStalled } from "./stall.ts";
 import { onListenersRestored } from "./listeners.ts";
 
@@ -250,6 +250,11 @@ export class MasterCore<C> {
   /** The earliest time at which something is due, or undefined when nothing is. */
   nextDeadline(): number | undefined {
     return nextDeadline(this.#s);
+  }
+
+  /** Why worker id `id` names no worker, or undefined when it does (`ctl logs ID`). */
+  unknownWorker(id: number): string | undefined {
+    return unknownWorkerId(this.#s, id);
   }
 
   /** A read-only view of the state, for status and metrics (a copy). */

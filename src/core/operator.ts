@@ -121,6 +121,17 @@ function liveIn<C>(s: CoreState<C>, slot: number): WorkerRecord[] {
   );
 }
 
+/**
+ * Why `slot` names no worker (`ctl logs ID`), or undefined when it does:
+ * the same answer `ctl restart` gives.
+ */
+export function unknownWorkerId<C>(s: CoreState<C>, slot: number): string | undefined {
+  const valid = Number.isSafeInteger(slot) && slot >= 0 && slot < s.desired;
+  return valid || s.workers.values().some((w) => w.slot === slot)
+    ? undefined
+    : unknownSlot(s, slot);
+}
+
 function unknownSlot<C>(s: CoreState<C>, slot: number): string {
   const ids = s.desired === 0 ? "there are no workers" : `ids are 0 to ${s.desired - 1}`;
   return `no worker ${slot}: ${ids}`;

@@ -164,3 +164,11 @@ Deno.test("reload and upgrade replies name the rollout that --wait follows", () 
   assert(upgrade.ok);
   assertEquals(upgrade.rollout, { attempt: 3, kind: "upgrade", generation: 2 });
 });
+
+Deno.test("ctl logs ID: an id that names no worker gets restart's answer", () => {
+  const sim = new Sim(settings({ workers: 2 }));
+  sim.advance(SETTLE_MS);
+  assertEquals(sim.core.unknownWorker(1), undefined);
+  assertEquals(sim.core.unknownWorker(2), "no worker 2: ids are 0 to 1");
+  assertEquals(sim.core.unknownWorker(-1), "no worker -1: ids are 0 to 1");
+});

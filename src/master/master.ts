@@ -272,7 +272,14 @@ class Master {
       notifyDropped: () => this.#hub?.droppedMessages ?? 0,
       logLinesDropped: () => this.#options.logging.droppedLines(),
       listenersRestored: () => this.#listeners.restores,
-      logs: (query) => this.#workers!.logs(query),
+      logs: (query) => {
+        const report = this.#workers!.logs(query);
+        // An id with lines kept (a slot scaled away) still shows them; one that never was is refused.
+        if (query.id === undefined || report.lines.length > 0 || query.after !== undefined) {
+          return report;
+        }
+        return { ...report, refused: this.#core?.unknownWorker(query.id) };
+      },
       saturation: (snapshot, now) =>
         this.#sampling.view(snapshot, this.#core!.currentContext.config, now),
     });
