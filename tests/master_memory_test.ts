@@ -4,26 +4,17 @@
 // worker came or went it collects once and trims the C heap. How much that
 // keeps the master flat over reloads is measured in BENCHMARKS.md, not here.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { freePort, startArbiter } from "./_harness.ts";
-import { generationReady, PY_WORKER } from "./_workers.ts";
+import { freePort } from "./_harness.ts";
+import { PY_WORKER, startServing } from "./_workers.ts";
 import { RELEASE_MEMORY_AFTER_MS } from "../src/core/records.ts";
 
 const cmdline = (pid: number) => Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
 
 Deno.test("workers quiet for 20 s: the master collects its garbage and trims its heap, once", async () => {
-  await using master = startArbiter([
-    "--log-level",
-    "debug",
-    "--log-format",
-    "json",
-    "-w",
-    "2",
-    "-b",
-    `127.0.0.1:${freePort()}`,
-    "--",
-    ...PY_WORKER,
-  ]);
-  await master.waitForLog(generationReady(1));
+  await using master = await startServing(PY_WORKER, {
+    port: freePort(),
+    args: ["--log-level", "debug", "--log-format", "json"],
+  });
   assert(cmdline(master.pid).includes("--v8-flags=--expose-gc"), cmdline(master.pid).join(" "));
   await master.waitForEvent("master.memory_released", undefined, {
     timeoutMs: RELEASE_MEMORY_AFTER_MS + 15_000,

@@ -44,9 +44,7 @@ export function restartSlot<C>(s: CoreState<C>, slot: number): Reply {
   if (s.reloading || s.previous || s.upgrading) {
     return refused("a reload or upgrade is in progress (it replaces every worker)");
   }
-  if (!Number.isSafeInteger(slot) || slot < 0 || slot >= s.desired) {
-    return refused(unknownSlot(s, slot));
-  }
+  if (!isSlotId(s, slot)) return refused(unknownSlot(s, slot));
   const live = liveIn(s, slot);
   if (live.length === 0) {
     s.slot(slot).retryAt = 0; // between crash retries: start it now
@@ -126,10 +124,14 @@ function liveIn<C>(s: CoreState<C>, slot: number): WorkerRecord[] {
  * the same answer `ctl restart` gives.
  */
 export function unknownWorkerId<C>(s: CoreState<C>, slot: number): string | undefined {
-  const valid = Number.isSafeInteger(slot) && slot >= 0 && slot < s.desired;
-  return valid || s.workers.values().some((w) => w.slot === slot)
+  return isSlotId(s, slot) || s.workers.values().some((w) => w.slot === slot)
     ? undefined
     : unknownSlot(s, slot);
+}
+
+/** Whether `slot` is one of the desired worker ids, 0 to `desired - 1`. */
+function isSlotId<C>(s: CoreState<C>, slot: number): boolean {
+  return Number.isSafeInteger(slot) && slot >= 0 && slot < s.desired;
 }
 
 function unknownSlot<C>(s: CoreState<C>, slot: number): string {

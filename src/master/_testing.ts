@@ -121,8 +121,6 @@ export class FakeOs implements Os {
   readonly foreign = new Set<number>();
   /** When set, the next spawn throws it. */
   failNextSpawn?: Error;
-  /** How many times the master collected its garbage (then trimmed its heap). */
-  collections = 0;
   readonly sockets = new FakeSockets();
   readonly signals = new FakeSignals();
   readonly #timers = new Map<number, { at: number; fire: () => void }>();
@@ -168,7 +166,6 @@ export class FakeOs implements Os {
   }
 
   collectGarbage(): boolean {
-    this.collections++;
     return false;
   }
 
