@@ -117,6 +117,14 @@ function handler(fd: number): http.RequestListener {
 
 const nfds = intOrNull(env.LISTEN_FDS) ?? 1;
 const idle = new Set<import("node:net").Socket>();
+/** Connections that have had a request: idle ones can go at once at TERM. */
+const served = new WeakSet<import("node:net").Socket>();
+/**
+ * How long a connection that has not sent its first request yet is given at
+ * TERM: it was accepted just before the stop and its request is on its way
+ * (the shipped helper's drain does the same, docs/decisions.md).
+ */
+const FIRST_REQUEST_GRACE_MS = 1000;
 const servers: http.Server[] = [];
 for (let i = 0; i < nfds; i++) {
   const server = http.createServer(handler(3 + i));
@@ -128,6 +136,7 @@ for (let i = 0; i < nfds; i++) {
   });
   server.on("request", (req, res) => {
     idle.delete(req.socket);
+    served.add(req.socket);
     res.on("finish", () => {
       idle.add(req.socket);
       if (stopping) req.socket.end(); // drop it as soon as it goes idle
@@ -145,7 +154,10 @@ function stop(): void {
       if (--open === 0) exitNow(0);
     });
   }
-  for (const socket of idle) socket.end();
+  for (const socket of idle) {
+    if (served.has(socket)) socket.end();
+    else setTimeout(() => idle.has(socket) && socket.end(), FIRST_REQUEST_GRACE_MS);
+  }
 }
 
 function exitNow(code: number): void {
