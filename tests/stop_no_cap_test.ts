@@ -2,8 +2,9 @@
  * A stop by a master that lacks CAP_NET_ADMIN (docs/stopping.md, "Without
  * CAP_NET_ADMIN"): the kernel refuses it the handshake filter, so it shrinks
  * the accept queues instead. Under closed-loop new-connection load, TERM
- * resets at most one accepted connection per listener, and the master says
- * what it fell back to. The master runs as root with CAP_NET_ADMIN removed
+ * resets about one accepted connection per listener (two when handshakes
+ * race on two CPUs: {@link SHRUNK_QUEUE_RESETS}), and the master says what it
+ * fell back to. The master runs as root with CAP_NET_ADMIN removed
  * from its bounding set (`setpriv`), so nothing else about it changes.
  *
  * The workers are ones that do not close a connection the moment they accept
@@ -23,7 +24,7 @@ import {
   waitForHttp,
 } from "./_harness.ts";
 import { generationReady, PY_WORKER, startServing } from "./_workers.ts";
-import { StopLoad } from "./_stop_load.ts";
+import { SHRUNK_QUEUE_RESETS, StopLoad } from "./_stop_load.ts";
 
 const WITHOUT_NET_ADMIN = ["setpriv", "--bounding-set=-net_admin", "--inh-caps=-net_admin"];
 
@@ -59,7 +60,7 @@ const WORKERS = [
 for (const [name, start] of WORKERS) {
   Deno.test({
     name: `${skip ? `[skipped: ${skip}] ` : ""}without CAP_NET_ADMIN, TERM under new-connection ` +
-      `load resets at most one accepted connection per listener (${name})`,
+      `load resets about one accepted connection per listener (${name})`,
     ignore: skip !== undefined,
     fn: async () => {
       const port = freePort();
@@ -72,7 +73,10 @@ for (const [name, start] of WORKERS) {
       const stderr = master.stderr();
       if (logEvent("stop.handshakes_limited").test(stderr)) {
         assert(/Operation not permitted/.test(stderr), stderr);
-        assert(result.lost <= 1, `${result.lost} lost after connecting: ${result.errors}`);
+        assert(
+          result.lost <= SHRUNK_QUEUE_RESETS,
+          `${result.lost} lost after connecting: ${result.errors}`,
+        );
         console.log(`${name}: ${result.lost} reset, ${result.answered} answered`);
       } else {
         // A kernel that lets any process filter a TCP socket: the full guarantee.

@@ -51,7 +51,7 @@ export function closeHandshakes(
     "the handshake filter was refused ({error}; it needs root or CAP_NET_ADMIN): " +
       "the accept queue of {addresses} now holds one connection and new handshakes wait " +
       "while it is taken; the connection that arrives after the workers' last accept " +
-      "(at most one per listener) is reset",
+      "(about one per listener) is reset",
     { event: "stop.handshakes_limited", addresses: shrunk.join(", "), error: refusal },
   );
 }
