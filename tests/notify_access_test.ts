@@ -3,7 +3,7 @@
 // /proc/<pid>/environ, as a sibling worker could) is dropped and counted, and
 // the real worker's messages still work.
 import { ok as assert } from "node:assert/strict";
-import { freePort, startArbiter } from "./_harness.ts";
+import { cmdlineOf, freePort, isWorkerProgram, startArbiter, waitFor } from "./_harness.ts";
 import { generationReady, PY_WORKER, tempDir } from "./_workers.ts";
 
 const PY_SEND = "import socket, sys\n" +
@@ -45,9 +45,15 @@ Deno.test("a forged READY=1 / WATCHDOG=1 from outside the worker is dropped; the
     ],
     { env: { NOTIFY_READY: "1", BOOT_DELAY_MS: "4000" } },
   );
-  const [worker] = await master.waitForChildren(1, { timeoutMs: 20_000 });
-  const target = envOf(worker).NOTIFY_SOCKET;
-  assert(target, "the worker has a NOTIFY_SOCKET");
+  // The worker's environment as the program sees it: the child may still be
+  // on its way through an exec (a python3 that is a pyenv shim execs twice),
+  // so wait for the Python worker itself.
+  const target = await waitFor(() => {
+    const [worker] = master.children().filter((pid) =>
+      isWorkerProgram(pid) && cmdlineOf(pid).some((arg) => arg.endsWith("/py_worker.py"))
+    );
+    return worker === undefined ? undefined : envOf(worker).NOTIFY_SOCKET;
+  }, { timeoutMs: 20_000, message: "the Python worker, with a NOTIFY_SOCKET" });
   const out = await new Deno.Command("python3", {
     args: ["-c", PY_SEND, target, "READY=1", "WATCHDOG=1", "STATUS=forged"],
     stdout: "null",
