@@ -6,7 +6,8 @@
  *   that ignores SIGTERM is SIGKILLed after the short grace;
  * - a stop under load resets no accepted connection (closed-loop clients, a
  *   new connection per request, and keep-alive), with the Python and the
- *   Deno worker;
+ *   Deno worker, and before any worker is ready (a booting worker that
+ *   already accepts is drained too);
  * - `shutdown_delay`: /readyz 503 and `ctl status` stopping at once, the
  *   workers serve on; INT during it is a quick stop;
  * - `quick_stop_signal`: what workers get on INT.
@@ -130,6 +131,25 @@ for (const { name, connection, start } of UNDER_LOAD) {
     assert(logEvent("stop.draining").test(master.stderr()), master.stderr());
   });
 }
+
+Deno.test("TERM before any worker is ready resets no accepted connection: booting ones drain", async () => {
+  // ready = "notify" and the Python worker never sends READY=1: it serves, but
+  // stays booting for the master (boot_timeout 30 s) through the whole stop.
+  const port = freePort();
+  await using master = startArbiter(
+    ["-w", "2", "-b", `127.0.0.1:${port}`, "--ready", "notify", "--", ...PY_WORKER],
+  );
+  await waitForHttp(`http://127.0.0.1:${port}/`);
+  const load = new StopLoad({ port, connection: "close", concurrency: 8 });
+  await load.answered(200);
+  master.signal("SIGTERM");
+  assertEquals((await master.waitExit(30_000)).code, 0);
+  const result = await load.done();
+  const stderr = master.stderr();
+  assert(!generationReady(1).test(stderr), "no worker was ready");
+  assert(logEvent("stop.draining").test(stderr), stderr);
+  assertEquals(result.lost, 0, `lost after connecting: ${result.errors.join("; ")}`);
+});
 
 Deno.test("a listener a reload removed resets no accepted connection while it retires", async () => {
   await using dir = await tempDir();

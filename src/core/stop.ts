@@ -10,8 +10,12 @@
  * 2. `drain`: new handshakes are stopped at every listener
  *    (`close-handshakes`) and the accept queues are read every
  *    {@link DRAIN_POLL_MS} until they are empty, so every connection the
- *    kernel accepted reaches a worker. Skipped when no worker is ready
- *    (nobody would accept).
+ *    kernel accepted reaches a worker. A booting worker counts as one that
+ *    may accept: many servers accept before they are ready (and `ready =
+ *    "spawn"` calls none ready for a second). The reading is skipped, and
+ *    the queues are left to close, only when no worker is ready or booting
+ *    (nobody would accept); the handshakes are stopped all the same, so a
+ *    client arriving while the workers exit is refused, not reset.
  * 3. SIGTERM to every worker's process group, SIGKILL when the grace ends.
  *    The drain and the workers' own stop share one `graceful_timeout`,
  *    counted from the start of the drain; a worker always gets at least
@@ -97,11 +101,11 @@ export function advanceStop<C>(state: CoreState<C>, now: number): void {
   if (!steps || state.phase.kind !== "stopping") return;
   if (steps.step === "delay") {
     if (now < steps.until) return;
-    if (!state.workers.values().some((w) => w.state === "ready")) {
+    state.emit({ type: "close-handshakes" });
+    if (!someMayAccept(state)) {
       stopWorkers(state, now, now);
       return;
     }
-    state.emit({ type: "close-handshakes" });
     state.log(
       "info",
       "stop.draining",
@@ -130,12 +134,16 @@ export function onDrainSampled<C>(state: CoreState<C>, queued: number, now: numb
   const steps = state.stopSteps;
   if (!steps || steps.step !== "drain") return;
   steps.sampling = false;
-  const accepting = state.workers.values().some((w) => w.state === "ready");
-  if (queued === 0 || !accepting) {
+  if (queued === 0 || !someMayAccept(state)) {
     stopWorkers(state, steps.drainFrom ?? now, now);
   } else {
     steps.sampleAt = now + DRAIN_POLL_MS;
   }
+}
+
+/** Whether a worker may still take connections from the queues: a ready or a booting one. */
+function someMayAccept<C>(state: CoreState<C>): boolean {
+  return state.workers.values().some((w) => w.state === "ready" || w.state === "booting");
 }
 
 /** SIGTERM to every worker; the grace runs from `from` (the drain's start). */

@@ -51,11 +51,30 @@ Deno.test("TERM: a queue that never empties is given up at graceful_timeout, wit
   assertEquals(sim.killed(sim.advance(1), "SIGKILL"), [100]);
 });
 
-Deno.test("TERM with no ready worker skips the drain: nobody would accept", () => {
+Deno.test("TERM while the workers boot: they may accept already, so the queues drain first", () => {
+  // ready = "notify" and no READY=1 yet: booting, though many servers accept by now.
+  const sim = new Sim(settings({ workers: 1, ready: "notify" }));
+  sim.queued = 2;
+  const start = sim.send({ type: "signal", signal: "SIGTERM" });
+  assert(has(start, "close-handshakes"));
+  assertEquals(sim.killed(start, "SIGTERM"), [], "connections wait: no SIGTERM yet");
+  assertEquals(sim.core.snapshot().stopStep, "drain");
+  sim.queued = 0;
+  assertEquals(sim.killed(sim.advance(DRAIN_POLL_MS), "SIGTERM"), [100]);
+});
+
+Deno.test("TERM with no worker alive: handshakes stop, no drain (nobody would accept)", () => {
   const sim = new Sim(settings({ workers: 1 }));
+  sim.advance(SETTLE_MS);
+  // Two crashes in a row: the first is retried at once, the second after a back-off.
+  sim.exit(100, 1);
+  sim.exit(101, 1);
+  assertEquals(sim.live(), [], "between a crash and its retry");
+  sim.queued = 5;
   const effects = sim.send({ type: "signal", signal: "SIGTERM" });
-  assert(!has(effects, "close-handshakes"));
-  assertEquals(sim.killed(effects, "SIGTERM"), [100]);
+  assert(has(effects, "close-handshakes"), "a client arriving now is refused, not reset");
+  assert(!has(effects, "sample-drain"));
+  assertEquals(exits(effects).length, 1, "and the master exits at once");
 });
 
 Deno.test("shutdown_delay: stopping at once, serving on, then the drain and SIGTERM", () => {
