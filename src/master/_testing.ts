@@ -121,6 +121,11 @@ export class FakeOs implements Os {
   readonly foreign = new Set<number>();
   /** When set, the next spawn throws it. */
   failNextSpawn?: Error;
+  /**
+   * When set, the next spawn moves the clock this far without firing a
+   * timer: the master was paused (SIGSTOP, a frozen VM) while it spawned.
+   */
+  pauseInNextSpawnMs?: number;
   readonly sockets = new FakeSockets();
   readonly signals = new FakeSignals();
   readonly #timers = new Map<number, { at: number; fire: () => void }>();
@@ -132,6 +137,8 @@ export class FakeOs implements Os {
     const error = this.failNextSpawn;
     this.failNextSpawn = undefined;
     if (error) throw error;
+    this.clock += this.pauseInNextSpawnMs ?? 0;
+    this.pauseInNextSpawnMs = undefined;
     const child = new FakeChild(this.nextPid++, launch);
     this.children.push(child);
     for (const wake of this.#spawnWaiters.splice(0)) wake();

@@ -82,7 +82,11 @@ class Master {
   readonly #listeners: ListenerKeeper;
   readonly #sampling: Sampling<GenerationContext>;
   #exitCode?: number;
-  /** When the loop last finished handling an event (the clock's time). */
+  /**
+   * When the loop last ran on time (the clock's time): the end of its last
+   * event, or that event's start when handling it took {@link STALL_MS} or
+   * more (the master was paused or blocked part-way through it).
+   */
   #lastRan = 0;
   /** The last `collect-garbage`, for the log line of the `trim-heap` that follows it. */
   #collection?: { rssBefore?: number; tookMs: number; collected: boolean };
@@ -155,13 +159,16 @@ class Master {
     this.#lastRan = this.#os.now();
     while (this.#exitCode === undefined) {
       const event = await this.#queue.next();
+      const began = this.#os.now();
       if (event.type === "exited" || event.type === "tick") await this.#restoreListeners();
       for (const e of this.#catchUp(event)) {
         this.#beforeHandling(e);
         await this.#apply(this.#core.handle(e, this.#os.now()));
       }
       this.#timer.arm(this.#exitCode === undefined ? this.#core.nextDeadline() : undefined);
-      this.#lastRan = this.#os.now();
+      const ended = this.#os.now();
+      // A pause that hits while an effect is awaited began, at the latest, with this event.
+      this.#lastRan = ended - began >= STALL_MS ? began : ended;
     }
     this.#settings!.stopWatching();
     await this.#ops?.close();

@@ -26,6 +26,29 @@ Deno.test("master on a fake OS: spawns, replaces a dead worker in its slot, stop
   assert(os.armed === 0, "no timer is left armed");
 });
 
+Deno.test("master on a fake OS: a pause part-way through an event is a stall, not a boot timeout", async () => {
+  const { os, exit } = await startMaster(1, { ready: "notify", boot_timeout: 5 });
+  const [a] = await os.started(1);
+  await os.armedTimer();
+  // The master is paused for 10 s while it starts a second worker: a's boot
+  // deadline (5 s) passes while the master cannot run, not while a boots.
+  os.pauseInNextSpawnMs = 10_000;
+  os.signals.send("SIGTTIN");
+  const [, b] = await os.started(2);
+  await os.timerDue(10_000);
+  os.advance(0);
+  await os.timerDue(15_000); // re-armed: each keeps the 5 s it had when the pause began
+  assertEquals([a.signals, b.signals], [[], []]);
+  os.advance(4_999);
+  assertEquals([a.signals, b.signals], [[], []]);
+  os.signals.send("SIGTERM");
+  for (const child of [a, b]) {
+    assertEquals(await child.signalled(), ["SIGTERM"]);
+    child.exit(0, "SIGTERM");
+  }
+  assertEquals(await exit, 0);
+});
+
 Deno.test("master on a fake OS: a silent worker past boot_timeout is aborted, then SIGKILLed", async () => {
   const { os, exit } = await startMaster(1, { ready: "notify", boot_timeout: 5 });
   const [a] = await os.started(1);
