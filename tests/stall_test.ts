@@ -1,7 +1,15 @@
 // The master never stalls or spins: a paused master kills no healthy worker,
 // restart storms are backed off, and a boot failure after serving halts nothing.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
-import { freePort, httpGetJson, httpRequest, startArbiter, WORKERS_DIR } from "./_harness.ts";
+import {
+  arbiterCommand,
+  freePort,
+  httpGetJson,
+  httpRequest,
+  startArbiter,
+  waitFor,
+  WORKERS_DIR,
+} from "./_harness.ts";
 import { generationReady, PY_WORKER, startServing, tempDir } from "./_workers.ts";
 
 const FLAP_WORKER = ["python3", `${WORKERS_DIR}/flap_worker.py`];
@@ -14,17 +22,36 @@ async function pauseMaster(pid: number, ms: number): Promise<void> {
   Deno.kill(pid, "SIGCONT");
 }
 
+/** The `status` (STATUS=) of each worker, as the master's control socket reports them. */
+async function workerStatuses(socket: string): Promise<(string | null)[]> {
+  const out = await arbiterCommand(["ctl", "-s", socket, "status", "--json"], {
+    stdin: "null",
+    stderr: "null",
+  }).output();
+  if (!out.success) return [];
+  const report: { workers: { status: string | null }[] } = JSON.parse(
+    new TextDecoder().decode(out.stdout),
+  );
+  return report.workers.map((w) => w.status);
+}
+
 Deno.test("a 5 s SIGSTOP of the master kills no worker that kept pinging; a hung one is still caught", async () => {
   const port = freePort();
+  await using dir = await tempDir();
+  const socket = `${dir.path}/ctl.sock`;
+  await Deno.writeTextFile(`${dir.path}/app.toml`, `control_socket = "${socket}"\n`);
   await using master = await startServing(PY_WORKER, {
     port,
     workers: 3,
-    args: ["--ready", "notify", "-t", "2"],
-    env: { NOTIFY_READY: "1", WATCHDOG_PING: "1" },
+    args: ["--config", `${dir.path}/app.toml`, "--ready", "notify", "-t", "2"],
+    env: { NOTIFY_READY: "1", WATCHDOG_PING: "1", PING_STATUS: "pinging" },
   });
-  for (let i = 0; i < 3; i++) {
-    await master.waitForLog(/first watchdog ping/, { stream: "stdout", after: 0 });
-  }
+  // The pause must find every watchdog armed: the master has read a ping of
+  // each (a worker's own "first watchdog ping" says only that it sent one).
+  await waitFor(async () => {
+    const statuses = await workerStatuses(socket);
+    return statuses.length === 3 && statuses.every((s) => s === "pinging");
+  }, { timeoutMs: 20_000, message: "a ping of each worker read by the master" });
   const before = master.children().sort();
   const at = master.logOffset();
   await pauseMaster(master.pid, 5000);

@@ -18,7 +18,8 @@ QUIT -> exit 0 at once. USR1 -> prints `worker <id> pid <pid> got USR1`.
 Env knobs: IGNORE_TERM=1, IGNORE_QUIT=1, EXIT_AT_BOOT=<code>,
 BOOT_DELAY_MS=<n>; with NOTIFY_SOCKET set: NOTIFY_READY=1 sends READY=1 once
 serving, WATCHDOG_PING=1 sends WATCHDOG=1 every WATCHDOG_USEC/3 (and prints
-`first watchdog ping` once, after the first).
+`first watchdog ping` once, after the first); PING_STATUS=<text> sends
+STATUS=<text> with every ping, so `ctl status` shows once the master has read one.
 Prints `worker <id> pid <pid> listening` once serving.
 
 The inherited sockets are used as they are: accept() is blocking when the
@@ -188,7 +189,8 @@ def watchdog_loop():
     while not stopping.wait(interval):
         if watchdog_on.is_set():
             try:
-                notify("WATCHDOG=1")
+                status = ENV.get("PING_STATUS")
+                notify("WATCHDOG=1" + (f"\nSTATUS={status}" if status else ""))
             except OSError as e:
                 print(f"py_worker: notify failed: {e}", file=sys.stderr, flush=True)
                 continue
