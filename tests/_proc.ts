@@ -42,6 +42,20 @@ export function arbiterCommand(args: string[], options: Deno.CommandOptions = {}
   return new Deno.Command(program, { ...options, args: [...lead, ...args] });
 }
 
+/** What a one-shot `arbiter ctl` printed, and its exit code. */
+export interface CtlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `arbiter ctl ARGS` to its end, with no stdin. */
+export async function runCtl(args: string[]): Promise<CtlResult> {
+  const out = await arbiterCommand(["ctl", ...args], { stdin: "null" }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
 export { descendantsOf, parseStat, type ProcStat, readStat };
 
 /** True while `/proc/<pid>` exists — zombies included (see {@link isAlive}). */

@@ -9,23 +9,13 @@ import {
   type ArbiterProcess,
   freePort,
   logEvent,
+  runCtl,
   startArbiter,
   waitFor,
 } from "./_harness.ts";
 import { generationReady, PY_WORKER, tempDir } from "./_workers.ts";
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function ctl(socket: string, ...args: string[]): Promise<Result> {
-  const out = await arbiterCommand(["ctl", "--socket", socket, ...args], { stdin: "null" })
-    .output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
+const ctl = (socket: string, ...args: string[]) => runCtl(["--socket", socket, ...args]);
 
 interface Status {
   master: {

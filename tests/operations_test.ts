@@ -3,23 +3,10 @@
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 // deno-lint-ignore no-import-prefix -- a test-only parser, to check our output against a real one
 import parsePrometheus from "npm:parse-prometheus-text-format@1.1.1";
-import {
-  arbiterCommand,
-  freePort,
-  httpGetJson,
-  httpRequest,
-  startArbiter,
-  waitFor,
-} from "./_harness.ts";
+import { freePort, httpGetJson, httpRequest, runCtl, startArbiter, waitFor } from "./_harness.ts";
 import { generationReady, PY_WORKER, tempDir } from "./_workers.ts";
 
-async function ctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await arbiterCommand(["ctl", ...args], {
-    stdin: "null",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
+const ctl = (...args: string[]) => runCtl(args);
 
 interface Status {
   master: { pid: number; generation: number; workers_desired: number; config_file: string };

@@ -2,10 +2,10 @@
 // restart storms are backed off, and a boot failure after serving halts nothing.
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import {
-  arbiterCommand,
   freePort,
   httpGetJson,
   httpRequest,
+  runCtl,
   startArbiter,
   waitFor,
   WORKERS_DIR,
@@ -24,14 +24,9 @@ async function pauseMaster(pid: number, ms: number): Promise<void> {
 
 /** The `status` (STATUS=) of each worker, as the master's control socket reports them. */
 async function workerStatuses(socket: string): Promise<(string | null)[]> {
-  const out = await arbiterCommand(["ctl", "-s", socket, "status", "--json"], {
-    stdin: "null",
-    stderr: "null",
-  }).output();
-  if (!out.success) return [];
-  const report: { workers: { status: string | null }[] } = JSON.parse(
-    new TextDecoder().decode(out.stdout),
-  );
+  const out = await runCtl(["-s", socket, "status", "--json"]);
+  if (out.code !== 0) return [];
+  const report: { workers: { status: string | null }[] } = JSON.parse(out.stdout);
   return report.workers.map((w) => w.status);
 }
 

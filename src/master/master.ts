@@ -167,7 +167,7 @@ class Master {
       }
       this.#timer.arm(this.#exitCode === undefined ? this.#core.nextDeadline() : undefined);
       const ended = this.#os.now();
-      // A pause that hits while an effect is awaited began, at the latest, with this event.
+      // A pause that hit part-way through this event began, at the latest, when the event did.
       this.#lastRan = ended - began >= STALL_MS ? began : ended;
     }
     this.#settings!.stopWatching();

@@ -185,12 +185,13 @@ def notify(msg):
 def watchdog_loop():
     usec = int_or_none(ENV.get("WATCHDOG_USEC")) or 0
     interval = max(usec / 3 / 1e6, 0.01) if usec else 1.0
+    status = ENV.get("PING_STATUS")
+    message = "WATCHDOG=1" + (f"\nSTATUS={status}" if status else "")
     first = True
     while not stopping.wait(interval):
         if watchdog_on.is_set():
             try:
-                status = ENV.get("PING_STATUS")
-                notify("WATCHDOG=1" + (f"\nSTATUS={status}" if status else ""))
+                notify(message)
             except OSError as e:
                 print(f"py_worker: notify failed: {e}", file=sys.stderr, flush=True)
                 continue
